@@ -63,7 +63,14 @@ Deno.test("loadOnnxCausalLM() names the missing file", async () => {
   );
   await Deno.writeTextFile(
     `${empty}/config.json`,
-    JSON.stringify({ n_embd: 8, n_head: 2, n_layer: 1, vocab_size: 10, eos_token_id: 9 }),
+    JSON.stringify({
+      n_embd: 8,
+      n_head: 2,
+      n_layer: 1,
+      vocab_size: 10,
+      eos_token_id: 9,
+      n_positions: 16,
+    }),
   );
   await assert.rejects(
     () => loadOnnxCausalLM(empty),

@@ -1,76 +1,138 @@
 /**
- * Choosing the next token from one row of logits: EOS suppression, temperature,
- * top-k, top-p, then a seeded draw (or the argmax). Shared by every decoder so
- * that a tfjs model and an ONNX model given the same logits pick the same token.
+ * Batched sampling and greedy decoding on a {@linkcode DecodeSession}, with
+ * Hugging Face's logits processing order: EOS suppressed until the minimum
+ * length, then temperature, top-k and top-p.
  * @module
  */
 import type { Rng } from "../core/prng.ts";
+import type { DecodeSession } from "./decode_session.ts";
 
-/** How to turn logits into the next token. */
+/** How one next token is chosen from a row of logits. */
 export interface TokenChoice {
   /** Sample (true) or take the argmax (false). */
   doSample: boolean;
-  /** @default 1 */
+  /** Softmax temperature (> 0). @default 1 */
   temperature?: number;
-  /** 0 = off. @default 0 */
+  /** Keep the k most likely tokens (0 = off). @default 0 */
   topK?: number;
-  /** 1 = off. @default 1 */
+  /** Keep the smallest most-likely set with probability >= p (1 = off). @default 1 */
   topP?: number;
-  /** Tokens that may not be chosen now (e.g. EOS before the minimum length). */
-  suppress?: readonly number[];
+  /** A token to forbid (EOS before the minimum length), or null. @default null */
+  banned?: number | null;
 }
 
-/** The index of the largest value, skipping suppressed tokens (ties: lowest index). */
-export function argmax(logits: ArrayLike<number>, suppress: readonly number[] = []): number {
-  let best = -1;
-  let bestValue = -Infinity;
-  for (let i = 0; i < logits.length; i++) {
-    if (logits[i] > bestValue && !suppress.includes(i)) {
-      best = i;
-      bestValue = logits[i];
+/**
+ * Chooses the next token from one row of logits.
+ * @param logits the row (read only)
+ * @param choice greedy or sampling settings
+ * @param rng the random stream; needed when sampling
+ * @returns the token id
+ */
+export function selectToken(logits: Float32Array, choice: TokenChoice, rng?: Rng): number {
+  const banned = choice.banned ?? null;
+  if (!choice.doSample) {
+    let best = -1;
+    for (let i = 0; i < logits.length; i++) {
+      if (i !== banned && (best < 0 || logits[i] > logits[best])) best = i;
     }
+    return best;
   }
-  return best < 0 ? 0 : best;
-}
-
-/** Chooses the next token from one row of logits; `rng` is needed when sampling. */
-export function chooseToken(logits: ArrayLike<number>, choice: TokenChoice, rng?: Rng): number {
-  const suppress = choice.suppress ?? [];
-  if (!choice.doSample) return argmax(logits, suppress);
-  if (!rng) throw new TypeError("Sampling needs an rng (GenerateOptions.rng)");
+  if (!rng) throw new TypeError("Sampling needs options.rng");
   const temperature = choice.temperature ?? 1;
-  if (!(temperature > 0)) throw new RangeError(`Temperature must be > 0, got ${temperature}`);
-  const topK = choice.topK ?? 0;
+  const ids = candidates(logits, choice.topK ?? 0, banned);
   const topP = choice.topP ?? 1;
-
-  // Candidates sorted by logit, descending, ties by index (as a stable sort does).
-  const candidates: number[] = [];
-  for (let i = 0; i < logits.length; i++) if (!suppress.includes(i)) candidates.push(i);
-  candidates.sort((a, b) => logits[b] - logits[a] || a - b);
-  let kept = topK > 0 ? candidates.slice(0, topK) : candidates;
-
-  const maxLogit = logits[kept[0]] / temperature;
-  let weights = kept.map((i) => Math.exp(logits[i] / temperature - maxLogit));
+  // top-p needs the candidates most likely first; plain sampling does not (sorting 50k ids per
+  // token would dominate decoding)
+  if (topP < 1) ids.sort((a, b) => logits[b] - logits[a]);
+  let top = -Infinity;
+  for (const i of ids) top = Math.max(top, logits[i] / temperature);
+  const weights = ids.map((i) => Math.exp(logits[i] / temperature - top));
+  const total = weights.reduce((a, b) => a + b, 0);
+  let keep = ids.length;
   if (topP < 1) {
-    const total = weights.reduce((s, w) => s + w, 0);
-    let cumulative = 0;
-    let cut = kept.length;
-    // Keep the smallest prefix whose mass reaches topP (HF keeps the token that crosses it).
-    for (let j = 0; j < kept.length; j++) {
-      cumulative += weights[j] / total;
-      if (cumulative >= topP) {
-        cut = j + 1;
+    // keep a token while the mass of the tokens before it is below p
+    let mass = 0;
+    for (let j = 0; j < ids.length; j++) {
+      if (mass >= topP * total) {
+        keep = j;
         break;
       }
+      mass += weights[j];
     }
-    kept = kept.slice(0, cut);
-    weights = weights.slice(0, cut);
   }
-  const total = weights.reduce((s, w) => s + w, 0);
-  let u = rng.random() * total;
-  for (let j = 0; j < kept.length; j++) {
+  let kept = 0;
+  for (let j = 0; j < keep; j++) kept += weights[j];
+  let u = rng.random() * kept;
+  for (let j = 0; j < keep; j++) {
     u -= weights[j];
-    if (u < 0) return kept[j];
+    if (u < 0) return ids[j];
   }
-  return kept[kept.length - 1];
+  return ids[keep - 1];
+}
+
+/** Indices of the k largest logits (all when k is 0), skipping `banned`. */
+function candidates(logits: Float32Array, k: number, banned: number | null): number[] {
+  const n = logits.length;
+  if (k <= 0 || k >= n) {
+    const all: number[] = [];
+    for (let i = 0; i < n; i++) if (i !== banned) all.push(i);
+    return all;
+  }
+  // a small sorted buffer (ascending by logit): most tokens fail the first comparison
+  const best: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i === banned) continue;
+    const v = logits[i];
+    if (best.length === k && v <= logits[best[0]]) continue;
+    let at = 0;
+    while (at < best.length && logits[best[at]] < v) at++;
+    best.splice(at, 0, i);
+    if (best.length > k) best.shift();
+  }
+  return best;
+}
+
+/** Settings of {@linkcode decodeRows}. */
+export interface DecodeRowsOptions extends TokenChoice {
+  /** New tokens per row. */
+  maxNewTokens: number[];
+  /** EOS is banned until a row has this many new tokens. */
+  minNewTokens: number;
+  /** The token that ends a row, or null. */
+  eosTokenId: number | null;
+  /** Random stream for sampling. */
+  rng?: Rng;
+}
+
+/**
+ * Samples (or greedily decodes) every row until its EOS or its maximum.
+ * @param session a fresh decode session with one row per prompt
+ * @param prompts token ids per row
+ * @param options decoding settings
+ * @returns the new tokens per row, up to and including the first EOS
+ */
+export async function decodeRows(
+  session: DecodeSession,
+  prompts: number[][],
+  options: DecodeRowsOptions,
+): Promise<number[][]> {
+  const { vocabSize, rows } = session;
+  const out: number[][] = prompts.map(() => []);
+  const done = options.maxNewTokens.map((n) => n <= 0);
+  if (done.every(Boolean)) return out;
+  let logits = await session.prefill(prompts);
+  const fed = new Int32Array(rows);
+  for (;;) {
+    for (let r = 0; r < rows; r++) {
+      if (done[r]) continue;
+      const row = logits.subarray(r * vocabSize, (r + 1) * vocabSize);
+      const banned = out[r].length < options.minNewTokens ? options.eosTokenId : null;
+      const token = selectToken(row, { ...options, banned }, options.rng);
+      out[r].push(token);
+      fed[r] = token;
+      if (token === options.eosTokenId || out[r].length >= options.maxNewTokens[r]) done[r] = true;
+    }
+    if (done.every(Boolean)) return out;
+    logits = await session.step(fed); // finished rows keep feeding their last token, ignored
+  }
 }

@@ -1,0 +1,150 @@
+/**
+ * The cache of artefacts a preset builds (tokenizers, pretrained and BC models,
+ * reward models), and the supervised loops that build the models. Each artefact
+ * is a folder written atomically and keyed by the settings that shape it.
+ * @module
+ */
+import { writeDirAtomic } from "../core/atomic.ts";
+import type { Rng } from "../core/prng.ts";
+import type { GPT2LM } from "../models/gpt2.ts";
+import type { Tokenizer } from "../models/types.ts";
+import { AdamW } from "../stages/adamw.ts";
+import { nllStep } from "../stages/nll_update.ts";
+import { defaultCacheDir } from "../tasks/download.ts";
+import { resolveDataDir } from "../tasks/data_dir.ts";
+import { Progress } from "./progress.ts";
+
+/** The folder cached artefacts go to (tasks/download.ts's cache: RLGF_CACHE_DIR, else ~/.cache/rlgf). */
+export function cacheRoot(): string {
+  return `${defaultCacheDir()}/presets`;
+}
+
+/** Folders searched for datasets when neither --data nor RLGF_DATA_DIR is given. */
+export const LOCAL_DATA_DIRS = ["data", "../shared/data"];
+
+/**
+ * The data folder: the config's (from --data), else RLGF_DATA_DIR, else the first of
+ * {@linkcode LOCAL_DATA_DIRS} holding `task` (e.g. "imdb"); undefined means download.
+ */
+export async function localDataDir(
+  configured: string | null,
+  task: string,
+): Promise<string | undefined> {
+  const resolved = resolveDataDir(configured ?? undefined);
+  if (resolved) return resolved;
+  for (const dir of LOCAL_DATA_DIRS) if (await exists(`${dir}/${task}`)) return dir;
+  return undefined;
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A short stable hash of the settings an artefact depends on. */
+export function cacheKey(value: unknown): string {
+  let h = 0x811c9dc5;
+  for (const ch of JSON.stringify(value)) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, "0");
+}
+
+/** Builds `dir` with `build` unless it is already there (atomic: complete or absent). */
+export async function cached(
+  dir: string,
+  what: string,
+  build: (tmp: string) => Promise<void>,
+): Promise<void> {
+  if (await exists(dir)) {
+    console.error(`cache: ${what} from ${dir}`);
+    return;
+  }
+  console.error(`cache: building ${what} -> ${dir}`);
+  const started = performance.now();
+  await writeDirAtomic(dir, build);
+  console.error(`cache: ${what} built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/** Token stream of many texts, each followed by EOS, for language-model pretraining. */
+export function tokenStream(texts: string[], tokenizer: Tokenizer): Int32Array {
+  const ids: number[] = [];
+  for (const text of texts) ids.push(...tokenizer.encode(text), tokenizer.eosTokenId);
+  return Int32Array.from(ids);
+}
+
+/** Language-model pretraining on random windows of a token stream. */
+export function pretrain(
+  model: GPT2LM,
+  stream: Int32Array,
+  options: {
+    steps: number;
+    batchSize: number;
+    window: number;
+    learningRate: number;
+    rng: Rng;
+    label: string;
+  },
+): number {
+  const optimizer = new AdamW(model.trainableVariables(), {
+    learningRate: options.learningRate,
+    weightDecay: 0.01,
+  });
+  const progress = new Progress(options.label, options.steps, { unit: "step" });
+  let loss = NaN;
+  try {
+    for (let step = 0; step < options.steps; step++) {
+      // Linear warm-up over the first 5 %, then linear decay to 10 %.
+      const warm = Math.min(1, (step + 1) / Math.max(1, options.steps * 0.05));
+      optimizer.learningRate = options.learningRate * warm * (1 - 0.9 * step / options.steps);
+      const rng = options.rng.child(`step-${step}`);
+      const prompts: number[][] = [];
+      const targets: number[][] = [];
+      for (let b = 0; b < options.batchSize; b++) {
+        const start = rng.int(stream.length - options.window - 1);
+        const window = Array.from(stream.subarray(start, start + options.window));
+        prompts.push(window.slice(0, 1));
+        targets.push(window.slice(1));
+      }
+      loss = nllStep(model, optimizer, { prompts, targets }, 1).nll;
+      progress.update(step + 1, { loss: loss.toFixed(3) });
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  progress.finish();
+  return loss;
+}
+
+/** Supervised fine-tuning on (prompt, reference) pairs, BC's update. */
+export function fineTune(
+  model: GPT2LM,
+  pairs: { prompt: number[]; target: number[] }[],
+  options: { steps: number; batchSize: number; learningRate: number; rng: Rng; label: string },
+): number {
+  const optimizer = new AdamW(model.trainableVariables(), {
+    learningRate: options.learningRate,
+    weightDecay: 0,
+  });
+  const progress = new Progress(options.label, options.steps, { unit: "step" });
+  let loss = NaN;
+  try {
+    for (let step = 0; step < options.steps; step++) {
+      optimizer.learningRate = options.learningRate * (1 - step / options.steps);
+      const rng = options.rng.child(`step-${step}`);
+      const rows = Array.from({ length: options.batchSize }, () => pairs[rng.int(pairs.length)]);
+      loss = nllStep(model, optimizer, {
+        prompts: rows.map((r) => r.prompt),
+        targets: rows.map((r) => r.target),
+      }, 1)
+        .nll;
+      progress.update(step + 1, { loss: loss.toFixed(3) });
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  progress.finish();
+  return loss;
+}

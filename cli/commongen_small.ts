@@ -1,0 +1,238 @@
+/**
+ * The commongen-small preset's models, built from the CommonGen data and
+ * cached: a BPE tokenizer fitted to the prompts and targets, a small GPT
+ * pretrained on "prompt target" lines (so the zero-shot policy already knows
+ * the format and where a sentence ends), and the BC guide (that GPT fine-tuned
+ * on (prompt, target) pairs). The reward is SPIDEr-style with SPICE off
+ * (CIDEr-D only: SPICE needs Java and its jar); the metrics are BLEU, METEOR,
+ * ROUGE-L and CIDEr-D.
+ * @module
+ */
+import { ConfigError } from "../core/errors.ts";
+import type { Rng } from "../core/prng.ts";
+import { saveBpeTokenizer, trainBpe } from "../models/bpe.ts";
+import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
+import { createGPT2 } from "../models/gpt2.ts";
+import { loadTokenizer } from "../models/tokenizer.ts";
+import type { Tokenizer } from "../models/types.ts";
+import { captionMetrics } from "../rewards/caption_metrics.ts";
+import { spiderReward } from "../rewards/spider.ts";
+import { commonGenPrompt, type ConceptSet, loadCommonGenSplit } from "../tasks/commongen.ts";
+import { createCommonGenTask } from "../tasks/commongen_task.ts";
+import { DATA_DIR_ENV, resolveDataDir } from "../tasks/data_dir.ts";
+import type { RunConfig } from "./config.ts";
+import { loadExternalGuide } from "./guide_parts.ts";
+import type { TaskParts } from "./setup.ts";
+import { cached, cacheKey, cacheRoot, fineTune, pretrain, tokenStream } from "./_cache.ts";
+
+/**
+ * The data folder of a CommonGen run: `task.dataDir`, else `RLGF_DATA_DIR`.
+ * CommonGen has no download here, so neither being set is an error.
+ * @param dataDir `task.dataDir` (or the --data flag), null when unset
+ * @returns the folder
+ * @throws {ConfigError} naming `task.dataDir` when no folder is given
+ */
+export function commonGenDataDir(dataDir: string | null): string {
+  const dir = resolveDataDir(dataDir ?? undefined);
+  if (!dir) {
+    throw new ConfigError(
+      "task.dataDir",
+      `no CommonGen data folder: pass --data DIR or set ${DATA_DIR_ENV}=DIR ` +
+        `(DIR holding commongen/train.jsonl, validation.jsonl, test.jsonl)`,
+    );
+  }
+  return dir;
+}
+
+/**
+ * The tokenizer as rewards and metrics should see generations: `decode` leaves
+ * out EOS, which ends CommonGen rows early and would otherwise be scored as the
+ * words of "<|endoftext|>" (Hugging Face's `skip_special_tokens`).
+ * @param tokenizer the learner's tokenizer
+ * @returns the same tokenizer with an EOS-free `decode`
+ */
+export function decodeWithoutEos(tokenizer: Tokenizer): Tokenizer {
+  return {
+    vocabSize: tokenizer.vocabSize,
+    eosTokenId: tokenizer.eosTokenId,
+    padTokenId: tokenizer.padTokenId,
+    encode: (text) => tokenizer.encode(text),
+    decode: (ids) => {
+      const kept = ids.filter((id) => id !== tokenizer.eosTokenId);
+      // transformers.js refuses to decode an empty list (a row that stopped at once).
+      return kept.length > 0 ? tokenizer.decode(kept) : "";
+    },
+  };
+}
+
+/**
+ * A BC pair per (concept set, target): the prompt's last `maxPrompt` tokens, and
+ * " target" plus EOS, cut to `maxNew` tokens (no EOS when cut, as the row would
+ * not have ended there).
+ * @param sets the concept sets
+ * @param tokenizer the learner's tokenizer
+ * @param limits prompt and continuation lengths in tokens
+ * @returns the pairs with a non-empty prompt and target
+ */
+export function commonGenPairs(
+  sets: ConceptSet[],
+  tokenizer: Tokenizer,
+  limits: { maxPrompt: number; maxNew: number },
+): { prompt: number[]; target: number[] }[] {
+  const pairs: { prompt: number[]; target: number[] }[] = [];
+  for (const set of sets) {
+    const prompt = tokenizer.encode(commonGenPrompt(set.concepts)).slice(-limits.maxPrompt);
+    for (const reference of set.references) {
+      const ids = tokenizer.encode(` ${reference}`);
+      const target = ids.length < limits.maxNew
+        ? [...ids, tokenizer.eosTokenId]
+        : ids.slice(0, limits.maxNew);
+      if (prompt.length > 0 && ids.length > 0) pairs.push({ prompt, target });
+    }
+  }
+  return pairs;
+}
+
+/**
+ * Builds (or loads from the cache) the commongen-small task parts.
+ * @param config the run config (policy shape, pretraining and BC settings, generation)
+ * @param rng the run's random stream (model init, pretraining and BC batches)
+ * @returns the task, tokenizer, zero-shot learner, guide, reward and baselines
+ */
+export async function commonGenSmallParts(config: RunConfig, rng: Rng): Promise<TaskParts> {
+  const dataDir = commonGenDataDir(config.task.dataDir);
+  const p = config.policy;
+  const root = `${cacheRoot()}/commongen-small`;
+  let trainSets: ConceptSet[] | null = null;
+  const train = async () => trainSets ??= await loadCommonGenSplit(dataDir, "train");
+  const lines = async () =>
+    (await train()).flatMap((set) => {
+      const prompt = commonGenPrompt(set.concepts);
+      return set.references.map((reference) => `${prompt} ${reference}`);
+    });
+
+  const tokenizerDir = `${root}/tokenizer-${cacheKey({ v: p.vocabSize, seed: config.seed })}`;
+  await cached(tokenizerDir, `BPE tokenizer (vocabulary ${p.vocabSize})`, async (tmp) => {
+    await saveBpeTokenizer(trainBpe(await lines(), { vocabSize: p.vocabSize }), tmp);
+  });
+  const tokenizer = await loadTokenizer(tokenizerDir);
+
+  const shape = {
+    vocabSize: tokenizer.vocabSize,
+    nPositions: p.nPositions,
+    nEmbd: p.nEmbd,
+    nLayer: p.nLayer,
+    nHead: p.nHead,
+    bosTokenId: tokenizer.eosTokenId,
+    eosTokenId: tokenizer.eosTokenId,
+  };
+  const pretrainedDir = `${root}/pretrained-${
+    cacheKey({
+      tokenizerDir,
+      shape,
+      steps: p.pretrainSteps,
+      batch: p.pretrainBatchSize,
+      lr: p.pretrainLearningRate,
+      seed: config.seed,
+    })
+  }`;
+  await cached(
+    pretrainedDir,
+    `pretrained GPT (${p.nLayer} layers, width ${p.nEmbd})`,
+    async (tmp) => {
+      const model = createGPT2(shape, rng.child("pretrain-init"));
+      try {
+        // Whole "prompt target<eos>" lines: the model learns the format and to stop.
+        const stream = tokenStream(await lines(), tokenizer);
+        pretrain(model, stream, {
+          steps: p.pretrainSteps,
+          batchSize: p.pretrainBatchSize,
+          window: Math.min(p.nPositions, 64, stream.length - 2),
+          learningRate: p.pretrainLearningRate,
+          rng: rng.child("pretrain"),
+          label: "pretrain",
+        });
+        model.tokenizer = tokenizer;
+        await saveCausalLM(model, tmp);
+      } finally {
+        model.dispose();
+      }
+    },
+  );
+
+  const generation = config.train.generation;
+  const maxPrompt = config.train.maxPromptTokens;
+  const owned: { dispose(): void }[] = [];
+  const learner = await loadCausalLM(pretrainedDir);
+  let guide = null;
+  try {
+    if (config.guide.kind === "bc") {
+      const guideDir = `${root}/bc-guide-${
+        cacheKey({
+          pretrainedDir,
+          steps: config.guide.bcSteps,
+          lr: config.guide.bcLearningRate,
+          maxPrompt,
+          h: generation.maxNewTokens,
+          seed: config.seed,
+        })
+      }`;
+      await cached(guideDir, "BC guide (fine-tuned on CommonGen targets)", async (tmp) => {
+        const model = await loadCausalLM(pretrainedDir);
+        try {
+          const pairs = commonGenPairs(await train(), tokenizer, {
+            maxPrompt,
+            maxNew: generation.maxNewTokens,
+          });
+          fineTune(model, pairs, {
+            steps: config.guide.bcSteps,
+            batchSize: 16,
+            learningRate: config.guide.bcLearningRate,
+            rng: rng.child("bc-guide"),
+            label: "bc guide",
+          });
+          await saveCausalLM(model, tmp);
+        } finally {
+          model.dispose();
+        }
+      });
+      const model = await loadCausalLM(guideDir);
+      guide = model;
+      owned.push(model);
+    } else {
+      const external = await loadExternalGuide(config, tokenizer, learner.config.vocabSize);
+      if (external) {
+        guide = external.guide;
+        owned.push(...external.owned);
+      }
+    }
+  } catch (error) {
+    learner.dispose();
+    throw error;
+  }
+
+  // SPICE needs Java and the SPICE jar; the small preset leaves it out of reward and metrics.
+  const reward = spiderReward({ spice: null });
+  const task = createCommonGenTask({
+    dataDir,
+    reward,
+    metrics: captionMetrics({ spice: null }),
+    generation: {
+      maxPromptTokens: maxPrompt,
+      maxNewTokens: generation.maxNewTokens,
+      minNewTokens: generation.minNewTokens,
+      topK: generation.topK,
+    },
+  });
+  return {
+    task,
+    tokenizer: decodeWithoutEos(tokenizer),
+    learner,
+    guide,
+    reward,
+    baselines: guide
+      ? [{ name: config.guide.kind === "bc" ? "BC guide" : "guide", policy: guide }]
+      : [],
+    owned,
+  };
+}

@@ -1,0 +1,330 @@
+/**
+ * The run config: a preset, overridden by a config file (JSON or YAML), then by
+ * flags. Every key is checked: an unknown key or a value of the wrong type is an
+ * error naming the dotted field and the file.
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import { mergeConfig } from "../core/config.ts";
+import { ConfigError, InputError } from "../core/errors.ts";
+import { type TrainOptions, trainOptions } from "../pipelines/options.ts";
+import { RL_ALGORITHMS } from "../pipelines/run_algorithm.ts";
+
+/** Everything a run needs besides its run folder. */
+export interface RunConfig {
+  /** The preset this config started from. */
+  preset: string;
+  /** "ppo", "ppo++", "aggrevated", "lols", "d2lols", "bc" or "bc+<algorithm>". */
+  algo: string;
+  /** The one seed every random choice comes from. */
+  seed: number;
+  task: {
+    /** "imdb", "commongen", "toy-dense" or "toy-sparse". */
+    name: string;
+    /** Where the data lives; null = the --data flag, then RLGF_DATA_DIR, then the download. */
+    dataDir: string | null;
+    /** Training prompts used (0 = all). */
+    trainRecords: number;
+    /** Held-out prompts evaluated at the end (0 = none). */
+    evalRecords: number;
+  };
+  /** The learner: built and pretrained here ("build"), or a Hugging Face folder ("dir"). */
+  policy: {
+    source: string;
+    dir: string | null;
+    /** Shape of a built model (vocabulary from its tokenizer). */
+    nEmbd: number;
+    nLayer: number;
+    nHead: number;
+    nPositions: number;
+    /** Tokenizer vocabulary when one is trained here. */
+    vocabSize: number;
+    /** Language-model pretraining of a built model. */
+    pretrainSteps: number;
+    pretrainBatchSize: number;
+    pretrainLearningRate: number;
+  };
+  /** The guide: "bc" (fine-tuned here from the policy), "dir" (HF folder), "onnx" (ONNX folder), "api", "toy" or "none". */
+  guide: {
+    kind: string;
+    dir: string | null;
+    /** BC fine-tuning steps for kind "bc". */
+    bcSteps: number;
+    bcLearningRate: number;
+    /** kind "api": an OpenAI-compatible completions endpoint. */
+    apiUrl: string | null;
+    apiModel: string | null;
+  };
+  /** The reward: "classifier" (ours, trained here), "onnx" (a local sentiment model folder), "spider", "toy". */
+  reward: { kind: string; path: string | null };
+  /** The critic: a copy of the trunk (false) or a head on the learner's trunk (true). */
+  critic: { shared: boolean };
+  /** No-grad work on ONNX Runtime ("onnx"), on tfjs ("tfjs"), or ONNX when it loads ("auto"). */
+  engine: string;
+  /** Checkpoint every this many iterations; keep the last `keep`. */
+  checkpoint: { every: number; keep: number };
+  /** The algorithms' hyperparameters (pipelines/options.ts). */
+  train: TrainOptions;
+}
+
+const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
+  preset: "imdb-small",
+  algo: "d2lols",
+  seed: 0,
+  task: { name: "imdb", dataDir: null, trainRecords: 0, evalRecords: 200 },
+  policy: {
+    source: "build",
+    dir: null,
+    nEmbd: 128,
+    nLayer: 2,
+    nHead: 4,
+    nPositions: 96,
+    vocabSize: 2048,
+    pretrainSteps: 300,
+    pretrainBatchSize: 16,
+    pretrainLearningRate: 2e-3,
+  },
+  guide: {
+    kind: "bc",
+    dir: null,
+    bcSteps: 100,
+    bcLearningRate: 5e-4,
+    apiUrl: null,
+    apiModel: null,
+  },
+  reward: { kind: "classifier", path: null },
+  critic: { shared: false },
+  engine: "auto",
+  checkpoint: { every: 5, keep: 3 },
+  train: {},
+};
+
+type PresetConfig = Omit<RunConfig, "train"> & { train: Record<string, unknown> };
+
+/** The presets: `imdb-small` (the default), `imdb-gpt2`, `commongen-small`, `toy`. */
+export const PRESETS: Readonly<Record<string, { description: string; config: PresetConfig }>> = {
+  "imdb-small": {
+    description:
+      "D2LOLS on IMDB with a small GPT, BPE tokenizer, BC guide and sentiment classifier built here",
+    config: {
+      ...BASE,
+      train: {
+        iterations: 30,
+        trajectoriesPerUpdate: 32,
+        learningRate: 3e-4,
+        maxPromptTokens: 32,
+        generation: { maxNewTokens: 24, minNewTokens: 24, topK: 50 },
+        learner: { epochs: 4, minibatchSize: 16, targetCoef: 0 },
+        kl: { coef: 0.01 },
+      },
+    },
+  },
+  "imdb-gpt2": {
+    description:
+      "the paper's IMDB setting: GPT-2 and a sentiment model from local folders, the spec's hyperparameters",
+    config: {
+      ...BASE,
+      preset: "imdb-gpt2",
+      task: { ...BASE.task, evalRecords: 5000 },
+      policy: { ...BASE.policy, source: "dir", dir: null, pretrainSteps: 0 },
+      guide: { ...BASE.guide, kind: "bc", bcSteps: 1000, bcLearningRate: 1e-5 },
+      reward: { kind: "onnx", path: null },
+      train: { iterations: 50, kl: { coef: 0.1, kind: "ziegler" } },
+    },
+  },
+  "commongen-small": {
+    description: "D2LOLS on CommonGen with a small GPT built here and a CIDEr-D reward (SPICE off)",
+    config: {
+      ...BASE,
+      preset: "commongen-small",
+      task: { ...BASE.task, name: "commongen", evalRecords: 200 },
+      policy: { ...BASE.policy, vocabSize: 2048, nPositions: 64, pretrainSteps: 300 },
+      reward: { kind: "spider", path: null },
+      train: {
+        iterations: 30,
+        trajectoriesPerUpdate: 32,
+        learningRate: 3e-4,
+        maxPromptTokens: 24,
+        generation: { maxNewTokens: 20, minNewTokens: 0, topK: 50 },
+        learner: { epochs: 4, minibatchSize: 16, vfCoef: 1, targetCoef: 0.1 },
+        kl: { coef: 0 },
+      },
+    },
+  },
+  "toy": {
+    description:
+      "a tiny GPT on the sparse toy task with a hand-built guide: any algorithm in seconds",
+    config: {
+      ...BASE,
+      preset: "toy",
+      task: { name: "toy-sparse", dataDir: null, trainRecords: 0, evalRecords: 32 },
+      policy: {
+        ...BASE.policy,
+        nEmbd: 16,
+        nLayer: 1,
+        nHead: 2,
+        nPositions: 32,
+        vocabSize: 8,
+        pretrainSteps: 0,
+      },
+      guide: { ...BASE.guide, kind: "toy" },
+      reward: { kind: "toy", path: null },
+      checkpoint: { every: 2, keep: 3 },
+      train: {
+        iterations: 10,
+        trajectoriesPerUpdate: 16,
+        learningRate: 1e-2,
+        maxPromptTokens: 8,
+        learner: { epochs: 2, minibatchSize: 8, targetCoef: 0 },
+        kl: { coef: 0.01 },
+        generation: { maxNewTokens: 4, minNewTokens: 0, topK: 0 },
+        bc: { iterations: 10, batchSize: 8, learningRate: 1e-2 },
+      },
+    },
+  },
+};
+
+/** Reads a JSON or YAML config file (by extension); errors name the file. */
+export async function readConfigFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new InputError(`cannot read config file (${(error as Error).message})`, path);
+  }
+  try {
+    return /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+  } catch (error) {
+    throw new InputError(
+      `malformed ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"} (${(error as Error).message})`,
+      path,
+    );
+  }
+}
+
+/**
+ * The resolved config: preset, then the file's overrides, then the flags'. Every
+ * layer is merged strictly; `train` is checked by {@linkcode trainOptions}.
+ */
+export function resolveConfig(
+  presetName: string,
+  layers: { source: string; values: unknown }[],
+): RunConfig {
+  const preset = PRESETS[presetName];
+  if (!preset) {
+    throw new ConfigError(
+      "preset",
+      `unknown preset "${presetName}"; expected one of: ${Object.keys(PRESETS).join(", ")}`,
+    );
+  }
+  let config = structuredClone(preset.config) as PresetConfig;
+  // A user's `train` section may set any TrainOptions key, not only the preset's.
+  let train: TrainOptions = trainOptions(config.train);
+  for (const layer of layers) {
+    if (layer.values === undefined || layer.values === null) continue;
+    try {
+      const { train: trainOverrides, ...rest } = layer.values as Record<string, unknown>;
+      config = mergeConfig(config, rest, { nullable: NULLABLE });
+      if (trainOverrides !== undefined) {
+        train = trainOptions(
+          mergeConfig(train, trainOverrides, { prefix: "train", nullable: TRAIN_NULLABLE }),
+        );
+      }
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        throw new ConfigError(
+          error.field,
+          `${error.message.replace(/^Config field "[^"]*": /, "")} (in ${layer.source})`,
+        );
+      }
+      throw error;
+    }
+  }
+  const resolved = { ...config, train };
+  validateRunConfig(resolved);
+  return resolved;
+}
+
+/** The values each enumerated field accepts. */
+export const CONFIG_CHOICES: Readonly<Record<string, readonly string[]>> = {
+  "task.name": ["imdb", "commongen", "toy-dense", "toy-sparse"],
+  "policy.source": ["build", "dir"],
+  "guide.kind": ["bc", "dir", "onnx", "api", "toy", "none"],
+  "reward.kind": ["classifier", "onnx", "spider", "toy"],
+  "engine": ["auto", "onnx", "tfjs"],
+};
+
+/**
+ * Checks the algorithm, the enumerated fields of a resolved config and the fields they make
+ * required (a folder for `policy.source: dir`, an endpoint for `guide.kind: api`, ...).
+ * @param config the resolved config
+ * @throws {ConfigError} naming the first bad field and the accepted values
+ */
+export function validateRunConfig(config: RunConfig): void {
+  const rl = Object.keys(RL_ALGORITHMS);
+  if (config.algo !== "bc" && !rl.includes(config.algo.replace(/^bc\+/, ""))) {
+    throw new ConfigError(
+      "algo",
+      `unknown algorithm ${JSON.stringify(config.algo)}; expected one of: ${
+        [...rl, "bc", "bc+<algorithm>"].join(", ")
+      }`,
+    );
+  }
+  const values: Record<string, unknown> = {
+    "task.name": config.task.name,
+    "policy.source": config.policy.source,
+    "guide.kind": config.guide.kind,
+    "reward.kind": config.reward.kind,
+    "engine": config.engine,
+  };
+  for (const [field, choices] of Object.entries(CONFIG_CHOICES)) {
+    if (!choices.includes(values[field] as string)) {
+      throw new ConfigError(
+        field,
+        `unknown value ${JSON.stringify(values[field])}; expected one of: ${choices.join(", ")}`,
+      );
+    }
+  }
+  const require = (field: string, value: unknown, why: string) => {
+    if (value === null || value === "") throw new ConfigError(field, `must be set ${why}`);
+  };
+  if (config.policy.source === "dir") {
+    require("policy.dir", config.policy.dir, 'to a GPT-2 folder when policy.source is "dir"');
+  }
+  if (config.guide.kind === "dir" || config.guide.kind === "onnx") {
+    require(
+      "guide.dir",
+      config.guide.dir,
+      `to a model folder when guide.kind is "${config.guide.kind}"`,
+    );
+  }
+  if (config.guide.kind === "api") {
+    require(
+      "guide.apiUrl",
+      config.guide.apiUrl,
+      'to a completions endpoint when guide.kind is "api"',
+    );
+    require(
+      "guide.apiModel",
+      config.guide.apiModel,
+      'to the API\'s model name when guide.kind is "api"',
+    );
+  }
+  if (config.reward.kind === "onnx") {
+    require(
+      "reward.path",
+      config.reward.path,
+      'to a sentiment model folder when reward.kind is "onnx"',
+    );
+  }
+}
+
+const NULLABLE = [
+  "task.dataDir",
+  "policy.dir",
+  "guide.dir",
+  "guide.apiUrl",
+  "guide.apiModel",
+  "reward.path",
+];
+const TRAIN_NULLABLE = ["train.criticLearningRate", "train.learner.targetKl"];

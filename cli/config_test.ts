@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "../core/errors.ts";
+import { CONFIG_CHOICES, PRESETS, resolveConfig, validateRunConfig } from "./config.ts";
+
+function rejects(values: Record<string, unknown>, field: string, pattern: RegExp, preset = "toy") {
+  assert.throws(() => resolveConfig(preset, [{ source: "my.yaml", values }]), (error: Error) => {
+    assert.ok(error instanceof ConfigError, error.message);
+    assert.equal(error.field, field);
+    assert.match(error.message, pattern);
+    return true;
+  });
+}
+
+Deno.test("validateRunConfig() rejects an unknown value of each enumerated field, naming it", () => {
+  rejects({ task: { name: "wikitext" } }, "task.name", /"wikitext".*imdb, commongen/);
+  rejects({ policy: { source: "hub" } }, "policy.source", /"hub".*build, dir/);
+  rejects({ guide: { kind: "gpt3" } }, "guide.kind", /"gpt3".*bc, dir, onnx, api/);
+  rejects({ reward: { kind: "bleu" } }, "reward.kind", /"bleu".*classifier, onnx, spider/);
+  rejects({ engine: "cuda" }, "engine", /"cuda".*auto, onnx, tfjs/);
+  rejects({ algo: "dpo" }, "algo", /"dpo".*ppo, ppo\+\+.*bc\+<algorithm>/);
+  rejects({ algo: "bc+dpo" }, "algo", /"bc\+dpo"/);
+});
+
+Deno.test("validateRunConfig() requires the fields a choice depends on", () => {
+  rejects({ policy: { source: "dir" } }, "policy.dir", /must be set/);
+  rejects({ guide: { kind: "onnx" } }, "guide.dir", /must be set.*"onnx"/);
+  rejects({ guide: { kind: "api", apiUrl: "http://x" } }, "guide.apiModel", /must be set/);
+  rejects({ guide: { kind: "api", apiModel: "m" } }, "guide.apiUrl", /must be set/);
+  rejects({ reward: { kind: "onnx" } }, "reward.path", /must be set/);
+});
+
+Deno.test("validateRunConfig() accepts every algorithm and every preset but imdb-gpt2 as shipped", () => {
+  for (const algo of ["ppo", "ppo++", "aggrevated", "lols", "d2lols", "bc", "bc+ppo++"]) {
+    assert.equal(resolveConfig("toy", [{ source: "flags", values: { algo } }]).algo, algo);
+  }
+  for (const name of Object.keys(PRESETS).filter((n) => n !== "imdb-gpt2")) {
+    validateRunConfig(resolveConfig(name, []));
+  }
+  // imdb-gpt2 reads GPT-2 and the sentiment model from folders the user names.
+  const gpt2 = resolveConfig("imdb-gpt2", [{
+    source: "my.json",
+    values: { policy: { dir: "/models/gpt2" }, reward: { path: "/models/distilbert-imdb" } },
+  }]);
+  assert.equal(gpt2.policy.source, "dir");
+  assert.equal(gpt2.reward.kind, "onnx");
+  assert.deepEqual(Object.keys(CONFIG_CHOICES).sort(), [
+    "engine",
+    "guide.kind",
+    "policy.source",
+    "reward.kind",
+    "task.name",
+  ]);
+});

@@ -1,0 +1,464 @@
+/**
+ * `deno task eval`: a policy's task metrics on the val or test prompts.
+ *
+ * ```
+ * deno task eval --run DIR [--split val|test] [--records N] [--seed N]
+ * deno task eval --model DIR --task imdb|commongen [--data DIR] [--reward PATH] [--reference DIR]
+ * ```
+ *
+ * A run is evaluated with its own task, decoding and reward (rebuilt from its
+ * config.json, from the cache), its trained `policy/` (else the last
+ * checkpoint's), and perplexity under its zero-shot policy; the result is also
+ * written to `DIR/eval-<split>.json`. A bare model folder uses the task's
+ * defaults.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { writeJsonAtomic } from "../core/atomic.ts";
+import { ConfigError, InputError } from "../core/errors.ts";
+import { Rng } from "../core/prng.ts";
+import { initBackend } from "../models/backend.ts";
+import { loadCausalLM } from "../models/checkpoint.ts";
+import type { GPT2LM } from "../models/gpt2.ts";
+import { OnnxAcceleratedLM, OnnxGpt2Engine } from "../models/onnx_engine.ts";
+import type { CausalLM, TokenGenerator, Tokenizer } from "../models/types.ts";
+import { evaluatePolicy } from "../pipelines/evaluate.ts";
+import { captionMetrics } from "../rewards/caption_metrics.ts";
+import { spiderReward } from "../rewards/spider.ts";
+import type { MetricFunction, RewardFunction } from "../rewards/types.ts";
+import type { GenerationConfig } from "../stages/types.ts";
+import { createCommonGenTask } from "../tasks/commongen_task.ts";
+import { imdbDataDir } from "../tasks/download.ts";
+import { createImdbTask } from "../tasks/imdb_task.ts";
+import type { PromptRecord, Split, Task } from "../tasks/types.ts";
+import { CONFIG_CHOICES, resolveConfig, type RunConfig } from "./config.ts";
+import { commonGenDataDir, decodeWithoutEos } from "./commongen_small.ts";
+import { requireFolder } from "./guide_parts.ts";
+import { loadSentimentReward } from "./imdb_gpt2.ts";
+import { imdbMetrics } from "./imdb_metrics.ts";
+import { type CliIo, CONSOLE_IO, runCommand } from "./cli_io.ts";
+import { Progress } from "./progress.ts";
+import { checkpointPath, listCheckpoints } from "./run_dir.ts";
+import { buildTaskParts } from "./setup.ts";
+import { exists } from "./_cache.ts";
+
+const HELP = `Usage:
+  deno task eval --run DIR [options]
+  deno task eval --model DIR --task imdb|commongen [options]
+
+Scores a policy on a task's held-out prompts and prints its metrics (IMDB: reward
+= sentiment, and perplexity under the zero-shot model; CommonGen: BLEU, METEOR,
+ROUGE-L, CIDEr-D). For a run, also writes DIR/eval-<split>.json.
+
+Options:
+  --run DIR          a run folder of \`deno task train\` (its config, policy and zero-shot model)
+  --model DIR        a Hugging Face GPT-2 folder with its tokenizer
+  --task NAME        imdb | commongen (required with --model)
+  --split NAME       val | test (default val)
+  --records N        prompts evaluated, 0 = all (default: the run's task.evalRecords, else 200)
+  --data DIR         dataset folder (else the run's, else RLGF_DATA_DIR)
+  --reward PATH      IMDB reward: an ONNX sentiment model folder or a saved classifier file
+                     (required for --model --task imdb; overrides a run's)
+  --reference DIR    IMDB perplexity model for --model (a run uses its zero-shot model)
+  --engine NAME      auto | onnx | tfjs for generation (default: the run's, else auto)
+  --seed N           sampling seed (default: the run's, else 0)
+  --greedy           decode greedily instead of sampling with the task's top-k
+  -h, --help         this text`;
+
+/** What an evaluation produced. */
+export interface EvalResult {
+  /** The policy folder evaluated. */
+  policy: string;
+  task: string;
+  split: Split;
+  records: number;
+  seed: number;
+  /** "sample" (the task's top-k, seeded) or "greedy". */
+  decoding: "sample" | "greedy";
+  reward_mean: number;
+  /** The task's corpus metrics by name. */
+  metrics: Record<string, number>;
+  /** The first few prompts with their generation and reward. */
+  samples: { prompt: string; generation: string; reward: number }[];
+}
+
+interface EvalArgs {
+  run: string | null;
+  model: string | null;
+  task: string | null;
+  split: Split;
+  records: number | null;
+  data: string | null;
+  reward: string | null;
+  reference: string | null;
+  engine: string | null;
+  seed: number | null;
+  greedy: boolean;
+}
+
+function parseEvalArgs(argv: string[]): EvalArgs | null {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      run: { type: "string" },
+      model: { type: "string" },
+      task: { type: "string" },
+      split: { type: "string" },
+      records: { type: "string" },
+      data: { type: "string" },
+      reward: { type: "string" },
+      reference: { type: "string" },
+      engine: { type: "string" },
+      seed: { type: "string" },
+      greedy: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return null;
+  if (!values.run === !values.model) {
+    throw new ConfigError("--run", "give exactly one of --run DIR or --model DIR");
+  }
+  if (values.model && !values.task) {
+    throw new ConfigError("--task", "--model needs --task imdb|commongen");
+  }
+  if (values.task !== undefined && !["imdb", "commongen"].includes(values.task)) {
+    throw new ConfigError("--task", `unknown task "${values.task}"; expected imdb or commongen`);
+  }
+  const split = values.split ?? "val";
+  if (split !== "val" && split !== "test") {
+    throw new ConfigError("--split", `unknown split "${split}"; expected val or test`);
+  }
+  if (values.engine !== undefined && !CONFIG_CHOICES.engine.includes(values.engine)) {
+    throw new ConfigError(
+      "--engine",
+      `unknown engine "${values.engine}"; expected auto, onnx or tfjs`,
+    );
+  }
+  if (values.reference && values.run) {
+    throw new ConfigError("--reference", "only with --model (a run uses its zero-shot model)");
+  }
+  return {
+    run: values.run ?? null,
+    model: values.model ?? null,
+    task: values.task ?? null,
+    split,
+    records: integer("--records", values.records),
+    data: values.data ?? null,
+    reward: values.reward ?? null,
+    reference: values.reference ?? null,
+    engine: values.engine ?? null,
+    seed: integer("--seed", values.seed),
+    greedy: values.greedy ?? false,
+  };
+}
+
+function integer(flag: string, text: string | undefined): number | null {
+  if (text === undefined) return null;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new ConfigError(flag, `expected a non-negative integer, got "${text}"`);
+  }
+  return n;
+}
+
+/** Everything evaluation needs, however it was found. */
+interface Bench {
+  policyDir: string;
+  policy: GPT2LM;
+  task: Task;
+  tokenizer: Tokenizer;
+  reward: RewardFunction;
+  metrics: MetricFunction;
+  generation: GenerationConfig;
+  maxPromptTokens: number;
+  records: number;
+  seed: number;
+  engine: string;
+  dispose(): void;
+}
+
+/** Loads a GPT-2 folder with its tokenizer; errors name the folder. */
+async function loadPolicy(dir: string, flag: string): Promise<GPT2LM & { tokenizer: Tokenizer }> {
+  if (!(await exists(dir))) throw new InputError(`model folder not found (${flag})`, dir);
+  const model = await loadCausalLM(dir);
+  if (!model.tokenizer) {
+    model.dispose();
+    throw new InputError("Missing tokenizer.json: the model folder must hold its tokenizer", dir);
+  }
+  return model as GPT2LM & { tokenizer: Tokenizer };
+}
+
+/** The run's trained policy: `policy/`, else the last checkpoint's. */
+async function runPolicyDir(run: string, err: (line: string) => void): Promise<string> {
+  if (await exists(`${run}/policy/config.json`)) return `${run}/policy`;
+  const found = await listCheckpoints(run);
+  for (const iteration of found.reverse()) {
+    const dir = `${checkpointPath(run, iteration)}/policy`;
+    if (await exists(`${dir}/config.json`)) {
+      err(`note: ${run}/policy is missing (unfinished run); using ${dir}`);
+      return dir;
+    }
+  }
+  throw new InputError("no trained policy: neither policy/ nor a checkpoint's policy/", run);
+}
+
+async function readRunConfig(run: string): Promise<RunConfig> {
+  if (!(await exists(run))) throw new InputError("run folder not found (--run)", run);
+  const path = `${run}/config.json`;
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    throw new InputError(`cannot read the run's config (${(error as Error).message})`, path);
+  }
+  // Re-resolving checks every key and value as `train` did.
+  return resolveConfig(String(json.preset), [{ source: path, values: json }]);
+}
+
+async function runBench(args: EvalArgs, io: CliIo): Promise<Bench> {
+  const run = args.run!.replace(/\/+$/, "");
+  const config = await readRunConfig(run);
+  if (config.task.name !== "imdb" && config.task.name !== "commongen") {
+    throw new ConfigError(
+      "task.name",
+      `eval supports imdb and commongen runs, not "${config.task.name}"`,
+    );
+  }
+  if (args.task && args.task !== config.task.name) {
+    throw new ConfigError("--task", `the run's task is "${config.task.name}", not "${args.task}"`);
+  }
+  if (args.data) config.task.dataDir = args.data;
+  // The guide plays no part in evaluation: skip building or loading it.
+  config.guide.kind = "none";
+  const policyDir = await runPolicyDir(run, io.err);
+  const parts = await buildTaskParts(config, new Rng(config.seed));
+  const owned: { dispose(): void }[] = [parts.learner, ...parts.owned];
+  const disposeAll = () => owned.forEach((o) => o.dispose());
+  try {
+    const policy = await loadPolicy(policyDir, "--run");
+    owned.push(policy);
+    let reward = parts.reward;
+    let metrics = parts.task.metrics;
+    if (config.task.name === "imdb") {
+      if (args.reward) {
+        const loaded = await loadSentimentReward(
+          await rewardKind(args.reward),
+          args.reward,
+          "--reward",
+        );
+        owned.push(loaded);
+        reward = loaded.reward;
+      }
+      // The zero-shot policy (parts.learner, untrained) is the fluency reference.
+      metrics = imdbMetrics(reward, { model: parts.learner, tokenizer: parts.tokenizer });
+    }
+    return {
+      policyDir,
+      policy,
+      task: parts.task,
+      tokenizer: parts.tokenizer,
+      reward,
+      metrics,
+      generation: config.train.generation,
+      maxPromptTokens: config.train.maxPromptTokens,
+      records: args.records ?? config.task.evalRecords,
+      seed: args.seed ?? config.seed,
+      engine: args.engine ?? config.engine,
+      dispose: disposeAll,
+    };
+  } catch (error) {
+    disposeAll();
+    throw error;
+  }
+}
+
+async function rewardKind(path: string): Promise<string> {
+  try {
+    return (await Deno.stat(path)).isDirectory ? "onnx" : "classifier";
+  } catch {
+    throw new ConfigError(
+      "--reward",
+      `"${path}" does not exist (expected an ONNX folder or a classifier file)`,
+    );
+  }
+}
+
+async function modelBench(args: EvalArgs): Promise<Bench> {
+  const policyDir = args.model!.replace(/\/+$/, "");
+  const policy = await loadPolicy(policyDir, "--model");
+  const owned: { dispose(): void }[] = [policy];
+  const disposeAll = () => owned.forEach((o) => o.dispose());
+  try {
+    const tokenizer = policy.tokenizer;
+    let task: Task;
+    let reward: RewardFunction;
+    let metrics: MetricFunction;
+    if (args.task === "imdb") {
+      if (!args.reward) {
+        throw new ConfigError(
+          "--reward",
+          "--task imdb needs --reward PATH (an ONNX sentiment model folder or a classifier file)",
+        );
+      }
+      const loaded = await loadSentimentReward(
+        await rewardKind(args.reward),
+        args.reward,
+        "--reward",
+      );
+      owned.push(loaded);
+      reward = loaded.reward;
+      let reference: CausalLM | null = null;
+      if (args.reference) {
+        const dir = await requireFolder("--reference", args.reference, "a GPT-2 model");
+        const model = await loadCausalLM(dir);
+        owned.push(model);
+        reference = model;
+      }
+      metrics = imdbMetrics(reward, reference ? { model: reference, tokenizer } : null);
+      const dataDir = await imdbDataDir(args.data ?? undefined);
+      task = createImdbTask({ dataDir, tokenizer, reward, metrics });
+    } else {
+      reward = spiderReward({ spice: null });
+      metrics = captionMetrics({ spice: null });
+      task = createCommonGenTask({ dataDir: commonGenDataDir(args.data), reward, metrics });
+    }
+    const g = task.generation;
+    return {
+      policyDir,
+      policy,
+      task,
+      tokenizer,
+      reward,
+      metrics,
+      generation: { ...g, topP: 1, temperature: 1 },
+      maxPromptTokens: g.maxPromptTokens,
+      records: args.records ?? 200,
+      seed: args.seed ?? 0,
+      engine: args.engine ?? "auto",
+      dispose: disposeAll,
+    };
+  } catch (error) {
+    disposeAll();
+    throw error;
+  }
+}
+
+/** The policy to generate with: on ONNX Runtime when the engine setting allows and it loads. */
+async function generator(bench: Bench, io: CliIo): Promise<TokenGenerator> {
+  if (bench.engine === "tfjs") return bench.policy;
+  try {
+    return new OnnxAcceleratedLM(bench.policy, await OnnxGpt2Engine.create(bench.policy.config));
+  } catch (error) {
+    if (bench.engine === "onnx") throw error;
+    io.err(`note: ONNX Runtime engine unavailable (${(error as Error).message}); using tfjs`);
+    return bench.policy;
+  }
+}
+
+/** Generates and scores in chunks so a long evaluation shows progress. */
+async function score(bench: Bench, records: PromptRecord[], greedy: boolean, io: CliIo) {
+  const policy = await generator(bench, io);
+  const chunk = 64;
+  const rng = new Rng(bench.seed).child("eval");
+  const rewards: number[] = [];
+  const generations: string[] = [];
+  const progress = new Progress("eval", records.length, { unit: "prompt" });
+  for (let start = 0; start < records.length; start += chunk) {
+    const result = await evaluatePolicy(policy, records.slice(start, start + chunk), {
+      // Scored text leaves out EOS (rows that stop early would otherwise end in "<|endoftext|>").
+      tokenizer: decodeWithoutEos(bench.tokenizer),
+      reward: bench.reward,
+      generation: bench.generation,
+      maxPromptTokens: bench.maxPromptTokens,
+      batchSize: chunk,
+      doSample: !greedy,
+      rng: rng.child(`chunk-${start / chunk}`),
+    });
+    rewards.push(...result.rewards);
+    generations.push(...result.generations);
+    const mean = rewards.reduce((a, b) => a + b, 0) / rewards.length;
+    progress.update(rewards.length, { reward: mean.toFixed(3) });
+  }
+  progress.finish();
+  return { rewards, generations };
+}
+
+/** Formats a two-column table of metric name and value. */
+export function formatTable(rows: [string, number][]): string {
+  const width = Math.max(6, ...rows.map(([name]) => name.length));
+  const value = (v: number) => Number.isInteger(v) ? String(v) : v.toFixed(4);
+  return [
+    `${"metric".padEnd(width)}  value`,
+    ...rows.map(([name, v]) => `${name.padEnd(width)}  ${value(v)}`),
+  ].join("\n");
+}
+
+/**
+ * Runs an evaluation as the command line asks.
+ * @param argv the arguments after `deno task eval`
+ * @param io where the table and notes go
+ * @returns the result, or null when only help was printed
+ */
+export async function evaluate(argv: string[], io: CliIo = CONSOLE_IO): Promise<EvalResult | null> {
+  const args = parseEvalArgs(argv);
+  if (!args) {
+    io.out(HELP);
+    return null;
+  }
+  await initBackend();
+  const bench = args.run ? await runBench(args, io) : await modelBench(args);
+  try {
+    let records = await bench.task.records(args.split);
+    if (bench.records > 0) records = records.slice(0, bench.records);
+    if (records.length === 0) {
+      throw new InputError(`no ${args.split} prompts to evaluate`, bench.task.name);
+    }
+    const { rewards, generations } = await score(bench, records, args.greedy, io);
+    const metrics = await bench.metrics({
+      prompts: records.map((r) => r.prompt),
+      generations,
+      references: records.map((r) => r.references),
+    });
+    const result: EvalResult = {
+      policy: bench.policyDir,
+      task: bench.task.name,
+      split: args.split,
+      records: records.length,
+      seed: bench.seed,
+      decoding: args.greedy ? "greedy" : "sample",
+      reward_mean: rewards.reduce((a, b) => a + b, 0) / rewards.length,
+      metrics,
+      samples: records.slice(0, 8).map((r, i) => ({
+        prompt: r.prompt,
+        generation: generations[i],
+        reward: rewards[i],
+      })),
+    };
+    io.out(
+      `${result.policy} on ${result.task} ${result.split} (${result.records} prompts, seed ${result.seed})`,
+    );
+    io.out(formatTable([["reward_mean", result.reward_mean], ...Object.entries(metrics)]));
+    if (args.run) {
+      const path = `${args.run.replace(/\/+$/, "")}/eval-${args.split}.json`;
+      await writeJsonAtomic(path, result);
+      io.out(`written: ${path}`);
+    }
+    return result;
+  } finally {
+    bench.dispose();
+  }
+}
+
+/**
+ * The command: runs {@linkcode evaluate}, prints a one-line error for bad input.
+ * @param argv the arguments
+ * @param io where output goes
+ * @returns the exit code (0 ok, 1 error)
+ */
+export function main(argv: string[], io: CliIo = CONSOLE_IO): Promise<number> {
+  return runCommand(() => evaluate(argv, io), io);
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

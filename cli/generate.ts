@@ -1,0 +1,188 @@
+/**
+ * `deno task generate --model DIR "prompt" ["prompt" ...]`: completions of a
+ * Hugging Face GPT-2 folder (or a transformers.js ONNX folder), greedy by
+ * default, sampled with `--sample` (seeded), or by beam search with `--num-beams`.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, InputError } from "../core/errors.ts";
+import { Rng } from "../core/prng.ts";
+import { initBackend } from "../models/backend.ts";
+import { loadCausalLM } from "../models/checkpoint.ts";
+import { loadOnnxCausalLM } from "../models/onnx_causal_lm.ts";
+import { loadTokenizer } from "../models/tokenizer.ts";
+import type { GenerateOptions, TokenGenerator, Tokenizer } from "../models/types.ts";
+import { type CliIo, CONSOLE_IO, runCommand } from "./cli_io.ts";
+import { exists } from "./_cache.ts";
+
+const HELP = `Usage: deno task generate --model DIR [options] "prompt" ["prompt" ...]
+
+Prints a completion of each prompt (prompt text, then the generated text).
+
+Options:
+  --model DIR           a Hugging Face GPT-2 folder (config.json, model.safetensors,
+                        tokenizer.json) or an ONNX one (config.json, onnx/model.onnx, tokenizer.json)
+  --max-new-tokens N    tokens generated per prompt (default 32; fewer when EOS comes first)
+  --min-new-tokens N    EOS is banned before this many tokens (default 0)
+  --sample              sample instead of greedy decoding, with:
+    --temperature T     softmax temperature (default 1)
+    --top-k K           keep the K most likely tokens (default 0 = off)
+    --top-p P           nucleus sampling (default 1 = off)
+    --seed N            the sampling seed (default 0)
+  --num-beams N         beam search with N beams (greedy when 1, the default)
+  --json                one JSON object per prompt: prompt, completion, ids
+  -h, --help            this text`;
+
+/** One prompt's completion. */
+export interface Completion {
+  prompt: string;
+  completion: string;
+  /** The new token ids (EOS included when it ended the row; the text leaves it out). */
+  ids: number[];
+}
+
+/** A loaded model and its tokenizer, from either folder layout. */
+async function loadGenerator(
+  dir: string,
+): Promise<{ model: TokenGenerator; tokenizer: Tokenizer; dispose(): void }> {
+  if (!(await exists(dir))) throw new InputError("model folder not found (--model)", dir);
+  if (!(await exists(`${dir}/tokenizer.json`))) {
+    throw new InputError("Missing tokenizer.json: the model folder must hold its tokenizer", dir);
+  }
+  const tfjs = await exists(`${dir}/model.safetensors`) ||
+    await exists(`${dir}/model.safetensors.index.json`);
+  if (!tfjs && await exists(`${dir}/onnx/model.onnx`)) {
+    return {
+      model: await loadOnnxCausalLM(dir),
+      tokenizer: await loadTokenizer(dir),
+      dispose() {},
+    };
+  }
+  if (!tfjs) {
+    throw new InputError("Missing model.safetensors (or onnx/model.onnx) in the model folder", dir);
+  }
+  const model = await loadCausalLM(dir);
+  return { model, tokenizer: model.tokenizer!, dispose: () => model.dispose() };
+}
+
+function number(
+  flag: string,
+  text: string | undefined,
+  check: (n: number) => boolean,
+  what: string,
+) {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === "" || !check(n)) {
+    throw new ConfigError(flag, `expected ${what}, got "${text}"`);
+  }
+  return n;
+}
+
+/** Decoding options from the flags; sampling flags without --sample are an error. */
+function decodingOptions(values: Record<string, string | boolean | undefined>): GenerateOptions {
+  const str = (k: string) => values[k] as string | undefined;
+  const int = (n: number) => Number.isInteger(n) && n >= 0;
+  const maxNewTokens = number("--max-new-tokens", str("max-new-tokens"), int, "an integer >= 0") ??
+    32;
+  const minNewTokens = number("--min-new-tokens", str("min-new-tokens"), int, "an integer >= 0") ??
+    0;
+  const numBeams =
+    number("--num-beams", str("num-beams"), (n) => int(n) && n >= 1, "an integer >= 1") ??
+      1;
+  if (!values.sample) {
+    for (const flag of ["temperature", "top-k", "top-p", "seed"]) {
+      if (values[flag] !== undefined) {
+        throw new ConfigError(`--${flag}`, "only applies with --sample");
+      }
+    }
+    return { maxNewTokens, minNewTokens, doSample: false, numBeams };
+  }
+  if (numBeams > 1) {
+    throw new ConfigError("--num-beams", "beam search does not combine with --sample");
+  }
+  const seed = number("--seed", str("seed"), int, "an integer >= 0") ?? 0;
+  return {
+    maxNewTokens,
+    minNewTokens,
+    doSample: true,
+    temperature: number("--temperature", str("temperature"), (n) => n > 0, "a number > 0") ?? 1,
+    topK: number("--top-k", str("top-k"), int, "an integer >= 0") ?? 0,
+    topP: number("--top-p", str("top-p"), (n) => n > 0 && n <= 1, "a number in (0, 1]") ?? 1,
+    rng: new Rng(seed).child("generate"),
+  };
+}
+
+/**
+ * Generates completions as the command line asks and prints them.
+ * @param argv the arguments after `deno task generate`
+ * @param io where completions (out) go
+ * @returns the completions, or null when only help was printed
+ */
+export async function generate(
+  argv: string[],
+  io: CliIo = CONSOLE_IO,
+): Promise<Completion[] | null> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: "string" },
+      "max-new-tokens": { type: "string" },
+      "min-new-tokens": { type: "string" },
+      sample: { type: "boolean" },
+      temperature: { type: "string" },
+      "top-k": { type: "string" },
+      "top-p": { type: "string" },
+      seed: { type: "string" },
+      "num-beams": { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) {
+    io.out(HELP);
+    return null;
+  }
+  if (!values.model) throw new ConfigError("--model", "a model folder is required (--model DIR)");
+  if (positionals.length === 0) throw new ConfigError("prompt", "give at least one prompt");
+  const options = decodingOptions(values);
+  await initBackend();
+  const loaded = await loadGenerator(values.model.replace(/\/+$/, "") || "/");
+  try {
+    const inputs = positionals.map((p) => loaded.tokenizer.encode(p));
+    const empty = inputs.findIndex((ids) => ids.length === 0);
+    if (empty >= 0) throw new ConfigError("prompt", `prompt ${empty + 1} is empty`);
+    const out = await loaded.model.generate(inputs, options);
+    const eos = loaded.tokenizer.eosTokenId;
+    const completions = positionals.map((prompt, i) => {
+      // The text leaves out the EOS that ended a row; `ids` keep it.
+      const shown = out[i].at(-1) === eos ? out[i].slice(0, -1) : out[i];
+      return {
+        prompt,
+        completion: shown.length > 0 ? loaded.tokenizer.decode(shown) : "",
+        ids: out[i],
+      };
+    });
+    completions.forEach((c, i) => {
+      if (values.json) io.out(JSON.stringify(c));
+      else io.out(`${i > 0 ? "\n" : ""}${c.prompt}${c.completion}`);
+    });
+    return completions;
+  } finally {
+    loaded.dispose();
+  }
+}
+
+/**
+ * The command: runs {@linkcode generate}, prints a one-line error for bad input.
+ * @param argv the arguments
+ * @param io where output goes
+ * @returns the exit code (0 ok, 1 error)
+ */
+export function main(argv: string[], io: CliIo = CONSOLE_IO): Promise<number> {
+  return runCommand(() => generate(argv, io), io);
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import type { CliIo } from "./cli_io.ts";
+import { generate, main } from "./generate.ts";
+
+const TINY = new URL("../tests/fixtures/tiny-gpt2", import.meta.url).pathname;
+const TINY_ONNX = new URL("../tests/fixtures/tiny-gpt2-onnx", import.meta.url).pathname;
+
+interface GreedyCase {
+  prompt: string;
+  prompt_ids: number[];
+  max_new_tokens: number;
+  new_ids: number[];
+}
+
+const reference: { greedy: GreedyCase[] } = JSON.parse(
+  await Deno.readTextFile(`${TINY_ONNX}/greedy_reference.json`),
+);
+
+function collector(): CliIo & { lines: string[]; errors: string[] } {
+  const lines: string[] = [];
+  const errors: string[] = [];
+  return { lines, errors, out: (l) => lines.push(l), err: (l) => errors.push(l) };
+}
+
+Deno.test("generate() greedy output equals the PyTorch greedy reference of tiny-gpt2", async () => {
+  const cases = reference.greedy.slice(0, 2);
+  const io = collector();
+  const out = await generate([
+    "--model",
+    TINY,
+    "--max-new-tokens",
+    String(cases[0].max_new_tokens),
+    ...cases.map((c) => c.prompt),
+  ], io);
+  assert.ok(out);
+  cases.forEach((c, i) => {
+    assert.deepEqual(out[i].ids, c.new_ids, c.prompt);
+    assert.equal(out[i].prompt, c.prompt);
+  });
+  // Printed as prompt + completion, a blank line between prompts.
+  assert.equal(io.lines.length, 2);
+  assert.equal(io.lines[0], cases[0].prompt + out[0].completion);
+  assert.equal(io.lines[1], "\n" + cases[1].prompt + out[1].completion);
+});
+
+Deno.test("generate() reads an ONNX model folder and gives the same greedy tokens", async () => {
+  const c = reference.greedy[0];
+  const out = await generate(
+    ["--model", TINY_ONNX, "--max-new-tokens", String(c.max_new_tokens), "--json", c.prompt],
+    collector(),
+  );
+  assert.deepEqual(out?.[0].ids, c.new_ids);
+});
+
+Deno.test("generate() sampling is reproducible by seed and honours --max-new-tokens", async () => {
+  const args = ["--model", TINY, "--sample", "--top-k", "50", "--max-new-tokens", "6", "Hello"];
+  const a = await generate([...args, "--seed", "3"], collector());
+  const b = await generate([...args, "--seed", "3"], collector());
+  const c = await generate([...args, "--seed", "4"], collector());
+  assert.deepEqual(a?.[0].ids, b?.[0].ids);
+  assert.equal(a?.[0].ids.length, 6);
+  assert.notDeepEqual(a?.[0].ids, c?.[0].ids);
+});
+
+Deno.test("main() of generate gives a one-line error naming the bad input and exit code 1", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--model", TINY, "--bogus", "x"], /--bogus/],
+    [["--model", "/no/such/model", "x"], /\/no\/such\/model: model folder not found/],
+    [["--model", TINY], /"prompt"/],
+    [["x"], /--model/],
+    [["--model", TINY, "--temperature", "0.7", "x"], /--temperature.*only applies with --sample/],
+    [["--model", TINY, "--max-new-tokens", "many", "x"], /--max-new-tokens.*"many"/],
+  ];
+  for (const [argv, pattern] of cases) {
+    const io = collector();
+    assert.equal(await main(argv, io), 1, argv.join(" "));
+    assert.equal(io.errors.length, 1, io.errors.join("\n"));
+    assert.match(io.errors[0], /^error: /);
+    assert.match(io.errors[0], pattern);
+  }
+});
+
+Deno.test("deno task generate exits non-zero with one stderr line for a missing model folder", async () => {
+  const script = new URL("./generate.ts", import.meta.url).pathname;
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, "--model", "/no/such/model", "hello"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(result.stderr).trim();
+  assert.notEqual(result.code, 0);
+  assert.equal(stderr.split("\n").length, 1, stderr);
+  assert.match(stderr, /\/no\/such\/model/);
+});

@@ -1,0 +1,210 @@
+/**
+ * The imdb-gpt2 preset's parts, the paper's IMDB setting: the policy is GPT-2
+ * from a local Hugging Face folder (`policy.dir`), the reward a local sentiment
+ * model (an ONNX text-classification folder, or our classifier's file), the
+ * guide another folder, an ONNX folder, a completions API, or BC (a copy of
+ * the policy fine-tuned on positive reviews, cached). The metrics add the
+ * perplexity of the generations under the untouched policy.
+ * @module
+ */
+import { ConfigError, InputError } from "../core/errors.ts";
+import type { Rng } from "../core/prng.ts";
+import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
+import type { GPT2LM } from "../models/gpt2.ts";
+import type { TokenGenerator } from "../models/types.ts";
+import { SentimentClassifier } from "../rewards/sentiment_classifier.ts";
+import { OnnxSentimentModel } from "../rewards/sentiment_onnx.ts";
+import type { RewardFunction } from "../rewards/types.ts";
+import { imdbDataDir } from "../tasks/download.ts";
+import { imdbPrompt, loadImdbSplit } from "../tasks/imdb.ts";
+import { createImdbTask, imdbSplitIndices } from "../tasks/imdb_task.ts";
+import type { RunConfig } from "./config.ts";
+import { loadExternalGuide, requireFolder } from "./guide_parts.ts";
+import { imdbMetrics } from "./imdb_metrics.ts";
+import type { TaskParts } from "./setup.ts";
+import { cached, cacheKey, cacheRoot, fineTune } from "./_cache.ts";
+
+/** A loaded sentiment reward and what to free with it. */
+export interface SentimentReward {
+  reward: RewardFunction;
+  /** Frees the model (a no-op for our classifier). */
+  dispose(): void;
+}
+
+/**
+ * Loads a sentiment reward: an ONNX text-classification folder (`kind` "onnx")
+ * or a file saved by {@linkcode SentimentClassifier.save} (`kind` "classifier").
+ * @param kind "onnx" or "classifier"
+ * @param path the folder or file
+ * @param field the config field or flag naming `path`, for errors
+ * @returns the reward
+ * @throws {ConfigError} naming `field` when the path is unset or missing
+ */
+export async function loadSentimentReward(
+  kind: string,
+  path: string | null,
+  field = "reward.path",
+): Promise<SentimentReward> {
+  if (kind === "onnx") {
+    const dir = await requireFolder(field, path, "an ONNX text-classification model");
+    const model = await OnnxSentimentModel.load(dir);
+    return { reward: model.asReward(), dispose: () => void model.dispose() };
+  }
+  if (kind === "classifier") {
+    if (path === null || path === "") {
+      throw new ConfigError(field, "must be set to a saved sentiment classifier file");
+    }
+    try {
+      await Deno.stat(path);
+    } catch {
+      throw new ConfigError(field, `file "${path}" does not exist (expected a saved classifier)`);
+    }
+    const classifier = await SentimentClassifier.load(path);
+    return { reward: classifier.asReward(), dispose: () => {} };
+  }
+  throw new ConfigError(
+    "reward.kind",
+    `expected "onnx" or "classifier" for an IMDB reward, got ${JSON.stringify(kind)}`,
+  );
+}
+
+/** What identifies a model folder's weights for a cache key: real path, size and time. */
+async function weightsIdentity(dir: string): Promise<unknown> {
+  const path = await Deno.realPath(dir);
+  for (const name of ["model.safetensors", "model.safetensors.index.json"]) {
+    try {
+      const info = await Deno.stat(`${path}/${name}`);
+      return { path, name, size: info.size, mtime: info.mtime?.getTime() ?? null };
+    } catch {
+      // try the next layout
+    }
+  }
+  return { path };
+}
+
+/**
+ * Builds the imdb-gpt2 task parts.
+ * @param config the run config (`policy.dir`, `reward`, `guide`, generation)
+ * @param rng the run's random stream (BC batches)
+ * @returns the task, the policy's tokenizer, the policy, guide, reward and baselines
+ * @throws {ConfigError} naming `policy.dir`, `reward.path` or a `guide` field when unset or missing
+ */
+export async function imdbGpt2Parts(config: RunConfig, rng: Rng): Promise<TaskParts> {
+  const policyDir = await requireFolder(
+    "policy.dir",
+    config.policy.dir,
+    "a GPT-2 model (config.json, model.safetensors, tokenizer.json)",
+  );
+  const owned: { dispose(): void }[] = [];
+  const dispose = () => owned.forEach((o) => o.dispose());
+  try {
+    const learner = await loadCausalLM(policyDir);
+    owned.push(learner);
+    const tokenizer = learner.tokenizer;
+    if (!tokenizer) {
+      throw new InputError(
+        "Missing tokenizer.json: the policy folder must hold its tokenizer",
+        policyDir,
+      );
+    }
+    const sentiment = await loadSentimentReward(config.reward.kind, config.reward.path);
+    owned.push(sentiment);
+    const dataDir = await imdbDataDir(config.task.dataDir ?? undefined);
+    const generation = config.train.generation;
+    const maxPrompt = config.train.maxPromptTokens;
+
+    let guide: TokenGenerator | null = null;
+    if (config.guide.kind === "bc") {
+      const guideDir = `${cacheRoot()}/imdb-gpt2/bc-guide-${
+        cacheKey({
+          policy: await weightsIdentity(policyDir),
+          steps: config.guide.bcSteps,
+          lr: config.guide.bcLearningRate,
+          maxPrompt,
+          h: generation.maxNewTokens,
+          seed: config.seed,
+        })
+      }`;
+      await cached(
+        guideDir,
+        "BC guide (the policy fine-tuned on positive reviews)",
+        async (tmp) => {
+          const reviews = await loadImdbSplit(dataDir, "train");
+          // Only the train part of the spec's 80/20 split: val prompts stay unseen.
+          const split = imdbSplitIndices(reviews.length, 0);
+          const pairs = split.train.map((i) => reviews[i]).filter((r) => r.label === 1).map(
+            (review) => {
+              const { prompt, reference } = imdbPrompt(review, tokenizer, maxPrompt);
+              return {
+                prompt: tokenizer.encode(prompt),
+                target: tokenizer.encode(` ${reference}`).slice(0, generation.maxNewTokens),
+              };
+            },
+          ).filter((pair) => pair.prompt.length > 0 && pair.target.length > 0);
+          if (pairs.length === 0) {
+            throw new InputError(
+              "No positive training reviews to fine-tune the BC guide on",
+              dataDir,
+            );
+          }
+          const model = await loadCausalLM(policyDir);
+          try {
+            fineTune(model, pairs, {
+              steps: config.guide.bcSteps,
+              batchSize: 16,
+              learningRate: config.guide.bcLearningRate,
+              rng: rng.child("bc-guide"),
+              label: "bc guide",
+            });
+            await saveCausalLM(model, tmp);
+          } finally {
+            model.dispose();
+          }
+        },
+      );
+      const model = await loadCausalLM(guideDir);
+      owned.push(model);
+      guide = model;
+    } else {
+      const external = await loadExternalGuide(config, tokenizer, learner.config.vocabSize);
+      if (external) {
+        guide = external.guide;
+        owned.push(...external.owned);
+      }
+    }
+
+    // Perplexity under the untouched policy: loaded on the first metrics call only.
+    let reference: GPT2LM | null = null;
+    owned.push({ dispose: () => reference?.dispose() });
+    const task = createImdbTask({
+      dataDir,
+      tokenizer,
+      reward: sentiment.reward,
+      metrics: imdbMetrics(sentiment.reward, {
+        model: async () => reference ??= await loadCausalLM(policyDir),
+        tokenizer,
+      }),
+      generation: {
+        maxPromptTokens: maxPrompt,
+        maxNewTokens: generation.maxNewTokens,
+        minNewTokens: generation.minNewTokens,
+        topK: generation.topK,
+      },
+    });
+    return {
+      task,
+      tokenizer,
+      learner,
+      guide,
+      reward: sentiment.reward,
+      baselines: guide
+        ? [{ name: config.guide.kind === "bc" ? "BC guide" : "guide", policy: guide }]
+        : [],
+      // The learner is freed by the setup, everything else here.
+      owned: owned.filter((o) => o !== learner),
+    };
+  } catch (error) {
+    dispose();
+    throw error;
+  }
+}

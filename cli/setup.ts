@@ -1,0 +1,176 @@
+/**
+ * Builds what a run trains: the learner, reference, guide, critics, prompts and
+ * reward for a {@linkcode RunConfig}, plus the baselines the report compares
+ * against. Models that a preset builds (tokenizer, pretrained policy, BC guide,
+ * sentiment classifier) come from the cache (cli/build_cache.ts).
+ * @module
+ */
+import { Rng } from "../core/prng.ts";
+import { createGPT2, GPT2LM } from "../models/gpt2.ts";
+import { OnnxAcceleratedLM, OnnxGpt2Engine } from "../models/onnx_engine.ts";
+import type { CausalLM, TokenGenerator, Tokenizer } from "../models/types.ts";
+import { createValueModel, type GPT2ValueModel } from "../models/value.ts";
+import { type AlgorithmState, createAlgorithmState } from "../pipelines/state.ts";
+import type { RewardFunction } from "../rewards/types.ts";
+import { toyDenseTask, toyGuide, toySparseTask, ToyTokenizer } from "../tasks/toy.ts";
+import type { PromptRecord, Task } from "../tasks/types.ts";
+import type { RunConfig } from "./config.ts";
+import { imdbSmallParts } from "./imdb_small.ts";
+import { imdbGpt2Parts } from "./imdb_gpt2.ts";
+import { commonGenSmallParts } from "./commongen_small.ts";
+import { ConfigError } from "../core/errors.ts";
+
+/** Everything a run needs, built. */
+export interface RunSetup {
+  state: AlgorithmState;
+  task: Task;
+  tokenizer: Tokenizer;
+  /** Held-out prompts for the final evaluation. */
+  evalRecords: PromptRecord[];
+  /** Policies the report compares the learner against (e.g. zero-shot, the BC guide). */
+  baselines: { name: string; policy: TokenGenerator }[];
+  /** The trained models, typed for saving. */
+  learner: GPT2LM;
+  critics: Partial<Record<"learner" | "guide", GPT2ValueModel>>;
+  /** Frees every model. */
+  dispose(): void;
+}
+
+/** The parts every task builds before the shared wiring. */
+export interface TaskParts {
+  task: Task;
+  tokenizer: Tokenizer;
+  learner: GPT2LM;
+  guide: TokenGenerator | null;
+  reward: RewardFunction;
+  /** Baselines besides the zero-shot learner. */
+  baselines: { name: string; policy: TokenGenerator }[];
+  /** Models to free at the end besides the learner. */
+  owned: { dispose(): void }[];
+}
+
+/** Builds the toy task's parts: a tiny GPT and the hand-built guide. */
+export function toyParts(config: RunConfig, rng: Rng): TaskParts {
+  const task = config.task.name === "toy-dense"
+    ? toyDenseTask({ maxNewTokens: config.train.generation.maxNewTokens, seed: config.seed })
+    : toySparseTask({ maxNewTokens: config.train.generation.maxNewTokens, seed: config.seed });
+  const tokenizer = new ToyTokenizer();
+  const learner = createGPT2({
+    vocabSize: tokenizer.vocabSize,
+    nPositions: config.policy.nPositions,
+    nEmbd: config.policy.nEmbd,
+    nLayer: config.policy.nLayer,
+    nHead: config.policy.nHead,
+    bosTokenId: tokenizer.eosTokenId,
+    eosTokenId: tokenizer.eosTokenId,
+  }, rng.child("learner-init"));
+  const guide = config.guide.kind === "none" ? null : toyGuide("caf", tokenizer);
+  return {
+    task,
+    tokenizer,
+    learner,
+    guide,
+    reward: task.reward,
+    baselines: guide ? [{ name: "guide", policy: guide }] : [],
+    owned: [],
+  };
+}
+
+/** Wires task parts into an algorithm state with the critics the algorithm needs. */
+export async function assembleSetup(
+  config: RunConfig,
+  parts: TaskParts,
+  rng: Rng,
+): Promise<RunSetup> {
+  const needsGuideCritic = /lols/.test(config.algo);
+  const critics: Partial<Record<"learner" | "guide", GPT2ValueModel>> = {
+    learner: createValueModel(parts.learner, rng.child("critic-init"), {
+      shared: config.critic.shared,
+    }),
+  };
+  if (needsGuideCritic) {
+    critics.guide = createValueModel(parts.learner, rng.child("guide-critic-init"), {
+      shared: false,
+    });
+  }
+  let records = await parts.task.records("train");
+  if (config.task.trainRecords > 0) records = records.slice(0, config.task.trainRecords);
+  let evalRecords = config.task.evalRecords > 0 ? await parts.task.records("val") : [];
+  evalRecords = evalRecords.slice(0, config.task.evalRecords);
+  const engine = await rolloutEngine(config, parts.learner);
+  const fast = <T extends TokenGenerator | null>(model: T): T | OnnxAcceleratedLM =>
+    engine && model instanceof GPT2LM ? new OnnxAcceleratedLM(model, engine) : model;
+  const reference: CausalLM | null = config.train.kl.enabled ? parts.learner.clone() : null;
+  const state = createAlgorithmState({
+    learner: fast(parts.learner) as CausalLM,
+    reference: fast(reference) as CausalLM | null,
+    guide: fast(parts.guide),
+    critics,
+    tokenizer: parts.tokenizer,
+    records,
+    reward: parts.reward,
+    rng: rng.child("run"),
+  }, config.train);
+  const zeroShot = parts.learner.clone();
+  return {
+    state,
+    task: parts.task,
+    tokenizer: parts.tokenizer,
+    evalRecords,
+    baselines: [{ name: "zero-shot", policy: zeroShot }, ...parts.baselines],
+    learner: parts.learner,
+    critics,
+    dispose() {
+      state.optimizers.learner.dispose();
+      for (const o of Object.values(state.optimizers.critics)) o?.dispose();
+      state.reference?.dispose();
+      for (const c of Object.values(critics)) c?.dispose();
+      parts.learner.dispose();
+      zeroShot.dispose();
+      for (const o of parts.owned) o.dispose();
+    },
+  };
+}
+
+/**
+ * The ONNX Runtime engine for no-grad work, when the config asks for it and it
+ * loads; "auto" falls back to tfjs with a note, "onnx" makes a failure an error.
+ */
+async function rolloutEngine(config: RunConfig, learner: GPT2LM): Promise<OnnxGpt2Engine | null> {
+  if (config.engine === "tfjs") return null;
+  try {
+    return await OnnxGpt2Engine.create(learner.config);
+  } catch (error) {
+    if (config.engine === "onnx") throw error;
+    console.error(
+      `note: ONNX Runtime engine unavailable (${(error as Error).message}); using tfjs`,
+    );
+    return null;
+  }
+}
+
+/**
+ * Builds the task parts a config names: the toy task, imdb-small (a policy built
+ * here), imdb-gpt2 (a policy from a folder) or commongen-small.
+ * @param config the run config
+ * @param rng the run's random stream
+ * @returns the parts (the caller frees `learner` and `owned`)
+ */
+export async function buildTaskParts(config: RunConfig, rng: Rng): Promise<TaskParts> {
+  const { name } = config.task;
+  const source = config.policy.source;
+  if (name.startsWith("toy")) return toyParts(config, rng);
+  if (name === "imdb" && source === "build") return await imdbSmallParts(config, rng);
+  if (name === "imdb" && source === "dir") return await imdbGpt2Parts(config, rng);
+  if (name === "commongen" && source === "build") return await commonGenSmallParts(config, rng);
+  throw new ConfigError(
+    "policy.source",
+    `task "${name}" with policy source "${source}" is not supported (commongen needs "build")`,
+  );
+}
+
+/** Builds the whole setup for a config. */
+export async function buildSetup(config: RunConfig): Promise<RunSetup> {
+  const rng = new Rng(config.seed);
+  return await assembleSetup(config, await buildTaskParts(config, rng), rng);
+}

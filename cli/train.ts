@@ -1,0 +1,269 @@
+/**
+ * `deno task train`: trains a policy with one of the algorithms and leaves a run
+ * folder with the resolved config, metrics.jsonl, checkpoints, evaluation,
+ * samples and an HTML report. With no arguments it runs the embedded default
+ * (preset imdb-small: D2LOLS on IMDB).
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { lastValueFrom, tap } from "rxjs";
+import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
+import { ConfigError, InputError } from "../core/errors.ts";
+import { Rng } from "../core/prng.ts";
+import { initBackend } from "../models/backend.ts";
+import { saveCausalLM } from "../models/checkpoint.ts";
+import { evaluatePolicy } from "../pipelines/evaluate.ts";
+import { runAlgorithm } from "../pipelines/run_algorithm.ts";
+import { PRESETS, readConfigFile, resolveConfig, type RunConfig } from "./config.ts";
+import { Progress } from "./progress.ts";
+import { renderReport } from "./report.ts";
+import {
+  appendJsonl,
+  checkpointPath,
+  listCheckpoints,
+  prepareRunDir,
+  readJsonl,
+  truncateMetrics,
+  writeCheckpoint,
+} from "./run_dir.ts";
+import { buildSetup, type RunSetup } from "./setup.ts";
+import { loadTrainState, saveTrainState } from "./train_state.ts";
+
+const HELP = `Usage: deno task train [options]
+
+Trains a language model with RL from guided feedback and writes a run folder.
+With no options: preset imdb-small (D2LOLS on IMDB, everything built and cached here).
+
+Options:
+  --preset NAME      ${Object.keys(PRESETS).join(" | ")} (default imdb-small)
+  --algo NAME        ppo | ppo++ | aggrevated | lols | d2lols | bc | bc+<algo> (default: the preset's)
+  --config FILE      JSON or YAML overriding any config field (see the run folder's config.json)
+  --out DIR          run folder (default runs/<preset>-<algo>-seed<N>)
+  --seed N           the seed every random choice comes from (default 0)
+  --iterations N     RL iterations (train.iterations)
+  --data DIR         dataset folder (else RLGF_DATA_DIR, else download)
+  --resume DIR       continue the run in DIR from its last checkpoint
+  -h, --help         this text
+
+Presets:
+${Object.entries(PRESETS).map(([name, p]) => `  ${name.padEnd(16)} ${p.description}`).join("\n")}`;
+
+/** Parsed command line. */
+interface TrainArgs {
+  preset: string;
+  layers: { source: string; values: unknown }[];
+  out: string | null;
+  resume: string | null;
+}
+
+async function parseTrainArgs(argv: string[]): Promise<TrainArgs | null> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      preset: { type: "string" },
+      algo: { type: "string" },
+      config: { type: "string" },
+      out: { type: "string" },
+      seed: { type: "string" },
+      iterations: { type: "string" },
+      data: { type: "string" },
+      resume: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return null;
+  const integer = (flag: string, text: string | undefined) => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0) {
+      throw new ConfigError(flag, `expected a non-negative integer, got "${text}"`);
+    }
+    return n;
+  };
+  if (values.resume) {
+    const extra = Object.keys(values).filter((k) => k !== "resume");
+    if (extra.length > 0) {
+      throw new ConfigError(
+        extra[0],
+        "--resume takes no other options (the run's config.json holds them)",
+      );
+    }
+    return { preset: "", layers: [], out: values.resume, resume: values.resume };
+  }
+  const layers: TrainArgs["layers"] = [];
+  if (values.config) {
+    layers.push({ source: values.config, values: await readConfigFile(values.config) });
+  }
+  const flags: Record<string, unknown> = {};
+  if (values.algo) flags.algo = values.algo;
+  const seed = integer("--seed", values.seed);
+  if (seed !== undefined) flags.seed = seed;
+  const iterations = integer("--iterations", values.iterations);
+  if (iterations !== undefined) flags.train = { iterations };
+  if (values.data) flags.task = { dataDir: values.data };
+  layers.push({ source: "command-line flags", values: flags });
+  return { preset: values.preset ?? "imdb-small", layers, out: values.out ?? null, resume: null };
+}
+
+function defaultOut(config: RunConfig): string {
+  return `runs/${config.preset}-${config.algo.replace(/\+/g, "p")}-seed${config.seed}`;
+}
+
+/** Evaluates the learner and the baselines on the held-out prompts. */
+async function evaluateAll(config: RunConfig, setup: RunSetup, label: string) {
+  const rows: Record<string, string | number>[] = [];
+  const generations: Record<string, string[]> = {};
+  if (setup.evalRecords.length === 0) return { rows, generations };
+  const policies = [{ name: label, policy: setup.state.learner }, ...setup.baselines];
+  const progress = new Progress("eval", policies.length, { unit: "policy" });
+  for (const [i, { name, policy }] of policies.entries()) {
+    const result = await evaluatePolicy(policy, setup.evalRecords, {
+      tokenizer: setup.tokenizer,
+      reward: setup.state.reward,
+      generation: config.train.generation,
+      maxPromptTokens: config.train.maxPromptTokens,
+      rng: new Rng(config.seed).child("eval"),
+    });
+    const metrics = await setup.task.metrics({
+      prompts: setup.evalRecords.map((r) => r.prompt),
+      generations: result.generations,
+      references: setup.evalRecords.map((r) => r.references),
+    });
+    rows.push({ model: name, reward_mean: result.rewardMean, ...metrics });
+    generations[name] = result.generations;
+    progress.update(i + 1, { [name]: result.rewardMean.toFixed(3) });
+  }
+  progress.finish();
+  return { rows, generations };
+}
+
+/** Runs training as configured; returns the run folder. */
+export async function train(argv: string[]): Promise<string | null> {
+  const args = await parseTrainArgs(argv);
+  if (!args) {
+    console.log(HELP);
+    return null;
+  }
+  let config: RunConfig;
+  let startIteration = 0;
+  const out = args.out;
+  if (args.resume) {
+    const path = `${args.resume}/config.json`;
+    try {
+      config = JSON.parse(await Deno.readTextFile(path));
+    } catch (error) {
+      throw new InputError(`cannot read the run's config (${(error as Error).message})`, path);
+    }
+  } else {
+    config = resolveConfig(args.preset, args.layers);
+  }
+  const runDir = out ?? defaultOut(config);
+  await prepareRunDir(runDir);
+  const metricsPath = `${runDir}/metrics.jsonl`;
+  if (!args.resume) {
+    if ((await listCheckpoints(runDir)).length > 0 || (await readJsonl(metricsPath)).length > 0) {
+      throw new InputError("run folder already holds a run; use --resume or another --out", runDir);
+    }
+    await writeJsonAtomic(`${runDir}/config.json`, config);
+  }
+  await initBackend();
+  const setup = await buildSetup(config);
+  try {
+    if (args.resume) {
+      const found = await listCheckpoints(runDir);
+      if (found.length > 0) {
+        const saved = await loadTrainState(setup.state, checkpointPath(runDir, found.at(-1)!));
+        startIteration = saved.iteration;
+      }
+      await truncateMetrics(metricsPath, startIteration);
+      console.error(`resuming ${runDir} at iteration ${startIteration}`);
+    }
+    const total = config.train.iterations +
+      (config.algo.startsWith("bc") ? config.train.bc.iterations : 0);
+    const progress = new Progress(`train ${config.algo}`, total - startIteration);
+    const checkpoint = async (iteration: number) => {
+      await writeCheckpoint(runDir, iteration, async (dir) => {
+        await saveTrainState(setup.state, iteration, dir);
+        await saveCausalLM(setup.learner, `${dir}/policy`);
+      }, config.checkpoint.keep);
+    };
+    let done = 0;
+    await lastValueFrom(
+      runAlgorithm(config.algo, setup.state, config.train, {
+        startIteration,
+        afterIteration: async (metrics: { iteration: number }) => {
+          await appendJsonl(metricsPath, metrics);
+          const finished = metrics.iteration + 1;
+          if (finished % config.checkpoint.every === 0 || finished === total) {
+            await checkpoint(finished);
+          }
+        },
+      }).pipe(
+        tap((m) => {
+          done++;
+          const r = m as { reward_mean: number; kl?: number; phase: string };
+          progress.update(done, {
+            phase: r.phase,
+            reward: r.reward_mean.toFixed(3),
+            ...(r.kl !== undefined ? { kl: r.kl.toFixed(3) } : {}),
+          });
+        }),
+      ),
+      { defaultValue: null },
+    );
+    progress.finish();
+    const evaluation = await evaluateAll(config, setup, "learner (trained)");
+    await saveCausalLM(setup.learner, `${runDir}/policy`);
+    await writeJsonAtomic(`${runDir}/evaluation.json`, evaluation.rows);
+    const samples = setup.evalRecords.slice(0, 8).map((record, i) => ({
+      prompt: record.prompt,
+      before: evaluation.generations["zero-shot"]?.[i] ?? "",
+      after: evaluation.generations["learner (trained)"]?.[i] ?? "",
+    }));
+    await writeFileAtomic(
+      `${runDir}/samples.jsonl`,
+      samples.map((s) => JSON.stringify(s) + "\n").join(""),
+    );
+    const learnerRow = evaluation.rows[0];
+    const guideRow = evaluation.rows.find((r) => r.model === "guide" || r.model === "BC guide");
+    const summary = learnerRow && guideRow
+      ? `Learner reward ${Number(learnerRow.reward_mean).toFixed(4)} vs guide ${
+        Number(guideRow.reward_mean).toFixed(4)
+      } on ${setup.evalRecords.length} held-out prompts (${
+        Number(learnerRow.reward_mean) >= Number(guideRow.reward_mean) ? "+" : ""
+      }${(Number(learnerRow.reward_mean) - Number(guideRow.reward_mean)).toFixed(4)}).`
+      : undefined;
+    await writeFileAtomic(
+      `${runDir}/report.html`,
+      renderReport({
+        title:
+          `rlgf ${config.algo} on ${config.task.name} (preset ${config.preset}, seed ${config.seed})`,
+        config,
+        metrics: await readJsonl(metricsPath),
+        evaluation: evaluation.rows,
+        summary,
+        samples,
+      }),
+    );
+    if (summary) console.log(summary);
+    console.log(`run folder: ${runDir} (report: ${runDir}/report.html)`);
+    return runDir;
+  } finally {
+    setup.dispose();
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await train(Deno.args);
+  } catch (error) {
+    const known = error instanceof InputError || error instanceof ConfigError ||
+      error instanceof RangeError ||
+      error instanceof TypeError && /parseArgs|Unknown option|option/.test(String(error.message));
+    console.error(`error: ${(error as Error).message}`);
+    if (!known) console.error((error as Error).stack);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * The driver every RL algorithm shares. An algorithm is a phase (who rolls in, who
+ * rolls out, β, the loss masks and the critic) or a chooser of one per iteration;
+ * each iteration runs prompts → roll-in → switch points → roll-out → masks → reward
+ * → log-probs → KL reward → values → GAE → PPO update, and emits its metrics.
+ * @module
+ */
+import {
+  concatMap,
+  defer,
+  map,
+  type Observable,
+  of,
+  type OperatorFunction,
+  pipe,
+  range,
+  toArray,
+} from "rxjs";
+import type { Rng } from "../core/prng.ts";
+import type { TokenGenerator } from "../models/types.ts";
+import { advantages } from "../stages/advantages.ts";
+import { concatBatches } from "../stages/concat_batches.ts";
+import { nextKlCoef } from "../stages/kl_controller.ts";
+import { klReward } from "../stages/kl_reward.ts";
+import { learnerUpdate, type UpdateStats } from "../stages/learner_update.ts";
+import { logProbs } from "../stages/log_probs.ts";
+import { lossMasks, type MaskRule } from "../stages/loss_masks.ts";
+import { promptSource } from "../stages/prompt_source.ts";
+import { rollIn } from "../stages/roll_in.ts";
+import { rollOut } from "../stages/roll_out.ts";
+import { switchPoints, type SwitchPointSampler } from "../stages/switch_points.ts";
+import { taskReward } from "../stages/task_reward.ts";
+import type { CriticName, PolicyName, PromptBatch, Trajectories } from "../stages/types.ts";
+import { values } from "../stages/values.ts";
+import type { TrainOptions } from "./options.ts";
+import type { AlgorithmState } from "./state.ts";
+
+/** One iteration's recipe (spec table, one row). */
+export interface Phase {
+  /** Reported in the metrics, e.g. "ppo++". */
+  name: string;
+  /** The roll-in policy; null = no roll-in (every k = 0). */
+  rollIn: PolicyName | null;
+  /** The roll-out policy. */
+  rollOut: PolicyName;
+  /** Per-trajectory probability of a roll-in prefix. */
+  beta: number;
+  /** Replaces the spec's switch-point sampler (custom algorithms). */
+  switchPoint?: SwitchPointSampler;
+  /** Tokens in the policy loss. */
+  policyMask: MaskRule;
+  /** Tokens in the value loss. */
+  valueMask: MaskRule;
+  /** The critic that gives V and is trained. */
+  critic: CriticName;
+}
+
+/** Picks the phase of an iteration (LOLS's coin, D2LOLS's schedule). */
+export type PhaseChooser = (iteration: number, rng: Rng) => Phase;
+
+/** What each iteration emits (snake_case keys, one JSON line of metrics.jsonl). */
+export interface IterationMetrics {
+  iteration: number;
+  phase: string;
+  /** Mean and std of the task reward over the iteration's trajectories. */
+  reward_mean: number;
+  reward_std: number;
+  /** Mean over rows where the roll-out policy wrote every token (k = 0). */
+  reward_rollout_only: number | null;
+  /** Mean per-trajectory summed KL(π_θ ‖ π_ref) estimate. */
+  kl: number;
+  /** The KL coefficient used in this iteration. */
+  kl_coef: number;
+  loss_policy: number;
+  loss_value: number;
+  loss_nll: number;
+  entropy: number;
+  approx_kl: number;
+  clip_fraction: number;
+  grad_norm: number;
+  /** Gradient steps taken. */
+  updates: number;
+  /** The learner's learning rate in this iteration. */
+  lr: number;
+  /** Generated tokens in this iteration. */
+  tokens: number;
+  tokens_per_s: number;
+  seconds: number;
+}
+
+/** Options of {@linkcode runIterations} beyond the train options. */
+export interface RunOptions {
+  /** Wall clock in milliseconds (injected, so tests can fix it). @default performance.now */
+  clock?: () => number;
+  /** Added to the reported iteration numbers (BC+X continues BC's count). @default 0 */
+  iterationOffset?: number;
+  /**
+   * The first iteration to run, in reported numbering (a resumed run starts at its
+   * checkpoint); earlier iterations are skipped. @default 0
+   */
+  startIteration?: number;
+  /**
+   * Awaited after each iteration, before the next starts: the place to append
+   * metrics and write a checkpoint while the weights are those of that iteration.
+   */
+  afterIteration?: (metrics: { iteration: number }) => Promise<void>;
+}
+
+/**
+ * The collection stages of one phase: from prompt batches to complete trajectories.
+ *
+ * @param state models, critics, tokenizer and reward
+ * @param phase the iteration's recipe
+ * @param options train options
+ * @returns the operator
+ */
+export function collectTrajectories(
+  state: AlgorithmState,
+  phase: Phase,
+  options: TrainOptions,
+): OperatorFunction<PromptBatch, Trajectories> {
+  // Spec departure 2 from tril (actor.py L276/L318 samples "guide" steps from the learner):
+  // guide tokens come from the guide itself.
+  const policy = (name: PolicyName | null): TokenGenerator | null => {
+    if (name === null) return null;
+    const found = name === "learner" ? state.learner : state.guide;
+    if (!found) throw new RangeError(`Phase "${phase.name}" needs a ${name}, but none is set`);
+    return found;
+  };
+  const critic = state.critics[phase.critic];
+  if (!critic) {
+    throw new RangeError(`Phase "${phase.name}" needs the ${phase.critic} critic, but none is set`);
+  }
+  const generation = options.generation;
+  const streams = state.rng.child("stages");
+  return pipe(
+    rollIn({
+      policy: policy(phase.rollIn),
+      name: phase.rollIn,
+      generation,
+      rng: streams.child("roll-in"),
+    }),
+    switchPoints({
+      beta: phase.beta,
+      sampler: phase.switchPoint,
+      rng: streams.child("switch-points"),
+    }),
+    rollOut({
+      policy: policy(phase.rollOut)!,
+      name: phase.rollOut,
+      tokenizer: state.tokenizer,
+      generation,
+      rng: streams.child("roll-out"),
+    }),
+    lossMasks({ policy: phase.policyMask, value: phase.valueMask }),
+    taskReward(state.reward),
+    logProbs({ learner: state.learner, reference: state.reference }),
+    // Spec departure 1 from tril: the KL reward applies in every algorithm unless turned off.
+    klReward({ coef: () => state.klCoef, enabled: options.kl.enabled }),
+    values({ critic, name: phase.critic }),
+    advantages({ gamma: options.gamma, lambda: options.lambda }),
+  );
+}
+
+/**
+ * Runs `options.iterations` iterations, choosing each one's phase, and emits one
+ * metrics object per iteration. Nothing starts until subscribed; the learning rates
+ * decay linearly to 0 over the run and the KL controller steps after each update.
+ *
+ * @param state the state (mutated: weights, optimizer moments, `klCoef`)
+ * @param options train options
+ * @param choose the phase of each iteration
+ * @param run clock and iteration offset
+ * @returns the stream of per-iteration metrics
+ */
+export function runIterations(
+  state: AlgorithmState,
+  options: TrainOptions,
+  choose: PhaseChooser,
+  run: RunOptions = {},
+): Observable<IterationMetrics> {
+  const clock = run.clock ?? (() => performance.now());
+  const batchSize = options.generationBatchSize || options.trajectoriesPerUpdate;
+  const prompts = promptSource(state.records, {
+    tokenizer: state.tokenizer,
+    batchSize,
+    batchesPerIteration: options.trajectoriesPerUpdate / batchSize,
+    maxPromptTokens: options.maxPromptTokens,
+    maxNewTokens: options.generation.maxNewTokens,
+    rng: state.rng.child("prompts"),
+  });
+  const phaseRng = state.rng.child("phase");
+  const learnerRng = state.rng.child("learner");
+  const offset = run.iterationOffset ?? 0;
+  const first = Math.min(options.iterations, Math.max(0, (run.startIteration ?? 0) - offset));
+  return range(first, options.iterations - first).pipe(
+    concatMap((iteration) =>
+      defer(() => {
+        const phase = choose(iteration, phaseRng);
+        const start = clock();
+        const decay = 1 - iteration / options.iterations;
+        const lr = options.learningRate * decay;
+        state.optimizers.learner.learningRate = lr;
+        const criticOptimizer = state.optimizers.critics[phase.critic];
+        if (criticOptimizer) {
+          criticOptimizer.learningRate = (options.criticLearningRate ?? options.learningRate) *
+            decay;
+        }
+        return of(iteration).pipe(
+          prompts,
+          collectTrajectories(state, phase, options),
+          toArray(),
+          map((batches) => concatBatches(batches)),
+          learnerUpdate({
+            learner: state.learner,
+            critics: state.critics,
+            optimizer: state.optimizers.learner,
+            criticOptimizers: state.optimizers.critics,
+          }, { ...options.learner, rng: learnerRng }),
+          map(({ batch, stats }) => {
+            const metrics = iterationMetrics(batch, stats, phase, lr, (clock() - start) / 1000);
+            state.klCoef = nextKlCoef(options.kl, state.klCoef, metrics.kl, batch.tokens.length);
+            return { ...metrics, iteration: iteration + offset };
+          }),
+          concatMap(async (metrics) => {
+            await run.afterIteration?.(metrics);
+            return metrics;
+          }),
+        );
+      })
+    ),
+  );
+}
+
+function mean(xs: number[]): number {
+  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function iterationMetrics(
+  batch: Trajectories,
+  stats: UpdateStats,
+  phase: Phase,
+  lr: number,
+  seconds: number,
+): IterationMetrics {
+  const rewards = batch.taskRewards;
+  const rewardMean = mean(rewards);
+  const rolloutOnly = rewards.filter((_, i) => batch.switchPoints[i] === 0);
+  const tokens = batch.tokens.reduce((n, row) => n + row.length, 0);
+  return {
+    iteration: batch.iteration,
+    phase: phase.name,
+    reward_mean: rewardMean,
+    reward_std: Math.sqrt(mean(rewards.map((r) => (r - rewardMean) ** 2))),
+    reward_rollout_only: rolloutOnly.length === 0 ? null : mean(rolloutOnly),
+    kl: mean(batch.kl),
+    kl_coef: batch.klCoef,
+    loss_policy: stats.policyLoss,
+    loss_value: stats.valueLoss,
+    loss_nll: stats.nllLoss,
+    entropy: stats.entropy,
+    approx_kl: stats.approxKl,
+    clip_fraction: stats.clipFraction,
+    grad_norm: stats.gradNorm,
+    updates: stats.steps,
+    lr,
+    tokens,
+    tokens_per_s: seconds > 0 ? tokens / seconds : 0,
+    seconds,
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * Test helper: a tiny GPT learner, its critics and a toy task, as an AlgorithmState.
+ * @module
+ */
+import { Rng } from "../core/prng.ts";
+import { createGPT2 } from "../models/gpt2.ts";
+import { createValueModel } from "../models/value.ts";
+import type { TokenGenerator } from "../models/types.ts";
+import { type AlgorithmState, createAlgorithmState } from "../pipelines/state.ts";
+import { type TrainOptions, trainOptions } from "../pipelines/options.ts";
+import type { Task } from "../tasks/types.ts";
+import { ToyTokenizer } from "../tasks/toy.ts";
+
+/** A tiny GPT: vocabulary 16, width 16, one layer. */
+export const TINY_GPT = {
+  vocabSize: 16,
+  nPositions: 32,
+  nEmbd: 16,
+  nLayer: 1,
+  nHead: 2,
+  bosTokenId: 0,
+  eosTokenId: 0,
+};
+
+/** Fast toy options: short horizon, small batches, a large learning rate. */
+export function toyOptions(overrides: Record<string, unknown> = {}): TrainOptions {
+  const base = {
+    iterations: 2,
+    trajectoriesPerUpdate: 16,
+    learningRate: 1e-2,
+    maxPromptTokens: 8,
+    learner: { epochs: 2, minibatchSize: 8, targetCoef: 0 },
+    kl: { coef: 0.01 },
+    generation: { maxNewTokens: 4, minNewTokens: 0, topK: 0, topP: 1, temperature: 1 },
+  };
+  return trainOptions(deepMerge(base, overrides));
+}
+
+function deepMerge(
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] = prev && typeof prev === "object" && v && typeof v === "object" && !Array.isArray(v)
+      ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>)
+      : v;
+  }
+  return out;
+}
+
+/** Builds the state for `task` with a tiny GPT learner seeded by `seed`. */
+export async function toyState(
+  task: Task,
+  seed: number,
+  options: TrainOptions,
+  extra: { guide?: TokenGenerator; guideCritic?: boolean } = {},
+): Promise<AlgorithmState> {
+  const rng = new Rng(seed);
+  const learner = createGPT2(TINY_GPT, rng.child("learner-init"));
+  const critics = {
+    learner: createValueModel(learner, rng.child("critic-init")),
+    ...(extra.guideCritic
+      ? { guide: createValueModel(learner, rng.child("guide-critic-init")) }
+      : {}),
+  };
+  return createAlgorithmState({
+    learner,
+    guide: extra.guide ?? null,
+    critics,
+    tokenizer: new ToyTokenizer(),
+    records: await task.records("train"),
+    reward: task.reward,
+    rng: rng.child("run"),
+  }, options);
+}

@@ -1,0 +1,60 @@
+/**
+ * A user-composed algorithm from the same stages: PPO++ whose restart point is a
+ * fixed fraction (half) of the guide's roll-in instead of a random draw.
+ */
+import assert from "node:assert/strict";
+import { lastValueFrom, of, toArray } from "rxjs";
+import { initBackend } from "../models/backend.ts";
+import { collectTrajectories, type Phase, runIterations } from "../pipelines/iteration.ts";
+import { disposeAlgorithmState } from "../pipelines/state.ts";
+import { promptSource } from "../stages/prompt_source.ts";
+import { toyGuide, toySparseTask, ToyTokenizer } from "../tasks/toy.ts";
+import { toyOptions, toyState } from "./_toy_setup.ts";
+
+await initBackend();
+
+const halfway: Phase = {
+  name: "ppo++-halfway",
+  rollIn: "guide",
+  rollOut: "learner",
+  beta: 1,
+  switchPoint: (rollInLength) => Math.floor(rollInLength / 2),
+  policyMask: "suffix",
+  valueMask: "suffix",
+  critic: "learner",
+};
+
+Deno.test("a custom phase restarts at half the roll-in and learns on the learner's suffix", async () => {
+  const options = toyOptions({ iterations: 2, generation: { maxNewTokens: 5 } });
+  options.generation.eosTokenId = null;
+  const tokenizer = new ToyTokenizer();
+  const state = await toyState(toySparseTask(), 1, options, { guide: toyGuide("caf", tokenizer) });
+  try {
+    const [batch] = await lastValueFrom(
+      of(0).pipe(
+        promptSource(state.records, {
+          tokenizer,
+          batchSize: 8,
+          maxPromptTokens: 8,
+          maxNewTokens: 5,
+          rng: state.rng.child("prompts"),
+        }),
+        collectTrajectories(state, halfway, options),
+        toArray(),
+      ),
+    );
+    batch.switchPoints.forEach((k, i) => {
+      assert.equal(k, 2); // floor(5 / 2)
+      assert.deepEqual(batch.tokens[i].slice(0, k), batch.rollInTokens[i].slice(0, k));
+      assert.equal(tokenizer.decode(batch.tokens[i].slice(0, k)), "ca"); // the guide's prefix
+      assert.deepEqual(batch.policyMask[i], [0, 0, 1, 1, 1]);
+    });
+    const metrics = await lastValueFrom(
+      runIterations(state, options, () => halfway, { clock: () => 0 }).pipe(toArray()),
+    );
+    assert.deepEqual(metrics.map((m) => m.phase), ["ppo++-halfway", "ppo++-halfway"]);
+    assert.ok(metrics.every((m) => m.reward_rollout_only === null)); // every row has a prefix
+  } finally {
+    disposeAlgorithmState(state);
+  }
+});
