@@ -257,7 +257,7 @@ for (let round = 0; round <= rounds; round++) {
     record("ours_1thread", await ours(task));
   }
 }
-// tfjs-wasm's own kernels, once (slow: the reason kernels/ exists)
+// the same model code on tfjs-wasm's own kernels, once (what kernels/ saves)
 if (!values["no-stock"]) {
   unregisterFastKernels();
   for (const task of tasks) {
@@ -307,7 +307,7 @@ const names: Record<Side, string> = {
   torch: `PyTorch ${torchInfo?.torch ?? "(missing)"}, 2 threads`,
   ours_threads: `tfjs-wasm + kernels/, main + ${workers} worker thread(s)`,
   ours_1thread: "tfjs-wasm + kernels/, 1 thread",
-  stock: "tfjs-wasm 4.22 as shipped (1 run)",
+  stock: "models/ on tfjs-wasm 4.22's own kernels (1 run)",
 };
 const rows = sides.filter((s) => times[s].train.length).map((s) => {
   const gen = med(s, "generate");

@@ -136,6 +136,12 @@ function parseEvalArgs(argv: string[]): EvalArgs | null {
       `unknown engine "${values.engine}"; expected auto, onnx or tfjs`,
     );
   }
+  if (values.reward && values.task === "commongen") {
+    throw new ConfigError("--reward", "is for IMDB (CommonGen's reward is CIDEr-D)");
+  }
+  if (values.reference && values.task === "commongen") {
+    throw new ConfigError("--reference", "is for IMDB's perplexity");
+  }
   if (values.reference && values.run) {
     throw new ConfigError("--reference", "only with --model (a run uses its zero-shot model)");
   }
@@ -228,6 +234,9 @@ async function runBench(args: EvalArgs, io: CliIo): Promise<Bench> {
   }
   if (args.task && args.task !== config.task.name) {
     throw new ConfigError("--task", `the run's task is "${config.task.name}", not "${args.task}"`);
+  }
+  if (args.reward && config.task.name !== "imdb") {
+    throw new ConfigError("--reward", "is for IMDB (CommonGen's reward is CIDEr-D)");
   }
   if (args.data) config.task.dataDir = args.data;
   // The guide plays no part in evaluation: skip building or loading it.

@@ -280,6 +280,8 @@ Deno.test("main() of eval gives a one-line error naming the bad input and exit c
       [["--model", TINY, "--task", "imdb", "--reward", `${ws.root}/nothing`], /nothing/],
       [["--run", ws.root, "--model", TINY], /exactly one of --run/],
       [["--model", TINY, "--task", "imdb", "--split", "dev"], /--split.*"dev"/],
+      [["--model", TINY, "--task", "commongen", "--reward", SENTIMENT], /--reward.*IMDB/],
+      [["--model", TINY, "--task", "commongen", "--reference", TINY], /--reference.*IMDB/],
     ];
     for (const [argv, pattern] of cases) {
       const io = collector();

@@ -34,8 +34,9 @@ export async function imdbSmallParts(config: RunConfig, rng: Rng): Promise<TaskP
   const dataDir = await localDataDir(config.task.dataDir, "imdb") ?? await imdbDataDir();
   const p = config.policy;
   const root = `${cacheRoot()}/imdb-small`;
-  let reviews: ImdbReview[] | null = null;
-  const trainReviews = async () => reviews ??= await loadImdbSplit(dataDir, "train");
+  // Read the data first, so a wrong data folder fails before anything is built.
+  const reviews: ImdbReview[] = await loadImdbSplit(dataDir, "train");
+  const trainReviews = () => Promise.resolve(reviews);
 
   // Only the train part of the spec's 80/20 split is used to build anything.
   const trainOnly = async () => {

@@ -7,7 +7,11 @@
  */
 import { Rng } from "../core/prng.ts";
 import { createGPT2, GPT2LM } from "../models/gpt2.ts";
-import { OnnxAcceleratedLM, OnnxGpt2Engine } from "../models/onnx_engine.ts";
+import {
+  OnnxAcceleratedLM,
+  OnnxAcceleratedValueModel,
+  OnnxGpt2Engine,
+} from "../models/onnx_engine.ts";
 import type { CausalLM, TokenGenerator, Tokenizer } from "../models/types.ts";
 import { createValueModel, type GPT2ValueModel } from "../models/value.ts";
 import { type AlgorithmState, createAlgorithmState } from "../pipelines/state.ts";
@@ -55,6 +59,8 @@ export function toyParts(config: RunConfig, rng: Rng): TaskParts {
     ? toyDenseTask({ maxNewTokens: config.train.generation.maxNewTokens, seed: config.seed })
     : toySparseTask({ maxNewTokens: config.train.generation.maxNewTokens, seed: config.seed });
   const tokenizer = new ToyTokenizer();
+  // The toy tasks run every trajectory to the horizon (as tests/learning_test.ts does).
+  config.train.generation.eosTokenId = null;
   const learner = createGPT2({
     vocabSize: tokenizer.vocabSize,
     nPositions: config.policy.nPositions,
@@ -99,13 +105,20 @@ export async function assembleSetup(
   evalRecords = evalRecords.slice(0, config.task.evalRecords);
   const engine = await rolloutEngine(config, parts.learner);
   const fast = <T extends TokenGenerator | null>(model: T): T | OnnxAcceleratedLM =>
-    engine && model instanceof GPT2LM ? new OnnxAcceleratedLM(model, engine) : model;
+    engine && model instanceof GPT2LM && engine.accepts(model.config)
+      ? new OnnxAcceleratedLM(model, engine)
+      : model;
+  const fastCritics = Object.fromEntries(
+    Object.entries(critics).map((
+      [name, critic],
+    ) => [name, engine ? new OnnxAcceleratedValueModel(critic!, engine) : critic!]),
+  );
   const reference: CausalLM | null = config.train.kl.enabled ? parts.learner.clone() : null;
   const state = createAlgorithmState({
     learner: fast(parts.learner) as CausalLM,
     reference: fast(reference) as CausalLM | null,
     guide: fast(parts.guide),
-    critics,
+    critics: fastCritics,
     tokenizer: parts.tokenizer,
     records,
     reward: parts.reward,

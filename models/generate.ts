@@ -51,16 +51,24 @@ export async function generateWithSession(
   const doSample = options.doSample ?? false;
   if (doSample && !options.rng) throw new TypeError("generate() with doSample needs options.rng");
   const eosTokenId = options.eosTokenId === undefined ? limits.eosTokenId : options.eosTokenId;
-  const minNewTokens = options.minNewTokens ?? 0;
+  const minNew = typeof options.minNewTokens === "object"
+    ? [...options.minNewTokens]
+    : new Array(rows).fill(options.minNewTokens ?? 0);
+  if (minNew.length !== rows || minNew.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw new RangeError(`minNewTokens must be a non-negative integer or one per row (${rows})`);
+  }
   if (rows === 0) return [];
   const beams = !doSample && numBeams > 1;
   const session = makeSession(beams ? rows * numBeams : rows);
   try {
     if (beams) {
+      if (minNew.some((n) => n !== minNew[0])) {
+        throw new RangeError("Beam search takes one minNewTokens for all rows");
+      }
       return await beamSearch(session, inputIds, {
         numBeams,
         maxNewTokens: maxNew,
-        minNewTokens,
+        minNewTokens: minNew[0],
         eosTokenId,
       });
     }
@@ -70,7 +78,7 @@ export async function generateWithSession(
       topK: options.topK ?? 0,
       topP,
       maxNewTokens: maxNew,
-      minNewTokens,
+      minNewTokens: minNew,
       eosTokenId,
       rng: options.rng,
     });

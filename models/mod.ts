@@ -55,3 +55,24 @@ export { beamSearch, type BeamSearchOptions } from "./beam_search.ts";
 export type { DecodeSession } from "./decode_session.ts";
 export { KVSession } from "./kv_session.ts";
 export { attentionBias, type Batch, leftPad, MASKED, PAD, positionIds } from "./padding.ts";
+export { generateWithSession } from "./generate.ts";
+export {
+  bpeEncode,
+  type BpeModel,
+  saveBpeTokenizer,
+  trainBpe,
+  type TrainBpeOptions,
+} from "./bpe.ts";
+export { loadOnnxCausalLM, OnnxCausalLM } from "./onnx_causal_lm.ts";
+export {
+  OnnxAcceleratedLM,
+  OnnxAcceleratedValueModel,
+  OnnxGpt2Engine,
+  type ScoreResult,
+} from "./onnx_engine.ts";
+export {
+  type CompleteText,
+  completionsApi,
+  type CompletionsApiOptions,
+  textGuide,
+} from "./text_guide.ts";

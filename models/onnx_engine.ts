@@ -20,7 +20,15 @@ import {
   type OrtStepGraph,
   type StepInputs,
 } from "./ort_decode_session.ts";
-import type { CausalLM, ContinuationOutputs, GenerateOptions, GPT2Config } from "./types.ts";
+import type * as tf from "@tensorflow/tfjs-core";
+import type {
+  CausalLM,
+  ContinuationOutputs,
+  GenerateOptions,
+  GPT2Config,
+  ValueModel,
+} from "./types.ts";
+import type { GPT2ValueModel } from "./value.ts";
 
 interface CachedWeight {
   dataId: unknown;
@@ -64,9 +72,18 @@ export class OnnxGpt2Engine {
     return new OnnxGpt2Engine(config, step, score);
   }
 
+  /** Whether a model of `config` can run on this engine's graphs. */
+  accepts(config: GPT2Config): boolean {
+    const c = this.config;
+    return config.nEmbd === c.nEmbd && config.nLayer === c.nLayer && config.nHead === c.nHead &&
+      config.vocabSize === c.vocabSize && config.nPositions === c.nPositions &&
+      (config.nInner ?? 4 * config.nEmbd) === (c.nInner ?? 4 * c.nEmbd) &&
+      config.layerNormEpsilon === c.layerNormEpsilon && config.eosTokenId === c.eosTokenId;
+  }
+
   /** The weight feeds of `model`, refreshed where its tfjs data changed. */
   weightFeeds(model: GPT2LM): Record<string, ort.Tensor> {
-    if (model.config.nEmbd !== this.config.nEmbd || model.config.nLayer !== this.config.nLayer) {
+    if (!this.accepts(model.config)) {
       throw new RangeError("OnnxGpt2Engine was built for a different GPT-2 config");
     }
     let cache = this.#weights.get(model);
@@ -243,6 +260,40 @@ export class OnnxAcceleratedLM implements CausalLM {
 
   clone(): OnnxAcceleratedLM {
     return new OnnxAcceleratedLM(this.model.clone(), this.engine);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/**
+ * A {@linkcode ValueModel} whose values (no grad) come from the engine's hidden
+ * states and whose differentiable forward stays on tfjs.
+ */
+export class OnnxAcceleratedValueModel implements ValueModel {
+  constructor(readonly model: GPT2ValueModel, readonly engine: OnnxGpt2Engine) {}
+
+  async values(prompts: number[][], continuations: number[][]): Promise<number[][]> {
+    const { hidden } = await this.engine.score(this.model.trunk, prompts, continuations);
+    const w = this.model.weight.dataSync();
+    const b = this.model.bias.dataSync()[0];
+    const c = w.length;
+    return hidden.map((h, r) =>
+      continuations[r].map((_, t) => {
+        let v = b;
+        for (let j = 0; j < c; j++) v += h[t * c + j] * w[j];
+        return v;
+      })
+    );
+  }
+
+  forwardValues(prompts: number[][], continuations: number[][]): tf.Tensor2D {
+    return this.model.forwardValues(prompts, continuations);
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.model.trainableVariables();
   }
 
   dispose(): void {

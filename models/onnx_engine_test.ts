@@ -4,7 +4,8 @@ import { Rng } from "../core/prng.ts";
 import { initBackend } from "./backend.ts";
 import { loadCausalLM } from "./checkpoint.ts";
 import { createGPT2 } from "./gpt2.ts";
-import { OnnxAcceleratedLM, OnnxGpt2Engine } from "./onnx_engine.ts";
+import { OnnxAcceleratedLM, OnnxAcceleratedValueModel, OnnxGpt2Engine } from "./onnx_engine.ts";
+import { createValueModel } from "./value.ts";
 
 await initBackend("wasm");
 const fixture = new URL("../tests/fixtures/tiny-gpt2-onnx", import.meta.url).pathname;
@@ -88,5 +89,30 @@ Deno.test("OnnxAcceleratedLM samples exactly as the tfjs model for one seed", as
   const a = await model.generate(prompts, { ...options, rng: new Rng(1) });
   const b = await fast.generate(prompts, { ...options, rng: new Rng(1) });
   assert.deepEqual(b, a);
+  model.dispose();
+});
+
+Deno.test("OnnxAcceleratedValueModel values match the tfjs value model (separate and shared trunk)", async () => {
+  const model = createGPT2(
+    { vocabSize: 24, nPositions: 40, nEmbd: 16, nLayer: 2, nHead: 2, bosTokenId: 0, eosTokenId: 0 },
+    new Rng(4),
+  );
+  const engine = await OnnxGpt2Engine.create(model.config);
+  const prompts = [[1, 2, 3, 4], [5, 6]];
+  const continuations = [[7, 8], [9, 10, 11]];
+  for (const shared of [false, true]) {
+    const critic = createValueModel(model, new Rng(5), { shared });
+    tf.tidy(() => critic.bias.assign(tf.scalar(0.25).reshape([1])));
+    const fast = new OnnxAcceleratedValueModel(critic, engine);
+    const expected = await critic.values(prompts, continuations);
+    const got = await fast.values(prompts, continuations);
+    expected.forEach((row, b) => {
+      assert.equal(got[b].length, row.length);
+      row.forEach((v, t) =>
+        assert.ok(Math.abs(got[b][t] - v) < 1e-4, `${shared} ${b} ${t}: ${got[b][t]} vs ${v}`)
+      );
+    });
+    fast.dispose();
+  }
   model.dispose();
 });

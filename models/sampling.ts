@@ -97,7 +97,8 @@ export interface DecodeRowsOptions extends TokenChoice {
   /** New tokens per row. */
   maxNewTokens: number[];
   /** EOS is banned until a row has this many new tokens. */
-  minNewTokens: number;
+  /** Per row. */
+  minNewTokens: number[];
   /** The token that ends a row, or null. */
   eosTokenId: number | null;
   /** Random stream for sampling. */
@@ -126,7 +127,7 @@ export async function decodeRows(
     for (let r = 0; r < rows; r++) {
       if (done[r]) continue;
       const row = logits.subarray(r * vocabSize, (r + 1) * vocabSize);
-      const banned = out[r].length < options.minNewTokens ? options.eosTokenId : null;
+      const banned = out[r].length < options.minNewTokens[r] ? options.eosTokenId : null;
       const token = selectToken(row, { ...options, banned }, options.rng);
       out[r].push(token);
       fed[r] = token;

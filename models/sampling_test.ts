@@ -102,18 +102,28 @@ Deno.test("decodeRows() suppresses EOS until minNewTokens, then stops each row a
   const out = await decodeRows(session, [[1], [2, 3]], {
     doSample: false,
     maxNewTokens: [10, 10],
-    minNewTokens: 3,
+    minNewTokens: [3, 3],
     eosTokenId: 0,
   });
   assert.deepEqual(out, [[1, 1, 1, 0], [2, 2, 2, 0]]);
   assert.equal(session.fed.length, 3); // no step after the last row ends
 });
 
+Deno.test("decodeRows() takes one minNewTokens per row", async () => {
+  const out = await decodeRows(new FakeSession(2), [[1], [2, 3]], {
+    doSample: false,
+    maxNewTokens: [10, 10],
+    minNewTokens: [1, 4],
+    eosTokenId: 0,
+  });
+  assert.deepEqual(out, [[1, 0], [2, 2, 2, 2, 0]]);
+});
+
 Deno.test("decodeRows() honours one maxNewTokens per row and a null EOS", async () => {
   const out = await decodeRows(new FakeSession(3), [[1], [1], [1]], {
     doSample: false,
     maxNewTokens: [1, 3, 0],
-    minNewTokens: 0,
+    minNewTokens: [0, 0, 0],
     eosTokenId: null,
   });
   assert.deepEqual(out, [[0], [0, 0, 0], []]);

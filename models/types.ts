@@ -10,8 +10,8 @@ import type { Rng } from "../core/prng.ts";
 export interface GenerateOptions {
   /** Tokens to generate per row (a number, or one number per row). */
   maxNewTokens: number | number[];
-  /** EOS is suppressed until a row has this many new tokens. @default 0 */
-  minNewTokens?: number;
+  /** EOS is suppressed until a row has this many new tokens (a number, or one per row). @default 0 */
+  minNewTokens?: number | number[];
   /** Sample (true) or take the argmax / beam search (false). @default false */
   doSample?: boolean;
   /** Softmax temperature for sampling. @default 1 */

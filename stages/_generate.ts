@@ -7,9 +7,8 @@ import type { TokenGenerator } from "../models/types.ts";
 import type { GenerationConfig } from "./types.ts";
 
 /**
- * Samples one continuation per row. `GenerateOptions.minNewTokens` is one number,
- * so rows whose minimum differs (restarts deep into the sequence) are generated in
- * separate calls, in order of first appearance (deterministic for a given rng).
+ * Samples one continuation per row, each with its own maximum and minimum length
+ * (restarts deep into a sequence need fewer tokens and a lower minimum).
  *
  * @param policy the sampling policy
  * @param inputs the input ids of each row
@@ -24,37 +23,30 @@ export async function sampleRows(
   config: GenerationConfig & { rng: Rng },
 ): Promise<number[][]> {
   const out: number[][] = inputs.map(() => []);
-  const groups = new Map<number, number[]>();
-  lengths.min.forEach((min, i) => {
-    if (lengths.max[i] <= 0) return;
-    const group = groups.get(min) ?? [];
-    group.push(i);
-    groups.set(min, group);
+  const rows = inputs.flatMap((_, i) => lengths.max[i] > 0 ? [i] : []);
+  if (rows.length === 0) return out;
+  const generated = await policy.generate(rows.map((i) => inputs[i]), {
+    maxNewTokens: rows.map((i) => lengths.max[i]),
+    minNewTokens: rows.map((i) => Math.min(lengths.min[i], lengths.max[i])),
+    doSample: true,
+    temperature: config.temperature,
+    topK: config.topK,
+    topP: config.topP,
+    ...(config.eosTokenId !== undefined ? { eosTokenId: config.eosTokenId } : {}),
+    rng: config.rng,
   });
-  for (const [min, rows] of groups) {
-    const generated = await policy.generate(rows.map((i) => inputs[i]), {
-      maxNewTokens: rows.map((i) => lengths.max[i]),
-      minNewTokens: min,
-      doSample: true,
-      temperature: config.temperature,
-      topK: config.topK,
-      topP: config.topP,
-      ...(config.eosTokenId !== undefined ? { eosTokenId: config.eosTokenId } : {}),
-      rng: config.rng,
-    });
-    if (generated.length !== rows.length) {
-      throw new RangeError(`Policy returned ${generated.length} rows for ${rows.length} inputs`);
-    }
-    rows.forEach((row, j) => {
-      if (generated[j].length > lengths.max[row]) {
-        throw new RangeError(
-          `Policy returned ${generated[j].length} tokens for row ${row}, more than its ${
-            lengths.max[row]
-          }`,
-        );
-      }
-      out[row] = generated[j];
-    });
+  if (generated.length !== rows.length) {
+    throw new RangeError(`Policy returned ${generated.length} rows for ${rows.length} inputs`);
   }
+  rows.forEach((row, j) => {
+    if (generated[j].length > lengths.max[row]) {
+      throw new RangeError(
+        `Policy returned ${generated[j].length} tokens for row ${row}, more than its ${
+          lengths.max[row]
+        }`,
+      );
+    }
+    out[row] = generated[j];
+  });
   return out;
 }

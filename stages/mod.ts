@@ -40,3 +40,14 @@ export {
   type UpdateStats,
 } from "./learner_update.ts";
 export { concatBatches } from "./concat_batches.ts";
+export { nllStep, type NllStepResult } from "./nll_update.ts";
+export {
+  generateRows,
+  type GenerateRowsOptions,
+  generationStream,
+  metricRows,
+  metricStream,
+  rewardStream,
+  scoreRows,
+  type TextRow,
+} from "./text_rows.ts";

@@ -63,12 +63,12 @@ Deno.test("rollOut() re-enters prompt + first k roll-in tokens and completes to 
     assert.equal(out.generations[i], "c".repeat(k) + "a".repeat(4 - k));
   });
   // The learner saw the prompt plus the prefix and was asked for H - k tokens, with the
-  // minimum length shortened by k (one call per distinct minimum).
+  // minimum length shortened by k, all in one call (lengths per row).
   const asked = learnerCalls.flatMap((c) =>
     c.inputs.map((input, j) => ({
       input,
       max: (c.options.maxNewTokens as number[])[j],
-      min: c.options.minNewTokens,
+      min: (c.options.minNewTokens as number[])[j],
     }))
   );
   for (const [i, k] of out.switchPoints.entries()) {
@@ -77,6 +77,7 @@ Deno.test("rollOut() re-enters prompt + first k roll-in tokens and completes to 
     assert.equal(call.max, 4 - k);
     assert.equal(call.min, Math.max(0, 3 - k));
   }
+  assert.equal(learnerCalls.length, 1);
   assert.equal(out.rollInPolicy, "guide");
   assert.equal(out.rollOutPolicy, "learner");
   assert.ok(learnerCalls.every((c) => c.options.doSample && c.options.eosTokenId === null));

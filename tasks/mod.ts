@@ -57,3 +57,11 @@ export {
   sha256File,
 } from "./download.ts";
 export { extractTarGz, readTar, type TarEntry } from "./tar.ts";
+export {
+  TOY_ALPHABET,
+  toyDenseTask,
+  toyGuide,
+  toySparseTask,
+  type ToyTaskOptions,
+  ToyTokenizer,
+} from "./toy.ts";

@@ -1,0 +1,520 @@
+/**
+ * `deno task bench:paper`: reproduces the paper's analyses (Tables 1–3, Figure 3)
+ * by training every grid cell with cli/train.ts (in-process), then aggregating
+ * each run folder's evaluation.json (and the per-prompt rewards this bench adds)
+ * into bench/results/paper.md and paper.json. A run folder that already holds
+ * evaluation.json is reused; one with a config but no evaluation is resumed.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { lastValueFrom } from "rxjs";
+import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
+import { ConfigError, InputError } from "../core/errors.ts";
+import { Rng } from "../core/prng.ts";
+import { initBackend } from "../models/backend.ts";
+import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
+import { completionsApi, textGuide } from "../models/text_guide.ts";
+import type { TokenGenerator } from "../models/types.ts";
+import { evaluatePolicy } from "../pipelines/evaluate.ts";
+import { runAlgorithm } from "../pipelines/run_algorithm.ts";
+import type { RewardFunction } from "../rewards/types.ts";
+import type { PromptRecord, Task } from "../tasks/types.ts";
+import { PRESETS, resolveConfig, type RunConfig } from "../cli/config.ts";
+import { Progress } from "../cli/progress.ts";
+import { appendJsonl } from "../cli/run_dir.ts";
+import { assembleSetup, buildTaskParts } from "../cli/setup.ts";
+import { train } from "../cli/train.ts";
+import { serveCompletions } from "./paper_api.ts";
+import {
+  BUDGETS,
+  type GridCell,
+  gridCells,
+  PAPER_ALGOS,
+  PAPER_TABLES,
+  parseList,
+  parseSeeds,
+  runName,
+} from "./paper_grid.ts";
+import {
+  barChart,
+  figure3,
+  learnerRow,
+  markdownTable,
+  type PerPrompt,
+  type RunResult,
+  type Table,
+  table1,
+  table2,
+  table3,
+  tableJson,
+} from "./paper_tables.ts";
+
+const HELP = `Usage: deno task bench:paper [options]
+
+Trains the grid of the paper's analyses and writes bench/results/paper.md and paper.json.
+
+Options:
+  --preset NAME      ${Object.keys(PRESETS).join(" | ")} (default imdb-small)
+  --seeds LIST       e.g. 0,1,2 (default 0,1,2)
+  --algos LIST       some of ${PAPER_ALGOS.join(",")} (default all)
+  --tables LIST      some of ${PAPER_TABLES.join(",")} (default all)
+  --iterations N     RL iterations of every run (default: the preset's)
+  --out DIR          where paper.md and paper.json go (default bench/results)
+  --runs DIR         where run folders go (default runs/paper); finished runs are reused
+  -h, --help         this text`;
+
+/** The parsed command line. */
+export interface PaperArgs {
+  preset: string;
+  seeds: number[];
+  algos: string[];
+  tables: string[];
+  iterations: number | null;
+  out: string;
+  runs: string;
+}
+
+/**
+ * Parses the bench's flags.
+ * @param argv the arguments
+ * @returns the options, or null for --help
+ * @throws {ConfigError} naming the bad flag
+ */
+export function parsePaperArgs(argv: string[]): PaperArgs | null {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      preset: { type: "string" },
+      seeds: { type: "string" },
+      algos: { type: "string" },
+      tables: { type: "string" },
+      iterations: { type: "string" },
+      out: { type: "string" },
+      runs: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return null;
+  const preset = values.preset ?? "imdb-small";
+  if (!(preset in PRESETS)) {
+    throw new ConfigError(
+      "--preset",
+      `unknown preset "${preset}"; expected one of: ${Object.keys(PRESETS).join(", ")}`,
+    );
+  }
+  let iterations: number | null = null;
+  if (values.iterations !== undefined) {
+    iterations = Number(values.iterations);
+    if (!/^\d+$/.test(values.iterations) || iterations < 1) {
+      throw new ConfigError(
+        "--iterations",
+        `expected a positive integer, got "${values.iterations}"`,
+      );
+    }
+  }
+  return {
+    preset,
+    seeds: parseSeeds(values.seeds ?? "0,1,2"),
+    algos: values.algos ? parseList("--algos", values.algos, PAPER_ALGOS) : [...PAPER_ALGOS],
+    tables: values.tables ? parseList("--tables", values.tables, PAPER_TABLES) : [...PAPER_TABLES],
+    iterations,
+    out: values.out ?? "bench/results",
+    runs: values.runs ?? "runs/paper",
+  };
+}
+
+/** A cell with its config and the folder it trains in. */
+interface PlannedCell {
+  cell: GridCell;
+  /** The `--config` layer: algo, seed, iterations and the cell's overrides. */
+  layer: Record<string, unknown>;
+  config: RunConfig;
+  dir: string;
+}
+
+function cellLayer(cell: GridCell, iterations: number | null): Record<string, unknown> {
+  const overrides = structuredClone(cell.overrides) as { train?: Record<string, unknown> };
+  const trainLayer = { ...(overrides.train ?? {}), ...(iterations ? { iterations } : {}) };
+  return { ...overrides, algo: cell.algo, seed: cell.seed, train: trainLayer };
+}
+
+/**
+ * Resolves each cell's config and run folder. A cell whose overrides leave the
+ * config unchanged (e.g. Table 2's default β) shares Table 1's folder.
+ */
+function planCells(args: PaperArgs, cells: GridCell[]): PlannedCell[] {
+  const root = `${args.runs}/${args.preset}`;
+  return cells.map((cell) => {
+    const layer = cellLayer(cell, args.iterations);
+    const config = resolveConfig(args.preset, [{
+      source: `grid cell ${cell.algo}`,
+      values: layer,
+    }]);
+    let variant = cell.variant;
+    if (cell.table === "2") {
+      const plain = resolveConfig(args.preset, [{
+        source: "grid cell",
+        values: cellLayer({ ...cell, overrides: {} }, args.iterations),
+      }]);
+      if (JSON.stringify(plain) === JSON.stringify(config)) variant = "";
+    }
+    if (cell.apiGuide) {
+      // The endpoint's port changes per process; the folder name and config check ignore it.
+      config.guide = { ...config.guide, kind: "api", apiUrl: "(local server)", apiModel: "guide" };
+    }
+    return { cell, layer, config, dir: `${root}/${runName(cell, variant)}` };
+  });
+}
+
+async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as T;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw new InputError(`cannot read (${(error as Error).message})`, path);
+  }
+}
+
+/** Throws when a folder's config is not the one this cell needs. */
+function checkSameConfig(dir: string, found: RunConfig, expected: RunConfig): void {
+  const strip = (c: RunConfig) => ({ ...c, guide: { ...c.guide, apiUrl: null } });
+  if (JSON.stringify(strip(found)) !== JSON.stringify(strip(expected))) {
+    throw new InputError(
+      "run folder holds a run with another config (e.g. other --iterations); " +
+        "use another --runs folder or delete it",
+      `${dir}/config.json`,
+    );
+  }
+}
+
+/**
+ * Each held-out prompt's difficulty: CommonGen, its concepts absent from the
+ * training split; otherwise the reward of the prompt alone (IMDB: its sentiment).
+ */
+async function promptDifficulty(
+  task: Task,
+  reward: RewardFunction,
+  records: PromptRecord[],
+): Promise<{ difficulty: number[]; kind: PerPrompt["difficultyKind"] }> {
+  if (task.name === "commongen") {
+    const seen = new Set<string>();
+    for (const r of await task.records("train")) {
+      for (const c of (r.meta?.concepts as string[] | undefined) ?? []) seen.add(c);
+    }
+    return {
+      kind: "unseen-concepts",
+      difficulty: records.map((r) =>
+        ((r.meta?.concepts as string[] | undefined) ?? []).filter((c) => !seen.has(c)).length
+      ),
+    };
+  }
+  const difficulty = await reward({
+    prompts: records.map((r) => r.prompt),
+    generations: records.map(() => ""),
+    references: records.map((r) => r.references),
+  });
+  return { kind: "prompt-reward", difficulty };
+}
+
+/** Evaluates a run's saved policy per prompt (the same prompts, stream and decoding as train.ts). */
+async function perPromptFromPolicy(config: RunConfig, dir: string): Promise<PerPrompt> {
+  const rng = new Rng(config.seed);
+  const parts = await buildTaskParts(config, rng);
+  const policy = await loadCausalLM(`${dir}/policy`);
+  try {
+    const records = (await parts.task.records("val")).slice(0, config.task.evalRecords);
+    const result = await evaluatePolicy(policy, records, {
+      tokenizer: parts.tokenizer,
+      reward: parts.reward,
+      generation: config.train.generation,
+      maxPromptTokens: config.train.maxPromptTokens,
+      rng: new Rng(config.seed).child("eval"),
+    });
+    const { difficulty, kind } = await promptDifficulty(parts.task, parts.reward, records);
+    return {
+      ids: records.map((r) => r.id),
+      rewards: result.rewards,
+      difficulty,
+      difficultyKind: kind,
+    };
+  } finally {
+    policy.dispose();
+    parts.learner.dispose();
+    for (const o of parts.owned) o.dispose();
+  }
+}
+
+/**
+ * Trains a Table 3 cell: the task's own guide model (the BC guide, the toy guide)
+ * is served as a local completions API and the learner trains through
+ * `guide.kind: api`. Written like train.ts's run folder, without checkpoints.
+ */
+async function trainWithApiGuide(planned: PlannedCell, preset: string): Promise<void> {
+  const { config, dir } = planned;
+  const rng = new Rng(config.seed);
+  // The parts are built with the preset's guide, which becomes the API's backing model.
+  const parts = await buildTaskParts({ ...config, guide: PRESETS[preset].config.guide }, rng);
+  if (!parts.guide) {
+    throw new ConfigError("guide.kind", `preset "${preset}" has no guide to serve for Table 3`);
+  }
+  const server = serveCompletions(parts.guide, parts.tokenizer, {
+    model: "guide",
+    rng: rng.child("api-server"),
+    topK: config.train.generation.topK,
+    maxInputTokens: config.train.maxPromptTokens + config.train.generation.maxNewTokens,
+  });
+  const apiGuide: TokenGenerator = textGuide(
+    completionsApi({ url: server.url, model: "guide" }),
+    parts.tokenizer,
+  );
+  parts.guide = apiGuide;
+  parts.baselines = [{ name: "API guide", policy: apiGuide }];
+  const runConfig = { ...config, guide: { ...config.guide, apiUrl: server.url } };
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true });
+  await writeJsonAtomic(`${dir}/config.json`, runConfig);
+  const setup = await assembleSetup(runConfig, parts, rng);
+  try {
+    const total = config.train.iterations +
+      (config.algo.startsWith("bc") ? config.train.bc.iterations : 0);
+    const progress = new Progress(`train ${config.algo} (API guide)`, total);
+    let done = 0;
+    await lastValueFrom(
+      runAlgorithm(config.algo, setup.state, config.train, {
+        afterIteration: async (m: { iteration: number }) => {
+          await appendJsonl(`${dir}/metrics.jsonl`, m);
+          progress.update(++done);
+        },
+      }),
+      { defaultValue: null },
+    );
+    progress.finish();
+    const rows: Record<string, string | number>[] = [];
+    let learnerResult: { rewards: number[] } | null = null;
+    const policies = [
+      { name: "learner (trained)", policy: setup.state.learner as TokenGenerator },
+      ...setup.baselines,
+    ];
+    for (const { name, policy } of policies) {
+      const result = await evaluatePolicy(policy, setup.evalRecords, {
+        tokenizer: setup.tokenizer,
+        reward: setup.state.reward,
+        generation: config.train.generation,
+        maxPromptTokens: config.train.maxPromptTokens,
+        rng: new Rng(config.seed).child("eval"),
+      });
+      const metrics = await setup.task.metrics({
+        prompts: setup.evalRecords.map((r) => r.prompt),
+        generations: result.generations,
+        references: setup.evalRecords.map((r) => r.references),
+      });
+      rows.push({ model: name, reward_mean: result.rewardMean, ...metrics });
+      learnerResult ??= result;
+    }
+    const { difficulty, kind } = await promptDifficulty(
+      setup.task,
+      setup.state.reward,
+      setup.evalRecords,
+    );
+    await writeJsonAtomic(
+      `${dir}/per_prompt.json`,
+      {
+        ids: setup.evalRecords.map((r) => r.id),
+        rewards: learnerResult!.rewards,
+        difficulty,
+        difficultyKind: kind,
+      } satisfies PerPrompt,
+    );
+    await saveCausalLM(setup.learner, `${dir}/policy`);
+    await writeJsonAtomic(`${dir}/evaluation.json`, rows);
+  } finally {
+    setup.dispose();
+    await server.close();
+  }
+}
+
+/** Makes sure a planned cell's run folder is finished; returns whether it trained now. */
+async function ensureRun(planned: PlannedCell, args: PaperArgs, needPerPrompt: boolean) {
+  const { dir, config, cell } = planned;
+  const found = await readJson<RunConfig>(`${dir}/config.json`);
+  if (found) checkSameConfig(dir, found, config);
+  const finished = await readJson<unknown[]>(`${dir}/evaluation.json`);
+  let trained = false;
+  if (!finished) {
+    trained = true;
+    if (cell.apiGuide) {
+      await trainWithApiGuide(planned, args.preset);
+    } else if (found) {
+      await train(["--resume", dir]);
+    } else {
+      const configFile = `${args.runs}/${args.preset}/configs/${dir.split("/").at(-1)}.json`;
+      await Deno.mkdir(`${args.runs}/${args.preset}/configs`, { recursive: true });
+      await writeJsonAtomic(configFile, planned.layer);
+      await train(["--preset", args.preset, "--config", configFile, "--out", dir]);
+    }
+  }
+  if (needPerPrompt && !(await readJson<PerPrompt>(`${dir}/per_prompt.json`))) {
+    const perPrompt = await perPromptFromPolicy(config, dir);
+    // train.ts may have evaluated on the ONNX engine; the reloaded policy runs on tfjs.
+    const rows = await readJson<Record<string, string | number>[]>(`${dir}/evaluation.json`);
+    const logged = rows ? learnerRow(rows)?.reward_mean : undefined;
+    const mean = perPrompt.rewards.reduce((a, b) => a + b, 0) /
+      Math.max(1, perPrompt.rewards.length);
+    if (typeof logged === "number" && Math.abs(logged - mean) > 1e-6) {
+      console.error(
+        `note: ${dir}: per-prompt re-evaluation mean ${mean.toFixed(4)} differs from ` +
+          `evaluation.json's ${logged.toFixed(4)}`,
+      );
+    }
+    await writeJsonAtomic(`${dir}/per_prompt.json`, perPrompt);
+  }
+  return trained;
+}
+
+/**
+ * Reads a finished run folder into a {@linkcode RunResult}.
+ * @param dir the run folder
+ * @param cell the grid cell it serves
+ * @returns the result (perPrompt when per_prompt.json is there)
+ * @throws {InputError} when evaluation.json is missing or not an array
+ */
+export async function readRun(
+  dir: string,
+  cell: Pick<GridCell, "table" | "algo" | "variant" | "seed">,
+): Promise<RunResult> {
+  const evaluation = await readJson<Record<string, string | number>[]>(`${dir}/evaluation.json`);
+  if (!Array.isArray(evaluation)) {
+    throw new InputError("expected an array of evaluation rows", `${dir}/evaluation.json`);
+  }
+  const perPrompt = await readJson<PerPrompt>(`${dir}/per_prompt.json`);
+  if (perPrompt && perPrompt.rewards.length !== perPrompt.difficulty.length) {
+    throw new InputError("rewards and difficulty differ in length", `${dir}/per_prompt.json`);
+  }
+  return {
+    table: cell.table,
+    algo: cell.algo,
+    variant: cell.variant,
+    seed: cell.seed,
+    dir,
+    evaluation,
+    ...(perPrompt ? { perPrompt } : {}),
+  };
+}
+
+/** The analyses of finished runs. */
+export interface PaperReport {
+  tables: { id: string; table: Table }[];
+  markdown: string;
+}
+
+/**
+ * Builds the chosen tables from finished runs and renders them.
+ * @param runs the runs, tagged with their grid cells
+ * @param options the tables, the algorithms (row order) and a header paragraph
+ * @returns the tables and the Markdown (Figure 3 also as an inline SVG chart)
+ */
+export function paperReport(
+  runs: readonly RunResult[],
+  options: { tables: readonly string[]; algos: readonly string[]; header: string },
+): PaperReport {
+  const tables: { id: string; table: Table }[] = [];
+  const sections: string[] = [options.header];
+  if (options.tables.includes("1")) {
+    const t = table1(runs, options.algos);
+    tables.push({ id: "1", table: t });
+    sections.push(markdownTable(t));
+  }
+  if (options.tables.includes("2")) {
+    const t = table2(runs, BUDGETS);
+    tables.push({ id: "2", table: t });
+    sections.push(markdownTable(t));
+  }
+  if (options.tables.includes("fig3")) {
+    const t = figure3(runs, options.algos);
+    tables.push({ id: "fig3", table: t });
+    sections.push(markdownTable(t), "", barChart(t));
+  }
+  if (options.tables.includes("3")) {
+    const t = table3(runs);
+    tables.push({ id: "3", table: t });
+    sections.push(markdownTable(t));
+  }
+  return { tables, markdown: sections.join("\n\n") + "\n" };
+}
+
+/** Runs the bench; returns the report. */
+export async function paper(argv: string[]): Promise<PaperReport | null> {
+  const args = parsePaperArgs(argv);
+  if (!args) {
+    console.log(HELP);
+    return null;
+  }
+  await initBackend();
+  const planned = planCells(args, gridCells(args));
+  const unique = [...new Map(planned.map((p) => [p.dir, p])).values()];
+  const progress = new Progress("paper", unique.length, { unit: "run", plainEveryMs: 0 });
+  const started = performance.now();
+  let trainedNow = 0;
+  for (const [i, p] of unique.entries()) {
+    const needPerPrompt = args.tables.includes("fig3") &&
+      planned.some((q) => q.dir === p.dir && q.cell.table === "1");
+    if (await ensureRun(p, args, needPerPrompt)) trainedNow++;
+    progress.update(i + 1, { last: p.dir.split("/").at(-1)! });
+  }
+  progress.finish();
+  const runs = await Promise.all(planned.map((p) => readRun(p.dir, p.cell)));
+  const command = `deno task bench:paper ${argv.join(" ")}`.trim();
+  const header = [
+    `# Paper analyses (preset ${args.preset})`,
+    "",
+    `Produced by \`${command}\`: preset **${args.preset}**, seeds ${args.seeds.join(", ")}, ` +
+    `iterations ${args.iterations ?? "(the preset's)"}, algorithms ${args.algos.join(", ")}, ` +
+    `run folders under \`${args.runs}/${args.preset}\` (${unique.length} runs, ${trainedNow} ` +
+    `trained now, ${((performance.now() - started) / 1000).toFixed(0)} s).`,
+    "Every number is a mean ± sample std over seeds of the learner evaluated alone on the " +
+    "held-out prompts (sampled decoding, the run's evaluation stream).",
+    ...(args.preset === "toy"
+      ? [
+        "",
+        "**These are toy-preset results that check the pipeline, not the paper's numbers.** " +
+        "The real grid: `deno task bench:paper --preset imdb-small --seeds 0,1,2` (and " +
+        "`--preset commongen-small`); it takes hours on 2 cores.",
+      ]
+      : []),
+  ].join("\n");
+  const report = paperReport(runs, { tables: args.tables, algos: args.algos, header });
+  await Deno.mkdir(args.out, { recursive: true });
+  await writeFileAtomic(`${args.out}/paper.md`, report.markdown);
+  await writeJsonAtomic(`${args.out}/paper.json`, {
+    command,
+    preset: args.preset,
+    seeds: args.seeds,
+    iterations: args.iterations,
+    algos: args.algos,
+    tables: report.tables.map(({ id, table }) => ({ id, ...tableJson(table) })),
+    runs: runs.map((r) => ({
+      table: r.table,
+      algo: r.algo,
+      variant: r.variant,
+      seed: r.seed,
+      dir: r.dir,
+      evaluation: r.evaluation,
+    })),
+  });
+  console.log(report.markdown.replace(/<svg[\s\S]*?<\/svg>/g, "(chart in paper.md)"));
+  console.log(`wrote ${args.out}/paper.md and ${args.out}/paper.json`);
+  return report;
+}
+
+if (import.meta.main) {
+  try {
+    await paper(Deno.args);
+  } catch (error) {
+    const known = error instanceof InputError || error instanceof ConfigError;
+    console.error(`error: ${(error as Error).message}`);
+    if (!known) console.error((error as Error).stack);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Issue 5's bad-input cases for `deno task train`: each is a one-line error that
+ * names what is wrong, a non-zero exit, and nothing deleted.
+ */
+import assert from "node:assert/strict";
+
+const root = new URL("..", import.meta.url).pathname;
+
+async function train(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "cli/train.ts", ...args],
+    cwd: root,
+    env: { RUST_BACKTRACE: "0", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr).trim();
+  return { code: out.code, stderr, lines: stderr.split("\n").filter((l) => l.trim() !== "") };
+}
+
+function assertOneLineError(result: { code: number; lines: string[] }, ...mentions: string[]) {
+  assert.notEqual(result.code, 0);
+  assert.equal(result.lines.length, 1, `expected one line, got:\n${result.lines.join("\n")}`);
+  assert.match(result.lines[0], /^error: /);
+  for (const m of mentions) {
+    assert.ok(result.lines[0].includes(m), `"${result.lines[0]}" should name ${m}`);
+  }
+}
+
+Deno.test("train: an unknown preset is a one-line error naming it and the choices", async () => {
+  const result = await train(["--preset", "imdb-huge"]);
+  assertOneLineError(result, "imdb-huge", "imdb-small");
+});
+
+Deno.test("train: an unknown config key is a one-line error naming the field and the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/c.yaml`, "train:\n  learner:\n    epoch: 3\n");
+    const result = await train([
+      "--preset",
+      "toy",
+      "--config",
+      `${dir}/c.yaml`,
+      "--out",
+      `${dir}/run`,
+    ]);
+    assertOneLineError(result, "train.learner.epoch", `${dir}/c.yaml`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train: an unknown flag and a bad flag value are one-line errors", async () => {
+  assertOneLineError(await train(["--presets", "toy"]), "--presets");
+  assertOneLineError(await train(["--preset", "toy", "--seed", "x"]), "--seed");
+});
+
+Deno.test("train: a data folder without IMDB files is a one-line error naming the folder", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/data`);
+    const result = await train(["--data", `${dir}/data`, "--out", `${dir}/run`], {
+      RLGF_CACHE_DIR: `${dir}/cache`,
+    });
+    assertOneLineError(result, `${dir}/data`, "IMDB");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train: an unwritable run folder is a one-line error naming it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/file`, "");
+    const result = await train(["--preset", "toy", "--out", `${dir}/file/run`]);
+    assertOneLineError(result, `${dir}/file/run`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train: a run folder that holds a run is refused and left as it was", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/run/checkpoints/iter-000002`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/run/metrics.jsonl`, '{"iteration":0}\n{"iteration":1}\n');
+    const result = await train(["--preset", "toy", "--out", `${dir}/run`]);
+    assertOneLineError(result, `${dir}/run`, "--resume");
+    assert.equal(
+      await Deno.readTextFile(`${dir}/run/metrics.jsonl`),
+      '{"iteration":0}\n{"iteration":1}\n',
+    );
+    assert.ok((await Deno.stat(`${dir}/run/checkpoints/iter-000002`)).isDirectory);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train: --resume of a folder with no run config is a one-line error naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const result = await train(["--resume", dir]);
+    assertOneLineError(result, `${dir}/config.json`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
