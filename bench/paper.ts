@@ -14,7 +14,7 @@ import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
 import { completionsApi, textGuide } from "../models/text_guide.ts";
-import type { TokenGenerator } from "../models/types.ts";
+import type { TokenGenerator, Tokenizer } from "../models/types.ts";
 import { evaluatePolicy } from "../pipelines/evaluate.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
 import type { RewardFunction } from "../rewards/types.ts";
@@ -22,9 +22,9 @@ import type { PromptRecord, Task } from "../tasks/types.ts";
 import { PRESETS, resolveConfig, type RunConfig } from "../cli/config.ts";
 import { Progress } from "../cli/progress.ts";
 import { appendJsonl } from "../cli/run_dir.ts";
-import { assembleSetup, buildTaskParts } from "../cli/setup.ts";
+import { assembleSetup, buildTaskParts, type RunSetup } from "../cli/setup.ts";
 import { train } from "../cli/train.ts";
-import { serveCompletions } from "./paper_api.ts";
+import { type CompletionsServer, serveCompletions } from "./paper_api.ts";
 import {
   BUDGETS,
   type GridCell,
@@ -61,6 +61,8 @@ Options:
   --iterations N     RL iterations of every run (default: the preset's)
   --out DIR          where paper.md and paper.json go (default bench/results)
   --runs DIR         where run folders go (default runs/paper); finished runs are reused
+  --api-guide DIR    Table 3: serve this GPT-2 folder (with its tokenizer.json, or the task's
+                     tokenizer) as the text-API guide (default: the preset's own guide)
   -h, --help         this text`;
 
 /** The parsed command line. */
@@ -72,6 +74,8 @@ export interface PaperArgs {
   iterations: number | null;
   out: string;
   runs: string;
+  /** Table 3's API model: a GPT-2 folder, or null for the preset's guide. */
+  apiGuide: string | null;
 }
 
 /**
@@ -91,6 +95,7 @@ export function parsePaperArgs(argv: string[]): PaperArgs | null {
       iterations: { type: "string" },
       out: { type: "string" },
       runs: { type: "string" },
+      "api-guide": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -122,6 +127,7 @@ export function parsePaperArgs(argv: string[]): PaperArgs | null {
     iterations,
     out: values.out ?? "bench/results",
     runs: values.runs ?? "runs/paper",
+    apiGuide: values["api-guide"] ?? null,
   };
 }
 
@@ -162,7 +168,12 @@ function planCells(args: PaperArgs, cells: GridCell[]): PlannedCell[] {
     }
     if (cell.apiGuide) {
       // The endpoint's port changes per process; the folder name and config check ignore it.
-      config.guide = { ...config.guide, kind: "api", apiUrl: "(local server)", apiModel: "guide" };
+      config.guide = {
+        ...config.guide,
+        kind: "api",
+        apiUrl: "(local server)",
+        apiModel: args.apiGuide ?? "guide",
+      };
     }
     return { cell, layer, config, dir: `${root}/${runName(cell, variant)}` };
   });
@@ -218,8 +229,15 @@ async function promptDifficulty(
   return { kind: "prompt-reward", difficulty };
 }
 
-/** Evaluates a run's saved policy per prompt (the same prompts, stream and decoding as train.ts). */
-async function perPromptFromPolicy(config: RunConfig, dir: string): Promise<PerPrompt> {
+/**
+ * Evaluates a run's saved policy (`RUN/policy`) per held-out prompt, with the
+ * prompts, random stream and decoding of train.ts's final evaluation, and each
+ * prompt's difficulty.
+ * @param config the run's config
+ * @param dir the run folder
+ * @returns the per-prompt rewards and difficulty
+ */
+export async function perPromptFromPolicy(config: RunConfig, dir: string): Promise<PerPrompt> {
   const rng = new Rng(config.seed);
   const parts = await buildTaskParts(config, rng);
   const policy = await loadCausalLM(`${dir}/policy`);
@@ -251,32 +269,56 @@ async function perPromptFromPolicy(config: RunConfig, dir: string): Promise<PerP
  * is served as a local completions API and the learner trains through
  * `guide.kind: api`. Written like train.ts's run folder, without checkpoints.
  */
-async function trainWithApiGuide(planned: PlannedCell, preset: string): Promise<void> {
+async function trainWithApiGuide(
+  planned: PlannedCell,
+  preset: string,
+  apiGuideDir: string | null,
+): Promise<void> {
   const { config, dir } = planned;
+  // buildTaskParts may adjust the config (the toy task turns EOS off); the folder keeps it as planned.
+  const runConfig = structuredClone(config);
   const rng = new Rng(config.seed);
   // The parts are built with the preset's guide, which becomes the API's backing model.
   const parts = await buildTaskParts({ ...config, guide: PRESETS[preset].config.guide }, rng);
-  if (!parts.guide) {
-    throw new ConfigError("guide.kind", `preset "${preset}" has no guide to serve for Table 3`);
-  }
-  const server = serveCompletions(parts.guide, parts.tokenizer, {
-    model: "guide",
-    rng: rng.child("api-server"),
-    topK: config.train.generation.topK,
-    maxInputTokens: config.train.maxPromptTokens + config.train.generation.maxNewTokens,
-  });
-  const apiGuide: TokenGenerator = textGuide(
-    completionsApi({ url: server.url, model: "guide" }),
-    parts.tokenizer,
-  );
-  parts.guide = apiGuide;
-  parts.baselines = [{ name: "API guide", policy: apiGuide }];
-  const runConfig = { ...config, guide: { ...config.guide, apiUrl: server.url } };
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
-  await Deno.mkdir(dir, { recursive: true });
-  await writeJsonAtomic(`${dir}/config.json`, runConfig);
-  const setup = await assembleSetup(runConfig, parts, rng);
+  let served: { model: TokenGenerator; tokenizer: Tokenizer; dispose?: () => void } | undefined;
+  let server: CompletionsServer | undefined;
+  let setup: RunSetup | undefined;
   try {
+    if (apiGuideDir) {
+      const model = await loadCausalLM(apiGuideDir);
+      served = {
+        model,
+        tokenizer: model.tokenizer ?? parts.tokenizer,
+        dispose: () => model.dispose(),
+      };
+      if (!model.tokenizer && model.config.vocabSize !== parts.tokenizer.vocabSize) {
+        throw new InputError(
+          "the API guide has no tokenizer.json and its vocabulary differs from the task's tokenizer",
+          apiGuideDir,
+        );
+      }
+    } else if (parts.guide) {
+      served = { model: parts.guide, tokenizer: parts.tokenizer };
+    } else {
+      throw new ConfigError("guide.kind", `preset "${preset}" has no guide to serve for Table 3`);
+    }
+    server = serveCompletions(served.model, served.tokenizer, {
+      model: config.guide.apiModel ?? "guide",
+      rng: rng.child("api-server"),
+      topK: config.train.generation.topK,
+      maxInputTokens: config.train.maxPromptTokens + config.train.generation.maxNewTokens,
+    });
+    const apiGuide: TokenGenerator = textGuide(
+      completionsApi({ url: server.url, model: config.guide.apiModel ?? "guide" }),
+      parts.tokenizer,
+    );
+    parts.guide = apiGuide;
+    parts.baselines = [{ name: "API guide", policy: apiGuide }];
+    runConfig.guide.apiUrl = server.url;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.mkdir(dir, { recursive: true });
+    await writeJsonAtomic(`${dir}/config.json`, runConfig);
+    setup = await assembleSetup(config, parts, rng);
     const total = config.train.iterations +
       (config.algo.startsWith("bc") ? config.train.bc.iterations : 0);
     const progress = new Progress(`train ${config.algo} (API guide)`, total);
@@ -330,8 +372,14 @@ async function trainWithApiGuide(planned: PlannedCell, preset: string): Promise<
     await saveCausalLM(setup.learner, `${dir}/policy`);
     await writeJsonAtomic(`${dir}/evaluation.json`, rows);
   } finally {
-    setup.dispose();
-    await server.close();
+    if (setup) {
+      setup.dispose();
+    } else {
+      parts.learner.dispose();
+      for (const o of parts.owned) o.dispose();
+    }
+    await server?.close();
+    served?.dispose?.();
   }
 }
 
@@ -345,7 +393,7 @@ async function ensureRun(planned: PlannedCell, args: PaperArgs, needPerPrompt: b
   if (!finished) {
     trained = true;
     if (cell.apiGuide) {
-      await trainWithApiGuide(planned, args.preset);
+      await trainWithApiGuide(planned, args.preset, args.apiGuide);
     } else if (found) {
       await train(["--resume", dir]);
     } else {

@@ -87,7 +87,7 @@ export function parseSeeds(text: string): number[] {
 /**
  * The runs the chosen tables need.
  * @param options algorithms, seeds and tables
- * @returns the cells, Table 1 first (Figure 3 adds Table 1's cells)
+ * @returns the cells, Table 1 first (Figure 3 and Table 3 need Table 1's cells too)
  */
 export function gridCells(
   options: { algos: readonly string[]; seeds: readonly number[]; tables: readonly string[] },
@@ -116,9 +116,10 @@ export function gridCells(
     }
   }
   if (has("3")) {
-    for (const algo of options.algos.filter((a) => GUIDED_ALGOS.includes(a))) {
-      add("3", algo, "api", {}, true);
-    }
+    const guided = options.algos.filter((a) => GUIDED_ALGOS.includes(a));
+    // Table 3's other column is the same algorithm with the token-level guide (Table 1's run).
+    if (!has("1") && !has("fig3")) { for (const algo of guided) add("1", algo, ""); }
+    for (const algo of guided) add("3", algo, "api", {}, true);
   }
   return cells;
 }

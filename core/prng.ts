@@ -43,12 +43,17 @@ function rotl(x: number, k: number): number {
 
 /** A seeded pseudo-random stream (xoshiro128**) that can derive named children. */
 export class Rng {
+  /** The seed of the root stream this one descends from. */
   readonly seed: number;
+  /** Child names from the root to this stream, e.g. `["run", "rollout"]`; empty for the root. */
   readonly path: readonly string[];
   #s: Uint32Array;
   #spareNormal: number | null = null;
 
   /**
+   * Seeds the stream from `seed` and `path` (hashed name by name), so a child is reproducible
+   * without replaying its parent.
+   *
    * @param seed a non-negative safe integer; the same seed gives the same numbers
    * @param path the names from the root to this stream (empty for the root)
    */

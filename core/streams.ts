@@ -4,6 +4,7 @@
  * JSR's `@std/streams` is unreachable here, so the two small line helpers live here.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { type OperatorFunction, Subject } from "rxjs";
 
 /**

@@ -8,6 +8,11 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
+import {
+  fastKernelsRegistered,
+  registerFastKernels,
+  unregisterFastKernels,
+} from "../kernels/register.ts";
 
 /** The backends {@linkcode initBackend} can select. */
 export type BackendName = "wasm" | "cpu" | "tensorflow";
@@ -16,11 +21,18 @@ const BACKENDS: readonly BackendName[] = ["wasm", "cpu", "tensorflow"];
 
 /**
  * Selects and readies a backend. Without a name it reads the `RLGF_BACKEND`
- * environment variable, then falls back to wasm.
+ * environment variable, then falls back to wasm. On wasm it registers our SIMD
+ * kernels (kernels/register.ts: batched products with any transpose flags,
+ * exp, tanh, pow, sums, the embedding gradient) unless `fastKernels` is false or
+ * `RLGF_FAST_KERNELS=0`: tfjs-wasm runs those on a scalar path otherwise.
  * @param name the backend to use
+ * @param options whether to register our wasm kernels (default true)
  * @returns the name of the backend now active
  */
-export async function initBackend(name?: BackendName): Promise<BackendName> {
+export async function initBackend(
+  name?: BackendName,
+  options: { fastKernels?: boolean } = {},
+): Promise<BackendName> {
   const chosen = name ?? readEnvBackend() ?? "wasm";
   if (!BACKENDS.includes(chosen)) {
     throw new RangeError(`Unknown backend "${chosen}", expected one of ${BACKENDS.join(", ")}`);
@@ -31,7 +43,18 @@ export async function initBackend(name?: BackendName): Promise<BackendName> {
     if (!ok) throw new Error(`TensorFlow.js backend "${chosen}" failed to initialise`);
   }
   await tf.ready();
+  const wanted = options.fastKernels ?? readEnv("RLGF_FAST_KERNELS") !== "0";
+  if (chosen === "wasm" && wanted && !fastKernelsRegistered()) await registerFastKernels();
+  if (chosen === "wasm" && !wanted && fastKernelsRegistered()) unregisterFastKernels();
   return chosen;
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: behave as if unset
+  }
 }
 
 function readEnvBackend(): BackendName | undefined {

@@ -45,7 +45,7 @@ export interface TrainBpeOptions {
   vocabSize: number;
   /** Pairs seen fewer times are never merged. @default 2 */
   minFrequency?: number;
-  /** @default "<|endoftext|>" */
+  /** The end-of-text token, added as the last id of the vocabulary. @default "<|endoftext|>" */
   eosToken?: string;
   /** Called every so often with (merges done, merges wanted). */
   onProgress?: (done: number, total: number) => void;

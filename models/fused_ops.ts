@@ -7,6 +7,7 @@
  * later for those ops speed them up unchanged.
  * @module
  */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
 // tfjs-core registers no gradients; the union package's bundle registers them all
 // (its ESM register_all_gradients uses extensionless imports that Deno cannot resolve)

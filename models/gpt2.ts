@@ -8,6 +8,7 @@
  * (`h.0.attn.c_attn.weight`), so loading is a direct mapping.
  * @module
  */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
@@ -148,6 +149,8 @@ export class GPT2LM implements CausalLM {
   readonly weights: Map<string, tf.Variable>;
 
   /**
+   * Wraps existing weights; {@linkcode createGPT2} and {@linkcode gpt2FromHost} build them.
+   *
    * @param config a checked config
    * @param weights every tensor of {@linkcode gpt2WeightShapes}; the model takes ownership
    */

@@ -23,6 +23,8 @@ export class KVSession implements DecodeSession {
   #tk = 0;
 
   /**
+   * Opens an empty session; `prefill` then fills the key/value caches.
+   *
    * @param model the model to decode with (its weights are read, not copied)
    * @param rows rows in the batch; a multiple of the prompts given to `prefill`
    */

@@ -53,9 +53,10 @@ export { dense, embedding, lmHead, softmaxEntropy, tokenLogProbs } from "./fused
 export { decodeRows, type DecodeRowsOptions, selectToken, type TokenChoice } from "./sampling.ts";
 export { beamSearch, type BeamSearchOptions } from "./beam_search.ts";
 export type { DecodeSession } from "./decode_session.ts";
+export type { LayerKV, OrtStepGraph, StepInputs } from "./ort_decode_session.ts";
 export { KVSession } from "./kv_session.ts";
 export { attentionBias, type Batch, leftPad, MASKED, PAD, positionIds } from "./padding.ts";
-export { generateWithSession } from "./generate.ts";
+export { type DecoderLimits, generateWithSession } from "./generate.ts";
 export {
   bpeEncode,
   type BpeModel,

@@ -72,6 +72,13 @@ class TransformersGraph implements OrtStepGraph {
 
 /** An ONNX causal LM (frozen): token generation and scoring, no gradients. */
 export class OnnxCausalLM implements TokenGenerator {
+  /**
+   * Wraps a loaded graph; use {@linkcode loadOnnxCausalLM} to build one from a folder.
+   *
+   * @param dir the model folder it was loaded from
+   * @param graph the ONNX session with its config
+   * @param maxLength the longest prompt plus continuation the model accepts, in tokens
+   */
   constructor(readonly dir: string, private graph: TransformersGraph, private maxLength: number) {}
 
   /** New tokens per row (see {@linkcode GenerateOptions}); sampling, greedy or beam search. */

@@ -9,6 +9,7 @@
  * reference or guide is copied once and the learner once per update.
  * @module
  */
+/** @ignore onnxruntime documents its own types; we reference them, not re-export them. */
 import * as ort from "onnxruntime-node";
 import { generateWithSession } from "./generate.ts";
 import { attentionBiasData, leftPad, positionIds } from "./padding.ts";
@@ -20,6 +21,7 @@ import {
   type OrtStepGraph,
   type StepInputs,
 } from "./ort_decode_session.ts";
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import type * as tf from "@tensorflow/tfjs-core";
 import type {
   CausalLM,
@@ -37,7 +39,9 @@ interface CachedWeight {
 
 /** Per-token outputs of {@linkcode OnnxGpt2Engine.score}, one array per row. */
 export interface ScoreResult {
+  /** log π(c_t | prompt, c_<t) under the full softmax, one entry per continuation token. */
   logProbs: number[][];
+  /** Entropy (nats) of the full next-token distribution at each continuation step. */
   entropy: number[][];
   /** Final hidden states (after ln_f) at the positions predicting each token: [T_i * C] per row. */
   hidden: Float32Array[];
@@ -225,8 +229,15 @@ export class OnnxGpt2Engine {
  * gradient step stays on tfjs: drop-in for the learner, the reference or a guide.
  */
 export class OnnxAcceleratedLM implements CausalLM {
+  /**
+   * Pairs a tfjs model with an engine built for its config.
+   *
+   * @param model the tfjs model: owns the weights and takes the gradient steps (owned)
+   * @param engine the ONNX engine that samples and scores with those weights (shared)
+   */
   constructor(readonly model: GPT2LM, readonly engine: OnnxGpt2Engine) {}
 
+  /** The wrapped model's hyperparameters. */
   get config(): GPT2Config {
     return this.model.config;
   }
@@ -254,7 +265,7 @@ export class OnnxAcceleratedLM implements CausalLM {
     return this.model.forwardContinuation(prompts, continuations, options);
   }
 
-  trainableVariables() {
+  trainableVariables(): tf.Variable[] {
     return this.model.trainableVariables();
   }
 
@@ -272,6 +283,12 @@ export class OnnxAcceleratedLM implements CausalLM {
  * states and whose differentiable forward stays on tfjs.
  */
 export class OnnxAcceleratedValueModel implements ValueModel {
+  /**
+   * Pairs a tfjs value model with an engine built for its trunk's config.
+   *
+   * @param model the tfjs value model: owns the weights and takes the gradient steps (owned)
+   * @param engine the ONNX engine that computes the trunk's hidden states (shared)
+   */
   constructor(readonly model: GPT2ValueModel, readonly engine: OnnxGpt2Engine) {}
 
   async values(prompts: number[][], continuations: number[][]): Promise<number[][]> {

@@ -9,12 +9,15 @@ import type { DecodeSession } from "./decode_session.ts";
 
 /** One cached layer: keys and values [B, nh, P, hs], row-major. */
 export interface LayerKV {
+  /** Keys [B, nh, P, hs]. */
   k: Float32Array;
+  /** Values [B, nh, P, hs]. */
   v: Float32Array;
 }
 
 /** What one graph call receives. */
 export interface StepInputs {
+  /** Batch rows B. */
   rows: number;
   /** New tokens this call [rows * steps]. */
   ids: BigInt64Array;
@@ -22,18 +25,27 @@ export interface StepInputs {
   positions: BigInt64Array;
   /** The attention mask over past + new tokens [rows * (past + steps)], 1 = real. */
   mask: Uint8Array;
+  /** New tokens per row this call: the padded prompt width on prefill, then 1. */
   steps: number;
+  /** Positions already in the cache P (0 on prefill). */
   past: number;
+  /** One entry per layer, each [rows, nh, past, hs]. */
   cache: LayerKV[];
 }
 
 /** Runs one step of a graph: the last position's logits [rows * vocab] and the grown cache. */
 export interface OrtStepGraph {
+  /** Transformer blocks, i.e. entries of the cache. */
   readonly nLayer: number;
+  /** Attention heads nh per block. */
   readonly nHead: number;
+  /** Size hs of one head's keys and values. */
   readonly headDim: number;
+  /** Length of each row of logits. */
   readonly vocabSize: number;
+  /** The id written at padded prompt positions; the mask hides them. */
   readonly padTokenId: number;
+  /** Runs the graph on one step's inputs; logits are of the last position only. */
   run(inputs: StepInputs): Promise<{ logits: Float32Array; cache: LayerKV[] }>;
 }
 

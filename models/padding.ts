@@ -3,12 +3,13 @@
  * clipped at 0, and the additive attention bias (causal and padding masks).
  * @module
  */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
 
 /** The id put at padded positions; any valid id works since pads are masked out. */
 export const PAD = 0;
 /** Masked attention scores: finite, so a fully masked (pad) row stays finite. */
-export const MASKED = -1e9;
+export const MASKED: number = -1e9;
 
 /** A left-padded batch on the host. */
 export interface Batch {

@@ -10,7 +10,9 @@ import { writeFileAtomic } from "../core/atomic.ts";
 
 /** One tensor held on the host, row-major, as float32. */
 export interface HostTensor {
+  /** Dimensions, outermost first; `[]` for a scalar. */
   shape: number[];
+  /** The values, row-major; its length is the product of `shape`. */
   data: Float32Array;
 }
 

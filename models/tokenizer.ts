@@ -9,14 +9,19 @@ import type { Tokenizer } from "./types.ts";
 
 /** A transformers.js tokenizer behind our {@linkcode Tokenizer} contract. */
 export class HFTokenizer implements Tokenizer {
+  /** Largest id in `get_vocab()` plus one. */
   readonly vocabSize: number;
+  /** The tokenizer's `eos_token` id; loading fails without one. */
   readonly eosTokenId: number;
+  /** The `pad_token` id, or the EOS id when there is none (GPT-2). */
   readonly padTokenId: number;
   /** The folder the tokenizer was read from (its files are copied on save). */
   readonly dir: string;
   #inner: TransformersTokenizer;
 
   /**
+   * Wraps a loaded tokenizer; {@linkcode loadTokenizer} reads one from a folder.
+   *
    * @param inner a loaded transformers.js tokenizer
    * @param dir the folder it came from
    */
@@ -46,10 +51,15 @@ export class HFTokenizer implements Tokenizer {
 
 /** The parts of a transformers.js tokenizer we use. */
 export interface TransformersTokenizer {
+  /** Every token string and its id. */
   get_vocab(): Map<string, number>;
+  /** The id of `eos_token`, if the tokenizer has one. */
   eos_token_id?: number | null;
+  /** The id of `pad_token`, if the tokenizer has one (GPT-2 has none). */
   pad_token_id?: number | null;
+  /** Token ids of `text`; we pass `add_special_tokens: false`. */
   encode(text: string, options: { add_special_tokens: boolean }): number[];
+  /** Text of `ids`; we pass `skip_special_tokens: false`. */
   decode(ids: number[], options: { skip_special_tokens: boolean }): string;
 }
 

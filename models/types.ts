@@ -3,6 +3,7 @@
  * depend on these types only; `models/gpt2.ts` and the guides implement them.
  * @module
  */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../core/prng.ts";
 
@@ -43,10 +44,15 @@ export interface TokenGenerator {
 
 /** A text tokenizer (GPT-2 BPE through transformers.js, or our own). */
 export interface Tokenizer {
+  /** Number of token ids, i.e. the size of the model's embedding and logits. */
   readonly vocabSize: number;
+  /** The id that ends a generation (GPT-2: 50256, `<|endoftext|>`). */
   readonly eosTokenId: number;
+  /** The id used to fill padded positions; never attended to, so any id works (often the EOS). */
   readonly padTokenId: number;
+  /** Token ids of `text`, without adding BOS or EOS. */
   encode(text: string): number[];
+  /** The text of `ids`; the inverse of `encode` for ids it produced. */
   decode(ids: number[]): string;
 }
 
@@ -62,6 +68,7 @@ export interface ContinuationOutputs {
 
 /** A causal LM we can sample from, score and train. */
 export interface CausalLM extends TokenGenerator {
+  /** The GPT-2 hyperparameters the weights follow (vocab size, context length, eos). */
   readonly config: GPT2Config;
   /** Logits as plain arrays [batch][position][vocab]. */
   logits(inputIds: number[][], attentionMask?: number[][]): Promise<number[][][]>;
@@ -89,26 +96,40 @@ export interface CausalLM extends TokenGenerator {
 
 /** A critic: V(s_t) for each continuation step, aligned with `continuationLogProbs`. */
 export interface ValueModel {
+  /** V(s_t) per continuation token, one array per row of that row's continuation length. */
   values(prompts: number[][], continuations: number[][]): Promise<number[][]>;
   /** Differentiable [B, T] values, for the value loss. */
   forwardValues(prompts: number[][], continuations: number[][]): tf.Tensor2D;
+  /** The weights the critic's optimizer updates (shared trunk weights included, if any). */
   trainableVariables(): tf.Variable[];
+  /** Frees every tensor the critic owns. */
   dispose(): void;
 }
 
 /** GPT-2's hyperparameters, with Hugging Face's `config.json` names in camelCase. */
 export interface GPT2Config {
+  /** Number of token ids (`vocab_size`; GPT-2: 50257). */
   vocabSize: number;
+  /** Longest sequence, prompt plus continuation, the position table covers (`n_positions`). */
   nPositions: number;
+  /** Hidden size C (`n_embd`); must be divisible by `nHead`. */
   nEmbd: number;
+  /** Number of transformer blocks (`n_layer`). */
   nLayer: number;
+  /** Attention heads per block (`n_head`); head size is nEmbd / nHead. */
   nHead: number;
   /** Inner MLP size; null means 4 * nEmbd. */
   nInner: number | null;
+  /** Epsilon of every LayerNorm (`layer_norm_epsilon`; GPT-2: 1e-5). */
   layerNormEpsilon: number;
+  /** MLP activation: "gelu_new" (GPT-2's tanh GELU), "gelu_pytorch_tanh", "gelu" or "relu". */
   activationFunction: string;
+  /** Std of the normal used to initialise fresh weights (`initializer_range`; GPT-2: 0.02). */
   initializerRange: number;
+  /** Id of the beginning-of-sequence token (GPT-2: 50256). */
   bosTokenId: number;
+  /** Id that ends generation (GPT-2: 50256). */
   eosTokenId: number;
+  /** Whether the LM head reuses the token embedding matrix (GPT-2: true). */
   tieWordEmbeddings: boolean;
 }

@@ -6,6 +6,7 @@
  * Head weights use trl's names (`v_head.summary.weight` [1, C], `.bias` [1]).
  * @module
  */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
@@ -41,6 +42,9 @@ export class GPT2ValueModel implements ValueModel {
   readonly bias: tf.Variable;
 
   /**
+   * Wraps an existing trunk and head; {@linkcode createValueModel} and
+   * {@linkcode loadValueModel} build them.
+   *
    * @param trunk the trunk (owned unless `shared`)
    * @param weight [1, C] head weight (owned)
    * @param bias [1] head bias (owned)

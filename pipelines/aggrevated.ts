@@ -5,6 +5,7 @@
  * written wholly by the guide: value data only.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import type { Observable } from "rxjs";
 import type { CriticName } from "../stages/types.ts";
 import type { TrainOptions } from "./options.ts";

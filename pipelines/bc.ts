@@ -3,6 +3,7 @@
  * The baseline, and the default guide; "BC+X" runs X from the BC weights.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { concatMap, defer, type Observable, of, range } from "rxjs";
 import { nllStep } from "../stages/nll_update.ts";
 import { promptSource } from "../stages/prompt_source.ts";
@@ -13,18 +14,25 @@ import type { AlgorithmState } from "./state.ts";
 
 /** What each BC iteration emits. */
 export interface BcMetrics {
+  /** 0-based BC step number. */
   iteration: number;
+  /** Always "bc", so BC lines in metrics.jsonl can be told from the RL phases'. */
   phase: "bc";
   /** Mean NLL per reference token, before the step. */
   loss_nll: number;
   /** Task reward of the learner's own samples on the batch's prompts (before the step). */
   reward_mean: number;
+  /** Population standard deviation of those rewards. */
   reward_std: number;
+  /** Global gradient L2 norm before clipping. */
   grad_norm: number;
+  /** The learning rate of this step (linear decay from `bc.learningRate`). */
   lr: number;
   /** Reference tokens trained on. */
   tokens: number;
+  /** Reference tokens per wall-clock second of the whole iteration (sampling included). */
   tokens_per_s: number;
+  /** Wall-clock seconds of the iteration. */
   seconds: number;
 }
 

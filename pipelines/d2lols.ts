@@ -3,6 +3,7 @@
  * the learner critic) for the rest.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import type { Observable } from "rxjs";
 import type { TrainOptions } from "./options.ts";
 import type { AlgorithmState } from "./state.ts";

@@ -11,8 +11,11 @@ import type { PromptRecord } from "../tasks/types.ts";
 
 /** Options of {@linkcode evaluatePolicy}. */
 export interface EvaluateOptions {
+  /** Encodes the prompts and decodes the generations the reward scores. */
   tokenizer: Tokenizer;
+  /** The task reward, called once per batch of rows. */
   reward: RewardFunction;
+  /** Decoding lengths and sampling settings (sampling itself is `doSample`). */
   generation: GenerationConfig;
   /** Prompts are left-truncated to this many tokens. @default 64 */
   maxPromptTokens?: number;

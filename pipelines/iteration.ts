@@ -5,6 +5,7 @@
  * → log-probs → KL reward → values → GAE → PPO update, and emits its metrics.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import {
   concatMap,
   defer,
@@ -60,10 +61,13 @@ export type PhaseChooser = (iteration: number, rng: Rng) => Phase;
 
 /** What each iteration emits (snake_case keys, one JSON line of metrics.jsonl). */
 export interface IterationMetrics {
+  /** 0-based iteration number (plus `RunOptions.iterationOffset`). */
   iteration: number;
+  /** The {@linkcode Phase.name} that ran, e.g. "ppo++" or LOLS's pick of the iteration. */
   phase: string;
-  /** Mean and std of the task reward over the iteration's trajectories. */
+  /** Mean task reward over the iteration's trajectories. */
   reward_mean: number;
+  /** Population standard deviation of the task reward over the same trajectories. */
   reward_std: number;
   /** Mean over rows where the roll-out policy wrote every token (k = 0). */
   reward_rollout_only: number | null;
@@ -71,12 +75,19 @@ export interface IterationMetrics {
   kl: number;
   /** The KL coefficient used in this iteration. */
   kl_coef: number;
+  /** Clipped surrogate policy loss, mean over the update's gradient steps. */
   loss_policy: number;
+  /** Clipped value loss (before the `vfCoef` weight), mean over the gradient steps. */
   loss_value: number;
+  /** Teacher-forced NLL of the reference continuations (0 when `targetCoef` is 0). */
   loss_nll: number;
+  /** Mean per-token entropy (nats) of π_θ over the policy-loss tokens. */
   entropy: number;
+  /** PPO's approximate KL(π_old ‖ π_θ), mean((ρ - 1) - log ρ) over policy-loss tokens. */
   approx_kl: number;
+  /** Fraction of policy-loss tokens whose ratio ρ left [1 - ε, 1 + ε]. */
   clip_fraction: number;
+  /** The learner's global gradient L2 norm before clipping, mean over the gradient steps. */
   grad_norm: number;
   /** Gradient steps taken. */
   updates: number;
@@ -84,7 +95,9 @@ export interface IterationMetrics {
   lr: number;
   /** Generated tokens in this iteration. */
   tokens: number;
+  /** Generated tokens per wall-clock second of the whole iteration. */
   tokens_per_s: number;
+  /** Wall-clock seconds of the iteration, generation and update included. */
   seconds: number;
 }
 

@@ -3,6 +3,7 @@
  * critic), else an AggreVaTeD iteration (the separate guide critic).
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import type { Observable } from "rxjs";
 import type { TrainOptions } from "./options.ts";
 import type { AlgorithmState } from "./state.ts";

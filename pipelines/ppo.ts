@@ -2,6 +2,7 @@
  * PPO: the learner samples whole trajectories from the prompt and learns on every token.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import type { Observable } from "rxjs";
 import type { TrainOptions } from "./options.ts";
 import type { AlgorithmState } from "./state.ts";

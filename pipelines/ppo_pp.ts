@@ -3,6 +3,7 @@
  * completes it and learns (policy and value) on its own suffix t >= k.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import type { Observable } from "rxjs";
 import type { TrainOptions } from "./options.ts";
 import type { AlgorithmState } from "./state.ts";

@@ -2,6 +2,7 @@
  * One entry point for the CLI: an algorithm by name, BC+X included.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { concat, defer, type Observable } from "rxjs";
 import { AdamW } from "../stages/adamw.ts";
 import { aggrevated } from "./aggrevated.ts";
@@ -15,7 +16,13 @@ import { ppoPlusPlus } from "./ppo_pp.ts";
 import type { AlgorithmState } from "./state.ts";
 
 /** The RL algorithms by name. */
-export const RL_ALGORITHMS = Object.freeze({
+export const RL_ALGORITHMS: Readonly<{
+  "ppo": typeof ppo;
+  "ppo++": typeof ppoPlusPlus;
+  "aggrevated": typeof aggrevated;
+  "lols": typeof lols;
+  "d2lols": typeof d2lols;
+}> = Object.freeze({
   "ppo": ppo,
   "ppo++": ppoPlusPlus,
   "aggrevated": aggrevated,

@@ -38,14 +38,24 @@ export interface AlgorithmState {
 
 /** What {@linkcode createAlgorithmState} needs. */
 export interface StateParts {
+  /** π_θ, the policy to train ({@linkcode disposeAlgorithmState} frees it unless kept). */
   learner: CausalLM;
-  /** @default a clone of the learner (when the KL reward is on) */
+  /**
+   * π_ref for the KL reward; null turns it off.
+   * @default a clone of the learner (when the KL reward is on)
+   */
   reference?: CausalLM | null;
+  /** π^g, needed by the guided algorithms (PPO++, AggreVaTeD, LOLS, D2LOLS). @default null */
   guide?: TokenGenerator | null;
+  /** The critics by name: the learner critic, plus the guide critic for LOLS and D2LOLS. */
   critics: Partial<Record<CriticName, ValueModel>>;
+  /** The learner's tokenizer. */
   tokenizer: Tokenizer;
+  /** The training prompts. */
   records: PromptRecord[];
+  /** The task reward. */
   reward: RewardFunction;
+  /** The run's root stream; stages draw from named children. */
   rng: Rng;
 }
 

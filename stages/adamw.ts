@@ -2,17 +2,18 @@
  * AdamW (decoupled weight decay, as PyTorch's `torch.optim.AdamW`) with gradient-norm clipping.
  * @module
  */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
 
 /** Options of {@linkcode AdamW}. */
 export interface AdamWOptions {
   /** Step size (the driver lowers it during the run). */
   learningRate: number;
-  /** @default 0.9 */
+  /** Decay rate of the first-moment (mean) estimate. @default 0.9 */
   beta1?: number;
-  /** @default 0.999 */
+  /** Decay rate of the second-moment (uncentred variance) estimate. @default 0.999 */
   beta2?: number;
-  /** @default 1e-8 */
+  /** Added to √(second moment) so near-zero gradients don't blow up the step. @default 1e-8 */
   epsilon?: number;
   /** Decoupled weight decay. @default 0.01 */
   weightDecay?: number;
@@ -29,6 +30,7 @@ export interface AdamWOptions {
 export class AdamW {
   /** The current learning rate. */
   learningRate: number;
+  /** The variables it updates, in the order `step` expects their gradients. */
   readonly variables: readonly tf.Variable[];
   #m: tf.Variable[];
   #v: tf.Variable[];
@@ -40,6 +42,8 @@ export class AdamW {
   #weightDecay: number;
 
   /**
+   * Creates zeroed first and second moments for each variable.
+   *
    * @param variables the variables this optimizer updates
    * @param options hyperparameters
    */

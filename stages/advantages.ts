@@ -2,6 +2,7 @@
  * Generalised advantage estimation over each trajectory's generated window.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { map, type OperatorFunction } from "rxjs";
 import type { AdvantageFields, KlFields, ValueFields } from "./types.ts";
 

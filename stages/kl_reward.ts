@@ -2,6 +2,7 @@
  * Per-token rewards: the KL penalty against the reference plus the terminal task reward.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { map, type OperatorFunction } from "rxjs";
 import type { KlFields, LogProbFields, RewardFields } from "./types.ts";
 

@@ -2,7 +2,9 @@
  * The learner: PPO epochs over shuffled minibatches of one iteration's trajectories.
  * @module
  */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { map, type OperatorFunction } from "rxjs";
 import type { Rng } from "../core/prng.ts";
 import type { CausalLM, ValueModel } from "../models/types.ts";
@@ -36,6 +38,7 @@ export interface LearnerConfig {
 
 /** What the learner needs: the models and their optimizers (state the pipeline owns). */
 export interface LearnerModels {
+  /** π_θ, updated in place. */
   learner: CausalLM;
   /** The critics by name; the batch's `critic` picks one. */
   critics: Partial<Record<CriticName, ValueModel>>;
@@ -47,12 +50,19 @@ export interface LearnerModels {
 
 /** Means over the gradient steps of one update. */
 export interface UpdateStats {
+  /** Clipped surrogate policy loss. */
   policyLoss: number;
+  /** Clipped value loss, before the `vfCoef` weight. */
   valueLoss: number;
+  /** Teacher-forced NLL of the reference continuations (0 when `targetCoef` is 0). */
   nllLoss: number;
+  /** Per-token entropy (nats) of π_θ over the policy-loss tokens. */
   entropy: number;
+  /** PPO's approximate KL(π_old ‖ π_θ), mean((ρ - 1) - log ρ). */
   approxKl: number;
+  /** Fraction of policy-loss tokens whose ratio ρ left [1 - ε, 1 + ε]. */
   clipFraction: number;
+  /** The learner's global gradient L2 norm before clipping. */
   gradNorm: number;
   /** Gradient steps taken. */
   steps: number;
@@ -191,12 +201,19 @@ function whiten(advantages: number[][], mask: number[][]): number[][] {
 
 /** The loss and its terms for one minibatch (tensors the caller owns). */
 export interface PpoLossTerms {
+  /** The total to minimise: policy + vfCoef · value + targetCoef · NLL − entCoef · entropy. */
   loss: tf.Scalar;
+  /** Clipped surrogate, mean over the policy-loss tokens. */
   policyLoss: tf.Scalar;
+  /** Clipped value loss, mean over the value-loss tokens (unweighted). */
   valueLoss: tf.Scalar;
+  /** Mean NLL per reference token (0 when no row has one or `targetCoef` is 0). */
   nllLoss: tf.Scalar;
+  /** Mean entropy (nats) over the policy-loss tokens. */
   entropy: tf.Scalar;
+  /** Approximate KL mean((ρ - 1) - log ρ) over the policy-loss tokens; no gradient. */
   approxKl: tf.Scalar;
+  /** Fraction of policy-loss tokens with |ρ - 1| > ε; no gradient. */
   clipFraction: tf.Scalar;
 }
 

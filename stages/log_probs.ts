@@ -2,6 +2,7 @@
  * Per-token log-probs of the trajectories under the learner and the reference.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { concatMap, type OperatorFunction } from "rxjs";
 import type { CausalLM } from "../models/types.ts";
 import type { LogProbFields, PromptBatch, RollOutFields } from "./types.ts";

@@ -2,6 +2,7 @@
  * Which tokens receive policy gradient and which value loss, from the switch points.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { map, type OperatorFunction } from "rxjs";
 import type { MaskFields, RollOutFields, SwitchFields } from "./types.ts";
 

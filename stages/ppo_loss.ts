@@ -3,6 +3,7 @@
  * the caller owns the returned tensors).
  * @module
  */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
 import "./_gradients.ts";
 

@@ -2,6 +2,7 @@
  * Prompt batches from a task's records, in a seeded shuffled order.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { concatMap, defer, from, type Observable, type OperatorFunction, range } from "rxjs";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";

@@ -2,6 +2,7 @@
  * Roll-in: the roll-in policy's full continuation of each prompt.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { concatMap, map, type OperatorFunction } from "rxjs";
 import type { Rng } from "../core/prng.ts";
 import type { TokenGenerator } from "../models/types.ts";

@@ -2,6 +2,7 @@
  * Roll-out: complete each trajectory from its restart state with the roll-out policy.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { concatMap, type OperatorFunction } from "rxjs";
 import type { Rng } from "../core/prng.ts";
 import type { TokenGenerator, Tokenizer } from "../models/types.ts";

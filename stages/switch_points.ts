@@ -2,6 +2,7 @@
  * Switch-point (restart) sampling: where the roll-out policy takes over.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { map, type OperatorFunction } from "rxjs";
 import type { Rng } from "../core/prng.ts";
 import { batchRng } from "./_rng.ts";

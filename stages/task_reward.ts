@@ -2,6 +2,7 @@
  * The task reward R(x, y) of each finished trajectory.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { concatMap, type OperatorFunction } from "rxjs";
 import type { RewardFunction } from "../rewards/types.ts";
 import type { PromptBatch, RewardFields, RollOutFields } from "./types.ts";

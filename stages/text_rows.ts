@@ -14,6 +14,7 @@
  * ```
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import {
   bufferCount,
   concatMap,
@@ -32,14 +33,19 @@ import type { GenerationConfig } from "./types.ts";
 
 /** A row of text: a prompt, optional references, anything else passed through. */
 export interface TextRow {
+  /** The prompt text the policy continues. */
   prompt: string;
+  /** Reference continuations, for rewards and metrics that compare against them. */
   references?: string[];
+  /** Other fields (ids, labels) travel through the stages untouched. */
   [field: string]: unknown;
 }
 
 /** Options of {@linkcode generateRows}. */
 export interface GenerateRowsOptions {
+  /** Encodes the prompts and decodes the continuations. */
   tokenizer: Tokenizer;
+  /** Decoding lengths and sampling settings (rows are always sampled). */
   generation: GenerationConfig;
   /** Prompts are left-truncated to this many tokens. @default 64 */
   maxPromptTokens?: number;

@@ -64,6 +64,7 @@ export interface MaskFields {
 
 /** Added by `taskReward`: the terminal task reward R(x, y) of each row. */
 export interface RewardFields {
+  /** [B] R(x, y) of each row's decoded generation. */
   taskRewards: number[];
 }
 

@@ -2,6 +2,7 @@
  * The critic's values V(s_t) along each trajectory.
  * @module
  */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { concatMap, type OperatorFunction } from "rxjs";
 import type { ValueModel } from "../models/types.ts";
 import type { CriticName, PromptBatch, RollOutFields, ValueFields } from "./types.ts";

@@ -5,6 +5,7 @@
  */
 export type { GenerationDefaults, PromptRecord, Split, Task } from "./types.ts";
 export {
+  type FieldKinds,
   type JsonlRecord,
   LineSplitStream,
   openTextLines,
