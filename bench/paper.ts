@@ -14,6 +14,7 @@ import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
 import { completionsApi, textGuide } from "../models/text_guide.ts";
+import type { GPT2LM } from "../models/gpt2.ts";
 import type { TokenGenerator, Tokenizer } from "../models/types.ts";
 import { evaluatePolicy } from "../pipelines/evaluate.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
@@ -201,10 +202,15 @@ function checkSameConfig(dir: string, found: RunConfig, expected: RunConfig): vo
 }
 
 /**
- * Each held-out prompt's difficulty: CommonGen, its concepts absent from the
- * training split; otherwise the reward of the prompt alone (IMDB: its sentiment).
+ * Each held-out prompt's difficulty: CommonGen, its concepts (`meta.concepts`)
+ * absent from every training record; otherwise the reward of the prompt alone
+ * with an empty continuation (IMDB: the prompt's own sentiment).
+ * @param task the task (its train split is read for CommonGen)
+ * @param reward the run's reward
+ * @param records the held-out prompts
+ * @returns one value per record and how to group them
  */
-async function promptDifficulty(
+export async function promptDifficulty(
   task: Task,
   reward: RewardFunction,
   records: PromptRecord[],
@@ -240,27 +246,38 @@ async function promptDifficulty(
 export async function perPromptFromPolicy(config: RunConfig, dir: string): Promise<PerPrompt> {
   const rng = new Rng(config.seed);
   const parts = await buildTaskParts(config, rng);
-  const policy = await loadCausalLM(`${dir}/policy`);
+  parts.learner.dispose();
+  let policy: GPT2LM | undefined;
+  let setup: RunSetup | undefined;
   try {
-    const records = (await parts.task.records("val")).slice(0, config.task.evalRecords);
-    const result = await evaluatePolicy(policy, records, {
-      tokenizer: parts.tokenizer,
-      reward: parts.reward,
+    policy = await loadCausalLM(`${dir}/policy`);
+    // Assembled like train.ts's run, so the policy runs on the same engine and sees the same prompts.
+    setup = await assembleSetup(config, { ...parts, learner: policy }, rng);
+    const result = await evaluatePolicy(setup.state.learner, setup.evalRecords, {
+      tokenizer: setup.tokenizer,
+      reward: setup.state.reward,
       generation: config.train.generation,
       maxPromptTokens: config.train.maxPromptTokens,
       rng: new Rng(config.seed).child("eval"),
     });
-    const { difficulty, kind } = await promptDifficulty(parts.task, parts.reward, records);
+    const { difficulty, kind } = await promptDifficulty(
+      setup.task,
+      setup.state.reward,
+      setup.evalRecords,
+    );
     return {
-      ids: records.map((r) => r.id),
+      ids: setup.evalRecords.map((r) => r.id),
       rewards: result.rewards,
       difficulty,
       difficultyKind: kind,
     };
   } finally {
-    policy.dispose();
-    parts.learner.dispose();
-    for (const o of parts.owned) o.dispose();
+    if (setup) {
+      setup.dispose();
+    } else {
+      policy?.dispose();
+      for (const o of parts.owned) o.dispose();
+    }
   }
 }
 

@@ -292,9 +292,13 @@ export function figure3(runs: readonly RunResult[], algos: readonly string[]): T
         return values.length > 0 ? meanStd(values) : null;
       }),
     })),
-    note: kind === "prompt-reward"
-      ? "Terciles of the prompt's own reward (IMDB: its sentiment under the reward model)."
-      : "Groups by the number of the prompt's concepts that never occur in the training split.",
+    note:
+      (kind === "prompt-reward"
+        ? "Terciles of the prompt's own reward (IMDB: its sentiment under the reward model)."
+        : "Groups by the number of the prompt's concepts that never occur in the training split.") +
+      (groups.length === 1
+        ? " Every prompt has the same difficulty value here, so there is one group."
+        : ""),
   };
 }
 
@@ -325,11 +329,11 @@ const escapeXml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charC
  * @param height the height in pixels
  * @returns the SVG, or "" when the table has no value
  */
-export function barChart(table: Table, width = 640, height = 260): string {
+export function barChart(table: Table, width = 640, height = 300): string {
   const values = table.rows.flatMap((r) => r.cells)
     .filter((c): c is MeanStd => c !== null && Number.isFinite(c.mean));
   if (values.length === 0) return "";
-  const pad = { left: 56, right: 12, top: 28, bottom: 60 };
+  const pad = { left: 56, right: 12, top: 28, bottom: 96 };
   let yMin = Math.min(0, ...values.map((v) => v.mean - v.std));
   let yMax = Math.max(...values.map((v) => v.mean + v.std));
   if (yMax === yMin) [yMin, yMax] = [yMin - 1, yMax + 1];
@@ -358,9 +362,12 @@ export function barChart(table: Table, width = 640, height = 260): string {
         }" stroke="#333"/>`,
       );
     });
+    // Row labels are rotated so long names (bc+aggrevated) do not overlap their neighbours.
+    const lx = (x0 + groupW * 0.4).toFixed(1);
+    const ly = height - pad.bottom + 12;
     parts.push(
-      `<text x="${(x0 + groupW * 0.4).toFixed(1)}" y="${height - pad.bottom + 14}" ` +
-        `font-size="10" text-anchor="middle">${escapeXml(row.label)}</text>`,
+      `<text x="${lx}" y="${ly}" font-size="10" text-anchor="end" ` +
+        `transform="rotate(-35 ${lx} ${ly})">${escapeXml(row.label)}</text>`,
     );
   });
   const legend = table.columns.map((c, j) =>

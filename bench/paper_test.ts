@@ -3,7 +3,8 @@ import { ConfigError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { completionsApi } from "../models/text_guide.ts";
 import { toyGuide, ToyTokenizer } from "../tasks/toy.ts";
-import { paper, paperReport, parsePaperArgs, readRun } from "./paper.ts";
+import type { PromptRecord, Task } from "../tasks/types.ts";
+import { paper, paperReport, parsePaperArgs, promptDifficulty, readRun } from "./paper.ts";
 import { serveCompletions } from "./paper_api.ts";
 import { gridCells, PAPER_ALGOS, parseList, parseSeeds, runName } from "./paper_grid.ts";
 import {
@@ -323,4 +324,40 @@ Deno.test("paper: Table 3 trains through the local text API like through the tok
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("promptDifficulty: unseen CommonGen concepts and the prompt's own reward", async () => {
+  const record = (id: string, concepts: string[]): PromptRecord => ({
+    id,
+    prompt: concepts.join(" "),
+    references: [],
+    meta: { concepts },
+  });
+  const train = [record("t0", ["dog", "ball"]), record("t1", ["ball", "kick", "field"])];
+  const task = {
+    name: "commongen",
+    records: (split: string) => Promise.resolve(split === "train" ? train : []),
+  } as unknown as Task;
+  const val = [
+    record("v0", ["dog", "kick"]),
+    record("v1", ["cat", "ball"]),
+    record("v2", ["a", "b"]),
+  ];
+  const never = () => Promise.reject(new Error("CommonGen difficulty must not call the reward"));
+  assert.deepEqual(await promptDifficulty(task, never, val), {
+    kind: "unseen-concepts",
+    difficulty: [0, 1, 2],
+  });
+  // Other tasks: the reward of the prompt with an empty continuation.
+  const seen: string[] = [];
+  const reward = (batch: { prompts: string[]; generations: string[] }) => {
+    seen.push(...batch.generations);
+    return Promise.resolve(batch.prompts.map((p) => p.length / 10));
+  };
+  const imdb = { ...task, name: "imdb" } as Task;
+  assert.deepEqual(await promptDifficulty(imdb, reward, val), {
+    kind: "prompt-reward",
+    difficulty: [0.8, 0.8, 0.3],
+  });
+  assert.deepEqual(seen, ["", "", ""]);
 });

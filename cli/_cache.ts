@@ -4,6 +4,7 @@
  * is a folder written atomically and keyed by the settings that shape it.
  * @module
  */
+import { exists } from "../core/fs.ts";
 import { writeDirAtomic } from "../core/atomic.ts";
 import type { Rng } from "../core/prng.ts";
 import type { GPT2LM } from "../models/gpt2.ts";
@@ -34,15 +35,6 @@ export async function localDataDir(
   if (resolved) return resolved;
   for (const dir of LOCAL_DATA_DIRS) if (await exists(`${dir}/${task}`)) return dir;
   return undefined;
-}
-
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A short stable hash of the settings an artefact depends on. */
@@ -148,3 +140,5 @@ export function fineTune(
   progress.finish();
   return loss;
 }
+
+export { exists };

@@ -5,6 +5,7 @@
  * Hugging Face tools.
  * @module
  */
+import { exists } from "../core/fs.ts";
 import { InputError } from "../core/errors.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import type { GPT2Config } from "./types.ts";
@@ -141,14 +142,4 @@ export async function saveCausalLM(model: GPT2LM, dir: string): Promise<void> {
   await writeSafetensors(`${dir}/model.safetensors`, prefixed, { format: "pt" });
   for (const [name, bytes] of files) await writeFileAtomic(`${dir}/${name}`, bytes);
   await writeJsonAtomic(`${dir}/config.json`, gpt2ConfigToJson(model.config));
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

@@ -78,3 +78,26 @@ Deno.test("loadOnnxCausalLM() names the missing file", async () => {
   );
   await Deno.remove(empty, { recursive: true });
 });
+
+Deno.test("OnnxCausalLM (transformers.js) greedy continuations equal our tfjs GPT-2's on the same weights", async () => {
+  const { loadCausalLM } = await import("./checkpoint.ts");
+  const { initBackend } = await import("./backend.ts");
+  await initBackend("wasm");
+  const tfjs = await loadCausalLM(new URL("../tests/fixtures/tiny-gpt2", import.meta.url).pathname);
+  const onnx = await loadOnnxCausalLM(dir);
+  try {
+    const prompts = [...reference.greedy.map((c) => c.prompt_ids), [464, 3290], [
+      11,
+      12,
+      13,
+      14,
+      15,
+      16,
+      17,
+    ]];
+    const options = { maxNewTokens: 16, eosTokenId: null };
+    assert.deepEqual(await onnx.generate(prompts, options), await tfjs.generate(prompts, options));
+  } finally {
+    tfjs.dispose();
+  }
+});

@@ -5,6 +5,7 @@
  * sharded checkpoint (`model.safetensors.index.json`) reads as one map.
  * @module
  */
+import { exists } from "../core/fs.ts";
 import { InputError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 
@@ -227,14 +228,4 @@ export async function readSafetensorsDir(dir: string): Promise<Map<string, HostT
     }
   }
   return all;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

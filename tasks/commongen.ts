@@ -4,7 +4,7 @@
  * @module
  */
 import { InputError } from "../core/errors.ts";
-import { exists } from "./_fs.ts";
+import { exists } from "../core/fs.ts";
 import { readJsonl, requireField } from "./jsonl.ts";
 import { readParquetRows } from "./parquet.ts";
 

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { InputError } from "../core/errors.ts";
 import { DATA_DIR_ENV, resolveDataDir } from "./data_dir.ts";
-import { exists } from "./_fs.ts";
+import { exists } from "../core/fs.ts";
 import { extractTarGz } from "./tar.ts";
 
 /** Where Maas et al. publish the archive. */
@@ -38,7 +38,7 @@ export interface DownloadOptions {
   sha256: string | null;
   /** Called at most every `progressIntervalMs` and once at the end. */
   onProgress?: (progress: DownloadProgress) => void;
-  /** @default 500 */
+  /** Least time between two progress calls, in milliseconds. @default 500 */
   progressIntervalMs?: number;
 }
 
@@ -164,10 +164,11 @@ export async function sha256File(path: string): Promise<string> {
 export interface AclImdbOptions {
   /** The cache folder; see {@linkcode defaultCacheDir}. */
   cacheDir?: string;
-  /** @default ACL_IMDB_URL */
+  /** Where to download the archive from, e.g. a mirror. @default ACL_IMDB_URL */
   url?: string;
-  /** @default ACL_IMDB_SHA256 */
+  /** Expected SHA-256 (hex) of the archive; null skips the check. @default ACL_IMDB_SHA256 */
   sha256?: string | null;
+  /** Download progress, passed on to {@linkcode downloadFile}. */
   onProgress?: (progress: DownloadProgress) => void;
 }
 

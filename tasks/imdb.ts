@@ -12,12 +12,13 @@ import { InputError } from "../core/errors.ts";
 import type { Tokenizer } from "../models/types.ts";
 import { readJsonl, requireField } from "./jsonl.ts";
 import { readParquetRows } from "./parquet.ts";
-import { exists } from "./_fs.ts";
+import { exists } from "../core/fs.ts";
 
 /** One labelled review. */
 export interface ImdbReview {
   /** The original file name without extension (`pos/123_8`), or `<split>-<row>` when unknown. */
   id: string;
+  /** The review as stored in the source, markup such as `<br />` included. */
   text: string;
   /** 1 = positive (rating >= 7), 0 = negative (rating <= 4). */
   label: 0 | 1;

@@ -40,8 +40,11 @@ export interface ImdbTaskOptions {
 
 /** Review indices of each split of the task. */
 export interface ImdbSplitIndices {
+  /** Indices into the training reviews: the first 80 % of the shuffle. */
   train: number[];
+  /** Indices into the training reviews: the last 20 % of the shuffle. */
   val: number[];
+  /** Indices into the test reviews: the first `testSize` of their shuffle. */
   test: number[];
 }
 

@@ -100,10 +100,15 @@ export async function* readJsonl(path: string): AsyncGenerator<JsonlRecord> {
 
 /** The field kinds {@linkcode requireField} checks. */
 export interface FieldKinds {
+  /** Any JSON string, empty included. */
   string: string;
+  /** A finite JSON number. */
   number: number;
+  /** A JSON number with no fractional part. */
   integer: number;
+  /** `true` or `false`. */
   boolean: boolean;
+  /** An array whose items are all strings. */
   "string[]": string[];
 }
 

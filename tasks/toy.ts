@@ -15,11 +15,14 @@ export const TOY_ALPHABET = ".abcdefghijklmno";
 
 /** A character-level tokenizer over {@linkcode TOY_ALPHABET}. */
 export class ToyTokenizer implements Tokenizer {
-  readonly vocabSize = TOY_ALPHABET.length;
+  /** One id per character of {@linkcode TOY_ALPHABET}: 16. */
+  readonly vocabSize: number = TOY_ALPHABET.length;
   readonly eosTokenId = 0;
   readonly padTokenId = 0;
 
   /**
+   * Maps each character to its index in {@linkcode TOY_ALPHABET}; other characters throw.
+   *
    * @param text characters of the toy alphabet
    * @returns one id per character
    */
@@ -37,6 +40,8 @@ export class ToyTokenizer implements Tokenizer {
   }
 
   /**
+   * Maps each id back to its character; "." (EOS) is kept, not stripped.
+   *
    * @param ids token ids in [0, 16)
    * @returns the characters
    */

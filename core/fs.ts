@@ -1,5 +1,5 @@
 /**
- * Small file-system helpers shared by the loaders (not part of the public API).
+ * Small file-system helpers shared by loaders and savers.
  * @module
  */
 
