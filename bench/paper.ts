@@ -14,7 +14,8 @@ import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
 import { completionsApi, textGuide } from "../models/text_guide.ts";
-import type { GPT2LM } from "../models/gpt2.ts";
+import { GPT2LM } from "../models/gpt2.ts";
+import { OnnxAcceleratedLM, OnnxGpt2Engine } from "../models/onnx_engine.ts";
 import type { TokenGenerator, Tokenizer } from "../models/types.ts";
 import { evaluatePolicy } from "../pipelines/evaluate.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
@@ -281,6 +282,18 @@ export async function perPromptFromPolicy(config: RunConfig, dir: string): Promi
   }
 }
 
+/** The served model on ONNX Runtime when it is a GPT-2 and the config allows (as train.ts's guide). */
+async function accelerated(model: TokenGenerator, engine: string): Promise<TokenGenerator> {
+  if (engine === "tfjs" || !(model instanceof GPT2LM)) return model;
+  try {
+    return new OnnxAcceleratedLM(model, await OnnxGpt2Engine.create(model.config));
+  } catch (error) {
+    if (engine === "onnx") throw error;
+    console.error(`note: ONNX Runtime unavailable for the API guide (${(error as Error).message})`);
+    return model;
+  }
+}
+
 /**
  * Trains a Table 3 cell: the task's own guide model (the BC guide, the toy guide)
  * is served as a local completions API and the learner trains through
@@ -319,7 +332,7 @@ async function trainWithApiGuide(
     } else {
       throw new ConfigError("guide.kind", `preset "${preset}" has no guide to serve for Table 3`);
     }
-    server = serveCompletions(served.model, served.tokenizer, {
+    server = serveCompletions(await accelerated(served.model, config.engine), served.tokenizer, {
       model: config.guide.apiModel ?? "guide",
       rng: rng.child("api-server"),
       topK: config.train.generation.topK,

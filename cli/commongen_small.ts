@@ -45,27 +45,6 @@ export function commonGenDataDir(dataDir: string | null): string {
 }
 
 /**
- * The tokenizer as rewards and metrics should see generations: `decode` leaves
- * out EOS, which ends CommonGen rows early and would otherwise be scored as the
- * words of "<|endoftext|>" (Hugging Face's `skip_special_tokens`).
- * @param tokenizer the learner's tokenizer
- * @returns the same tokenizer with an EOS-free `decode`
- */
-export function decodeWithoutEos(tokenizer: Tokenizer): Tokenizer {
-  return {
-    vocabSize: tokenizer.vocabSize,
-    eosTokenId: tokenizer.eosTokenId,
-    padTokenId: tokenizer.padTokenId,
-    encode: (text) => tokenizer.encode(text),
-    decode: (ids) => {
-      const kept = ids.filter((id) => id !== tokenizer.eosTokenId);
-      // transformers.js refuses to decode an empty list (a row that stopped at once).
-      return kept.length > 0 ? tokenizer.decode(kept) : "";
-    },
-  };
-}
-
-/**
  * A BC pair per (concept set, target): the prompt's last `maxPrompt` tokens, and
  * " target" plus EOS, cut to `maxNew` tokens (no EOS when cut, as the row would
  * not have ended there).
@@ -226,7 +205,7 @@ export async function commonGenSmallParts(config: RunConfig, rng: Rng): Promise<
   });
   return {
     task,
-    tokenizer: decodeWithoutEos(tokenizer),
+    tokenizer,
     learner,
     guide,
     reward,

@@ -32,7 +32,7 @@ import { imdbDataDir } from "../tasks/download.ts";
 import { createImdbTask } from "../tasks/imdb_task.ts";
 import type { PromptRecord, Split, Task } from "../tasks/types.ts";
 import { CONFIG_CHOICES, resolveConfig, type RunConfig } from "./config.ts";
-import { commonGenDataDir, decodeWithoutEos } from "./commongen_small.ts";
+import { commonGenDataDir } from "./commongen_small.ts";
 import { requireFolder } from "./guide_parts.ts";
 import { loadSentimentReward } from "./imdb_gpt2.ts";
 import { imdbMetrics } from "./imdb_metrics.ts";
@@ -377,7 +377,7 @@ async function score(bench: Bench, records: PromptRecord[], greedy: boolean, io:
   for (let start = 0; start < records.length; start += chunk) {
     const result = await evaluatePolicy(policy, records.slice(start, start + chunk), {
       // Scored text leaves out EOS (rows that stop early would otherwise end in "<|endoftext|>").
-      tokenizer: decodeWithoutEos(bench.tokenizer),
+      tokenizer: bench.tokenizer,
       reward: bench.reward,
       generation: bench.generation,
       maxPromptTokens: bench.maxPromptTokens,

@@ -151,11 +151,14 @@ export async function train(argv: string[]): Promise<string | null> {
   const out = args.out;
   if (args.resume) {
     const path = `${args.resume}/config.json`;
+    let saved: { preset?: unknown };
     try {
-      config = JSON.parse(await Deno.readTextFile(path));
+      saved = JSON.parse(await Deno.readTextFile(path));
     } catch (error) {
       throw new InputError(`cannot read the run's config (${(error as Error).message})`, path);
     }
+    // Re-resolved, so a hand-edited config.json is checked like any config file.
+    config = resolveConfig(String(saved.preset), [{ source: path, values: saved }]);
   } else {
     config = resolveConfig(args.preset, args.layers);
   }

@@ -43,9 +43,13 @@ export class HFTokenizer implements Tokenizer {
     return this.#inner.encode(text, { add_special_tokens: false });
   }
 
-  /** Text of `ids`, special tokens included. */
+  /**
+   * Text of `ids` without special tokens (Hugging Face's `skip_special_tokens`):
+   * a generation that ends at EOS is scored as its words, not as "<|endoftext|>".
+   */
   decode(ids: number[]): string {
-    return this.#inner.decode(ids, { skip_special_tokens: false });
+    // transformers.js refuses an empty list (a row that stopped at once)
+    return ids.length === 0 ? "" : this.#inner.decode(ids, { skip_special_tokens: true });
   }
 }
 
@@ -59,7 +63,7 @@ export interface TransformersTokenizer {
   pad_token_id?: number | null;
   /** Token ids of `text`; we pass `add_special_tokens: false`. */
   encode(text: string, options: { add_special_tokens: boolean }): number[];
-  /** Text of `ids`; we pass `skip_special_tokens: false`. */
+  /** Text of `ids`; we pass `skip_special_tokens: true`. */
   decode(ids: number[], options: { skip_special_tokens: boolean }): string;
 }
 

@@ -12,7 +12,9 @@ Deno.test("loadTokenizer() encodes the reference prompts to the reference ids, o
   }
   assert.equal(tokenizer.vocabSize, 50257);
   assert.equal(tokenizer.eosTokenId, 50256);
-  assert.equal(tokenizer.decode([tokenizer.eosTokenId]), "<|endoftext|>");
+  // Special tokens are left out, as rewards should see generations; an empty row is "".
+  assert.equal(tokenizer.decode([...ref.greedy[0].prompt_ids, tokenizer.eosTokenId]), ref.greedy[0].prompt);
+  assert.equal(tokenizer.decode([]), "");
 });
 
 Deno.test("loadTokenizer() names the folder when tokenizer.json is missing", async () => {

@@ -52,7 +52,11 @@ export interface Tokenizer {
   readonly padTokenId: number;
   /** Token ids of `text`, without adding BOS or EOS. */
   encode(text: string): number[];
-  /** The text of `ids`; the inverse of `encode` for ids it produced. */
+  /**
+   * The text of `ids`; the inverse of `encode` for ids it produced. Special tokens
+   * (EOS, padding) are left out where the tokenizer marks them special, so rewards
+   * score a generation's words only; an empty list decodes to "".
+   */
   decode(ids: number[]): string;
 }
 
