@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
 import { ConfigError } from "../core/errors.ts";
+import { initBackend } from "../models/backend.ts";
 import { Rng } from "../core/prng.ts";
 import { completionsApi } from "../models/text_guide.ts";
 import { toyGuide, ToyTokenizer } from "../tasks/toy.ts";
@@ -264,8 +266,12 @@ Deno.test("paper: a one-run toy grid trains once, then reuses the folder", async
       "--out",
       `${root}/out`,
     ];
+    await initBackend();
+    const tensors = tf.memory().numTensors;
     const first = await paper(argv);
     assert.match(first!.markdown, /1 runs, 1 trained now/);
+    // Training and the per-prompt re-evaluation free every tensor they made.
+    assert.equal(tf.memory().numTensors, tensors);
     const evaluation = JSON.parse(
       await Deno.readTextFile(`${root}/runs/toy/ppo-seed0/evaluation.json`),
     );
@@ -289,6 +295,8 @@ Deno.test("paper: a one-run toy grid trains once, then reuses the folder", async
 Deno.test("paper: Table 3 trains through the local text API like through the token guide", async () => {
   const root = await Deno.makeTempDir({ prefix: "paper_api_" });
   try {
+    await initBackend();
+    const tensors = tf.memory().numTensors;
     const report = await paper([
       "--preset",
       "toy",
@@ -305,6 +313,7 @@ Deno.test("paper: Table 3 trains through the local text API like through the tok
       "--out",
       `${root}/out`,
     ]);
+    assert.equal(tf.memory().numTensors, tensors);
     const t3 = report!.tables.find((t) => t.id === "3")!.table;
     assert.deepEqual(t3.columns, ["token-level guide", "text-API guide"]);
     // The toy guide is deterministic and its text re-tokenises exactly, so training through the

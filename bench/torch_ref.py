@@ -7,10 +7,12 @@ Each timing gives wall seconds and CPU seconds of the process (both threads).
   {"cmd": "train", "batch": 16, "seq": 128}            -> {"seconds": ..., "cpu": ...}  fwd + bwd + AdamW
   {"cmd": "forward", "batch": 16, "seq": 128}          -> {"seconds": ...}  no-grad forward
   {"cmd": "generate", "batch": 16, "prompt": 64, "new": 48, "top_k": 50}  -> {"seconds": ...}
+  {"cmd": "memory"}                                    -> {"max_rss_mib": ...}  peak RSS so far
 Run with Debian's /usr/bin/python3 (python3-torch, libopenblas0-pthread).
 """
 import json
 import math
+import resource
 import sys
 import time
 
@@ -117,6 +119,9 @@ def main():
                     logits, past = model(token, pos, past)
                     pos += 1
             reply = {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+        elif cmd == "memory":
+            # Linux reports ru_maxrss in KiB
+            reply = {"max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         else:
             reply = {"error": f"unknown command {cmd}"}
         print(json.dumps(reply), flush=True)

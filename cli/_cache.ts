@@ -7,8 +7,11 @@
 import { exists } from "../core/fs.ts";
 import { writeDirAtomic } from "../core/atomic.ts";
 import type { Rng } from "../core/prng.ts";
-import type { GPT2LM } from "../models/gpt2.ts";
-import type { Tokenizer } from "../models/types.ts";
+import { saveBpeTokenizer, trainBpe } from "../models/bpe.ts";
+import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
+import { createGPT2, type GPT2LM } from "../models/gpt2.ts";
+import { type HFTokenizer, loadTokenizer } from "../models/tokenizer.ts";
+import type { GPT2Config, Tokenizer } from "../models/types.ts";
 import { AdamW } from "../stages/adamw.ts";
 import { nllStep } from "../stages/nll_update.ts";
 import { defaultCacheDir } from "../tasks/download.ts";
@@ -142,3 +145,100 @@ export function fineTune(
 }
 
 export { exists };
+
+/** What the preset builders cache, in the run config's terms. */
+type PolicySettings = {
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nPositions: number;
+  pretrainSteps: number;
+  pretrainBatchSize: number;
+  pretrainLearningRate: number;
+};
+
+/** The GPT-2 config of a model built here: the policy's shape, the tokenizer's vocabulary and EOS. */
+export function builtShape(policy: PolicySettings, tokenizer: Tokenizer): Partial<GPT2Config> {
+  return {
+    vocabSize: tokenizer.vocabSize,
+    nPositions: policy.nPositions,
+    nEmbd: policy.nEmbd,
+    nLayer: policy.nLayer,
+    nHead: policy.nHead,
+    bosTokenId: tokenizer.eosTokenId,
+    eosTokenId: tokenizer.eosTokenId,
+  };
+}
+
+/** Builds (or reuses) a byte-level BPE tokenizer fitted to `texts` in `dir`, then loads it. */
+export async function cachedTokenizer(
+  dir: string,
+  vocabSize: number,
+  texts: () => Promise<string[]>,
+): Promise<HFTokenizer> {
+  await cached(dir, `BPE tokenizer (vocabulary ${vocabSize})`, async (tmp) => {
+    await saveBpeTokenizer(trainBpe(await texts(), { vocabSize }), tmp);
+  });
+  return await loadTokenizer(dir);
+}
+
+/** Builds (or reuses) in `dir` a fresh GPT pretrained as a language model on `texts`. */
+export async function cachedPretrained(
+  dir: string,
+  policy: PolicySettings,
+  tokenizer: HFTokenizer,
+  texts: () => Promise<string[]>,
+  rng: Rng,
+): Promise<void> {
+  await cached(
+    dir,
+    `pretrained GPT (${policy.nLayer} layers, width ${policy.nEmbd})`,
+    async (tmp) => {
+      const model = createGPT2(builtShape(policy, tokenizer), rng.child("pretrain-init"));
+      try {
+        const stream = tokenStream(await texts(), tokenizer);
+        pretrain(model, stream, {
+          steps: policy.pretrainSteps,
+          batchSize: policy.pretrainBatchSize,
+          window: Math.min(policy.nPositions, 64, stream.length - 2),
+          learningRate: policy.pretrainLearningRate,
+          rng: rng.child("pretrain"),
+          label: "pretrain",
+        });
+        model.tokenizer = tokenizer;
+        await saveCausalLM(model, tmp);
+      } finally {
+        model.dispose();
+      }
+    },
+  );
+}
+
+/** Builds (or reuses) in `dir` a BC guide: the model in `fromDir` fine-tuned on `pairs`. */
+export async function cachedBcGuide(
+  dir: string,
+  what: string,
+  fromDir: string,
+  pairs: () => Promise<{ prompt: number[]; target: number[] }[]>,
+  options: { steps: number; learningRate: number; rng: Rng },
+): Promise<void> {
+  await cached(dir, what, async (tmp) => {
+    const data = await pairs();
+    if (data.length === 0) {
+      throw new RangeError(`No (prompt, target) pairs to fine-tune the ${what} on`);
+    }
+    const model = await loadCausalLM(fromDir);
+    try {
+      fineTune(model, data, {
+        steps: options.steps,
+        batchSize: 16,
+        learningRate: options.learningRate,
+        rng: options.rng.child("bc-guide"),
+        label: "bc guide",
+      });
+      await saveCausalLM(model, tmp);
+    } finally {
+      model.dispose();
+    }
+  });
+}

@@ -10,10 +10,7 @@
  */
 import { ConfigError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
-import { saveBpeTokenizer, trainBpe } from "../models/bpe.ts";
-import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
-import { createGPT2 } from "../models/gpt2.ts";
-import { loadTokenizer } from "../models/tokenizer.ts";
+import { loadCausalLM } from "../models/checkpoint.ts";
 import type { Tokenizer } from "../models/types.ts";
 import { captionMetrics } from "../rewards/caption_metrics.ts";
 import { spiderReward } from "../rewards/spider.ts";
@@ -23,17 +20,25 @@ import { DATA_DIR_ENV, resolveDataDir } from "../tasks/data_dir.ts";
 import type { RunConfig } from "./config.ts";
 import { loadExternalGuide } from "./guide_parts.ts";
 import type { TaskParts } from "./setup.ts";
-import { cached, cacheKey, cacheRoot, fineTune, pretrain, tokenStream } from "./_cache.ts";
+import {
+  cachedBcGuide,
+  cachedPretrained,
+  cachedTokenizer,
+  cacheKey,
+  cacheRoot,
+  LOCAL_DATA_DIRS,
+} from "./_cache.ts";
 
 /**
- * The data folder of a CommonGen run: `task.dataDir`, else `RLGF_DATA_DIR`.
- * CommonGen has no download here, so neither being set is an error.
+ * The data folder of a CommonGen run: `task.dataDir`, else `RLGF_DATA_DIR`, else
+ * the first of `./data` and `../shared/data` holding `commongen/`. CommonGen has
+ * no download here, so finding none is an error.
  * @param dataDir `task.dataDir` (or the --data flag), null when unset
  * @returns the folder
  * @throws {ConfigError} naming `task.dataDir` when no folder is given
  */
 export function commonGenDataDir(dataDir: string | null): string {
-  const dir = resolveDataDir(dataDir ?? undefined);
+  const dir = resolveDataDir(dataDir ?? undefined) ?? LOCAL_DATA_DIRS.find(holdsCommonGen);
   if (!dir) {
     throw new ConfigError(
       "task.dataDir",
@@ -42,6 +47,14 @@ export function commonGenDataDir(dataDir: string | null): string {
     );
   }
   return dir;
+}
+
+function holdsCommonGen(dir: string): boolean {
+  try {
+    return Deno.statSync(`${dir}/commongen`).isDirectory;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -91,53 +104,19 @@ export async function commonGenSmallParts(config: RunConfig, rng: Rng): Promise<
     });
 
   const tokenizerDir = `${root}/tokenizer-${cacheKey({ v: p.vocabSize, seed: config.seed })}`;
-  await cached(tokenizerDir, `BPE tokenizer (vocabulary ${p.vocabSize})`, async (tmp) => {
-    await saveBpeTokenizer(trainBpe(await lines(), { vocabSize: p.vocabSize }), tmp);
-  });
-  const tokenizer = await loadTokenizer(tokenizerDir);
-
-  const shape = {
-    vocabSize: tokenizer.vocabSize,
-    nPositions: p.nPositions,
-    nEmbd: p.nEmbd,
-    nLayer: p.nLayer,
-    nHead: p.nHead,
-    bosTokenId: tokenizer.eosTokenId,
-    eosTokenId: tokenizer.eosTokenId,
-  };
+  const tokenizer = await cachedTokenizer(tokenizerDir, p.vocabSize, lines);
   const pretrainedDir = `${root}/pretrained-${
     cacheKey({
       tokenizerDir,
-      shape,
+      shape: [p.nPositions, p.nEmbd, p.nLayer, p.nHead],
       steps: p.pretrainSteps,
       batch: p.pretrainBatchSize,
       lr: p.pretrainLearningRate,
       seed: config.seed,
     })
   }`;
-  await cached(
-    pretrainedDir,
-    `pretrained GPT (${p.nLayer} layers, width ${p.nEmbd})`,
-    async (tmp) => {
-      const model = createGPT2(shape, rng.child("pretrain-init"));
-      try {
-        // Whole "prompt target<eos>" lines: the model learns the format and to stop.
-        const stream = tokenStream(await lines(), tokenizer);
-        pretrain(model, stream, {
-          steps: p.pretrainSteps,
-          batchSize: p.pretrainBatchSize,
-          window: Math.min(p.nPositions, 64, stream.length - 2),
-          learningRate: p.pretrainLearningRate,
-          rng: rng.child("pretrain"),
-          label: "pretrain",
-        });
-        model.tokenizer = tokenizer;
-        await saveCausalLM(model, tmp);
-      } finally {
-        model.dispose();
-      }
-    },
-  );
+  // Whole "prompt target<eos>" lines: the model learns the format and to stop.
+  await cachedPretrained(pretrainedDir, p, tokenizer, lines, rng);
 
   const generation = config.train.generation;
   const maxPrompt = config.train.maxPromptTokens;
@@ -156,25 +135,14 @@ export async function commonGenSmallParts(config: RunConfig, rng: Rng): Promise<
           seed: config.seed,
         })
       }`;
-      await cached(guideDir, "BC guide (fine-tuned on CommonGen targets)", async (tmp) => {
-        const model = await loadCausalLM(pretrainedDir);
-        try {
-          const pairs = commonGenPairs(await train(), tokenizer, {
-            maxPrompt,
-            maxNew: generation.maxNewTokens,
-          });
-          fineTune(model, pairs, {
-            steps: config.guide.bcSteps,
-            batchSize: 16,
-            learningRate: config.guide.bcLearningRate,
-            rng: rng.child("bc-guide"),
-            label: "bc guide",
-          });
-          await saveCausalLM(model, tmp);
-        } finally {
-          model.dispose();
-        }
-      });
+      await cachedBcGuide(
+        guideDir,
+        "BC guide (fine-tuned on CommonGen targets)",
+        pretrainedDir,
+        async () =>
+          commonGenPairs(await train(), tokenizer, { maxPrompt, maxNew: generation.maxNewTokens }),
+        { steps: config.guide.bcSteps, learningRate: config.guide.bcLearningRate, rng },
+      );
       const model = await loadCausalLM(guideDir);
       guide = model;
       owned.push(model);

@@ -80,12 +80,12 @@ Deno.test("commonGenSmallParts() builds tokenizer, pretrained GPT, BC guide, CID
       assert.equal(parts.learner.config.vocabSize, parts.tokenizer.vocabSize);
       assert.equal(parts.learner.config.nEmbd, 16);
       assert.equal(parts.learner.config.eosTokenId, parts.tokenizer.eosTokenId);
-      // Scored text leaves EOS out; the model keeps its own tokenizer (saved with it).
+      // Scored text leaves EOS out, with the tokenizer saved beside the model too.
       assert.equal(
         parts.tokenizer.decode([...target, parts.tokenizer.eosTokenId]),
         " The dog catches a frisbee.",
       );
-      assert.equal(parts.learner.tokenizer?.decode([parts.tokenizer.eosTokenId]), "<|endoftext|>");
+      assert.equal(parts.learner.tokenizer?.decode([parts.tokenizer.eosTokenId]), "");
       assert.equal(parts.tokenizer.decode([parts.tokenizer.eosTokenId]), "");
       // The BC guide is the pretrained model fine-tuned further: its log-probs differ.
       assert.ok(parts.guide instanceof GPT2LM);
@@ -167,18 +167,25 @@ Deno.test("commonGenPairs() appends EOS to whole targets, cuts long ones, keeps 
   ]);
 });
 
-Deno.test("commonGenDataDir() needs a folder: the flag, else RLGF_DATA_DIR, else a ConfigError", () => {
+Deno.test("commonGenDataDir(): the flag, else RLGF_DATA_DIR, else ./data or ../shared/data, else a ConfigError", async () => {
   const previous = Deno.env.get("RLGF_DATA_DIR");
+  const cwd = Deno.cwd();
+  const dir = await Deno.makeTempDir();
   try {
     Deno.env.delete("RLGF_DATA_DIR");
+    Deno.chdir(dir);
     assert.equal(commonGenDataDir("/data/x/"), "/data/x");
     assert.throws(
       () => commonGenDataDir(null),
       (error: Error) => error instanceof ConfigError && error.field === "task.dataDir",
     );
+    await Deno.mkdir(`${dir}/data/commongen`, { recursive: true });
+    assert.equal(commonGenDataDir(null), "data");
     Deno.env.set("RLGF_DATA_DIR", "/from/env");
     assert.equal(commonGenDataDir(null), "/from/env");
   } finally {
+    Deno.chdir(cwd);
+    await Deno.remove(dir, { recursive: true });
     if (previous === undefined) Deno.env.delete("RLGF_DATA_DIR");
     else Deno.env.set("RLGF_DATA_DIR", previous);
   }

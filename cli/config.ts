@@ -181,7 +181,7 @@ export const PRESETS: Readonly<Record<string, { description: string; config: Pre
         maxPromptTokens: 8,
         learner: { epochs: 2, minibatchSize: 32, targetCoef: 0, normalizeAdvantages: true },
         kl: { coef: 0.01 },
-        generation: { maxNewTokens: 3, minNewTokens: 0, topK: 0 },
+        generation: { maxNewTokens: 3, minNewTokens: 0, topK: 0, stopAtEos: false },
         ppoPlusPlus: { beta: 0.6 },
         bc: { iterations: 80, batchSize: 16, learningRate: 2e-2 },
       },

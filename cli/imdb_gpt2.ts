@@ -9,20 +9,21 @@
  */
 import { ConfigError, InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
-import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
+import { loadCausalLM } from "../models/checkpoint.ts";
 import type { GPT2LM } from "../models/gpt2.ts";
 import type { TokenGenerator } from "../models/types.ts";
 import { SentimentClassifier } from "../rewards/sentiment_classifier.ts";
 import { OnnxSentimentModel } from "../rewards/sentiment_onnx.ts";
 import type { RewardFunction } from "../rewards/types.ts";
 import { imdbDataDir } from "../tasks/download.ts";
-import { imdbPrompt, loadImdbSplit } from "../tasks/imdb.ts";
+import { loadImdbSplit } from "../tasks/imdb.ts";
 import { createImdbTask, imdbSplitIndices } from "../tasks/imdb_task.ts";
 import type { RunConfig } from "./config.ts";
 import { loadExternalGuide, requireFolder } from "./guide_parts.ts";
 import { imdbMetrics } from "./imdb_metrics.ts";
 import type { TaskParts } from "./setup.ts";
-import { cached, cacheKey, cacheRoot, fineTune } from "./_cache.ts";
+import { cachedBcGuide, cacheKey, cacheRoot, localDataDir } from "./_cache.ts";
+import { imdbBcPairs } from "./imdb_small.ts";
 
 /** A loaded sentiment reward and what to free with it. */
 export interface SentimentReward {
@@ -109,7 +110,7 @@ export async function imdbGpt2Parts(config: RunConfig, rng: Rng): Promise<TaskPa
     }
     const sentiment = await loadSentimentReward(config.reward.kind, config.reward.path);
     owned.push(sentiment);
-    const dataDir = await imdbDataDir(config.task.dataDir ?? undefined);
+    const dataDir = await localDataDir(config.task.dataDir, "imdb") ?? await imdbDataDir();
     const generation = config.train.generation;
     const maxPrompt = config.train.maxPromptTokens;
 
@@ -125,42 +126,17 @@ export async function imdbGpt2Parts(config: RunConfig, rng: Rng): Promise<TaskPa
           seed: config.seed,
         })
       }`;
-      await cached(
+      await cachedBcGuide(
         guideDir,
         "BC guide (the policy fine-tuned on positive reviews)",
-        async (tmp) => {
+        policyDir,
+        async () => {
           const reviews = await loadImdbSplit(dataDir, "train");
           // Only the train part of the spec's 80/20 split: val prompts stay unseen.
-          const split = imdbSplitIndices(reviews.length, 0);
-          const pairs = split.train.map((i) => reviews[i]).filter((r) => r.label === 1).map(
-            (review) => {
-              const { prompt, reference } = imdbPrompt(review, tokenizer, maxPrompt);
-              return {
-                prompt: tokenizer.encode(prompt),
-                target: tokenizer.encode(` ${reference}`).slice(0, generation.maxNewTokens),
-              };
-            },
-          ).filter((pair) => pair.prompt.length > 0 && pair.target.length > 0);
-          if (pairs.length === 0) {
-            throw new InputError(
-              "No positive training reviews to fine-tune the BC guide on",
-              dataDir,
-            );
-          }
-          const model = await loadCausalLM(policyDir);
-          try {
-            fineTune(model, pairs, {
-              steps: config.guide.bcSteps,
-              batchSize: 16,
-              learningRate: config.guide.bcLearningRate,
-              rng: rng.child("bc-guide"),
-              label: "bc guide",
-            });
-            await saveCausalLM(model, tmp);
-          } finally {
-            model.dispose();
-          }
+          const train = imdbSplitIndices(reviews.length, 0).train.map((i) => reviews[i]);
+          return imdbBcPairs(train, tokenizer, { maxPrompt, maxNew: generation.maxNewTokens });
         },
+        { steps: config.guide.bcSteps, learningRate: config.guide.bcLearningRate, rng },
       );
       const model = await loadCausalLM(guideDir);
       owned.push(model);

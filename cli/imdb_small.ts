@@ -8,103 +8,96 @@
  * @module
  */
 import type { Rng } from "../core/prng.ts";
-import { saveBpeTokenizer, trainBpe } from "../models/bpe.ts";
-import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
-import { createGPT2 } from "../models/gpt2.ts";
-import { loadTokenizer } from "../models/tokenizer.ts";
-import { outputPerplexityMetric } from "../rewards/perplexity.ts";
+import { loadCausalLM } from "../models/checkpoint.ts";
+import type { TokenGenerator, Tokenizer } from "../models/types.ts";
 import { SentimentClassifier, trainSentimentClassifier } from "../rewards/sentiment_classifier.ts";
 import { imdbDataDir } from "../tasks/download.ts";
 import { imdbPrompt, type ImdbReview, loadImdbSplit } from "../tasks/imdb.ts";
 import { createImdbTask, imdbSplitIndices } from "../tasks/imdb_task.ts";
 import type { RunConfig } from "./config.ts";
+import { loadExternalGuide } from "./guide_parts.ts";
+import { imdbMetrics } from "./imdb_metrics.ts";
 import type { TaskParts } from "./setup.ts";
 import {
   cached,
+  cachedBcGuide,
+  cachedPretrained,
+  cachedTokenizer,
   cacheKey,
   cacheRoot,
-  fineTune,
   localDataDir,
-  pretrain,
-  tokenStream,
 } from "./_cache.ts";
+
+/**
+ * BC pairs from positive reviews: the spec's prompt (last `maxPrompt` tokens) and
+ * the review's second half cut to `maxNew` tokens.
+ * @param reviews training reviews (only positive ones are used)
+ * @param tokenizer the policy's tokenizer
+ * @param limits prompt and continuation lengths in tokens
+ * @returns the pairs with a non-empty prompt and target
+ */
+export function imdbBcPairs(
+  reviews: ImdbReview[],
+  tokenizer: Tokenizer,
+  limits: { maxPrompt: number; maxNew: number },
+): { prompt: number[]; target: number[] }[] {
+  return reviews.filter((r) => r.label === 1).map((review) => {
+    const { prompt, reference } = imdbPrompt(review, tokenizer, limits.maxPrompt);
+    return {
+      prompt: tokenizer.encode(prompt),
+      target: tokenizer.encode(reference).slice(0, limits.maxNew),
+    };
+  }).filter((pair) => pair.prompt.length > 0 && pair.target.length > 0);
+}
 
 /** Builds (or loads from the cache) the imdb-small task parts. */
 export async function imdbSmallParts(config: RunConfig, rng: Rng): Promise<TaskParts> {
   const dataDir = await localDataDir(config.task.dataDir, "imdb") ?? await imdbDataDir();
   const p = config.policy;
   const root = `${cacheRoot()}/imdb-small`;
-  // Read the data first, so a wrong data folder fails before anything is built.
-  const reviews: ImdbReview[] = await loadImdbSplit(dataDir, "train");
-  const trainReviews = () => Promise.resolve(reviews);
-
-  // Only the train part of the spec's 80/20 split is used to build anything.
-  const trainOnly = async () => {
-    const all = await trainReviews();
-    const split = imdbSplitIndices(all.length, 25000);
-    return split.train.map((i) => all[i]);
-  };
+  // Read the data first, so a wrong data folder fails before anything is built. Only the train
+  // part of the spec's 80/20 split is used to build anything: val prompts stay unseen.
+  const all = await loadImdbSplit(dataDir, "train");
+  const train = imdbSplitIndices(all.length, 0).train.map((i) => all[i]);
 
   const tokenizerDir = `${root}/tokenizer-${cacheKey({ v: p.vocabSize, seed: config.seed })}`;
-  await cached(tokenizerDir, `BPE tokenizer (vocabulary ${p.vocabSize})`, async (tmp) => {
-    const texts = (await trainOnly()).slice(0, 8000).map((r) => r.text);
-    await saveBpeTokenizer(trainBpe(texts, { vocabSize: p.vocabSize }), tmp);
-  });
-  const tokenizer = await loadTokenizer(tokenizerDir);
+  const tokenizer = await cachedTokenizer(
+    tokenizerDir,
+    p.vocabSize,
+    () => Promise.resolve(train.slice(0, 8000).map((r) => r.text)),
+  );
 
   const classifierPath = `${root}/sentiment-classifier-${cacheKey({ seed: 42 })}`;
   await cached(classifierPath, "sentiment classifier (reward)", async (tmp) => {
-    const all = await trainOnly();
-    const classifier = trainSentimentClassifier(all.map((r) => r.text), all.map((r) => r.label), {
-      lambdas: [3e-6],
-      maxIterations: 150,
-      onProgress: (m) => console.error(`  classifier: ${m}`),
-    });
+    const classifier = trainSentimentClassifier(
+      train.map((r) => r.text),
+      train.map((r) => r.label),
+      {
+        lambdas: [3e-6],
+        maxIterations: 150,
+        onProgress: (m) => console.error(`  classifier: ${m}`),
+      },
+    );
     await classifier.save(`${tmp}/classifier.bin`);
   });
   const classifier = await SentimentClassifier.load(`${classifierPath}/classifier.bin`);
 
-  const shape = {
-    vocabSize: tokenizer.vocabSize,
-    nPositions: p.nPositions,
-    nEmbd: p.nEmbd,
-    nLayer: p.nLayer,
-    nHead: p.nHead,
-    bosTokenId: tokenizer.eosTokenId,
-    eosTokenId: tokenizer.eosTokenId,
-  };
   const pretrainedDir = `${root}/pretrained-${
     cacheKey({
       tokenizerDir,
-      shape,
+      shape: [p.nPositions, p.nEmbd, p.nLayer, p.nHead],
       steps: p.pretrainSteps,
       batch: p.pretrainBatchSize,
       lr: p.pretrainLearningRate,
       seed: config.seed,
     })
   }`;
-  await cached(
+  await cachedPretrained(
     pretrainedDir,
-    `pretrained GPT (${p.nLayer} layers, width ${p.nEmbd})`,
-    async (tmp) => {
-      const model = createGPT2(shape, rng.child("pretrain-init"));
-      try {
-        const texts = (await trainOnly()).slice(0, 6000).map((r) => r.text);
-        const stream = tokenStream(texts, tokenizer);
-        pretrain(model, stream, {
-          steps: p.pretrainSteps,
-          batchSize: p.pretrainBatchSize,
-          window: Math.min(p.nPositions, 64),
-          learningRate: p.pretrainLearningRate,
-          rng: rng.child("pretrain"),
-          label: "pretrain",
-        });
-        model.tokenizer = tokenizer;
-        await saveCausalLM(model, tmp);
-      } finally {
-        model.dispose();
-      }
-    },
+    p,
+    tokenizer,
+    () => Promise.resolve(train.slice(0, 6000).map((r) => r.text)),
+    rng,
   );
 
   const generation = config.train.generation;
@@ -116,51 +109,47 @@ export async function imdbSmallParts(config: RunConfig, rng: Rng): Promise<TaskP
       lr: config.guide.bcLearningRate,
       maxPrompt,
       h: generation.maxNewTokens,
+      seed: config.seed,
     })
   }`;
   if (config.guide.kind === "bc") {
-    await cached(guideDir, "BC guide (fine-tuned on positive reviews)", async (tmp) => {
-      const model = await loadCausalLM(pretrainedDir);
-      try {
-        const positives = (await trainOnly()).filter((r) => r.label === 1).slice(0, 4000);
-        const pairs = positives.map((review) => {
-          const { prompt, reference } = imdbPrompt(review, tokenizer, maxPrompt);
-          return {
-            prompt: tokenizer.encode(prompt),
-            target: tokenizer.encode(reference).slice(0, generation.maxNewTokens),
-          };
-        }).filter((pair) => pair.prompt.length > 0 && pair.target.length > 0);
-        fineTune(model, pairs, {
-          steps: config.guide.bcSteps,
-          batchSize: 16,
-          learningRate: config.guide.bcLearningRate,
-          rng: rng.child("bc-guide"),
-          label: "bc guide",
-        });
-        await saveCausalLM(model, tmp);
-      } finally {
-        model.dispose();
-      }
-    });
+    await cachedBcGuide(
+      guideDir,
+      "BC guide (fine-tuned on positive reviews)",
+      pretrainedDir,
+      () =>
+        Promise.resolve(
+          imdbBcPairs(train.slice(0, 8000), tokenizer, {
+            maxPrompt,
+            maxNew: generation.maxNewTokens,
+          }),
+        ),
+      { steps: config.guide.bcSteps, learningRate: config.guide.bcLearningRate, rng },
+    );
   }
 
   const learner = await loadCausalLM(pretrainedDir);
-  const guide = config.guide.kind === "bc" ? await loadCausalLM(guideDir) : null;
+  const owned: { dispose(): void }[] = [];
+  let guide: TokenGenerator | null = null;
+  if (config.guide.kind === "bc") {
+    const model = await loadCausalLM(guideDir);
+    owned.push(model);
+    guide = model;
+  } else {
+    const external = await loadExternalGuide(config, tokenizer, learner.config.vocabSize);
+    if (external) {
+      guide = external.guide;
+      owned.push(...external.owned);
+    }
+  }
   const reward = classifier.asReward();
   // Fluency: perplexity of the generations under the fixed pretrained model (spec "Tasks").
   const fixedLM = await loadCausalLM(pretrainedDir);
-  const perplexity = outputPerplexityMetric(fixedLM, tokenizer);
   const task = createImdbTask({
     dataDir,
     tokenizer,
     reward,
-    metrics: async (batch) => {
-      const scores = await reward(batch);
-      return {
-        "sentiment/mean": scores.reduce((a, b) => a + b, 0) / Math.max(1, scores.length),
-        ...await perplexity(batch),
-      };
-    },
+    metrics: imdbMetrics(reward, { model: fixedLM, tokenizer }),
     generation: {
       maxPromptTokens: maxPrompt,
       maxNewTokens: generation.maxNewTokens,
@@ -174,7 +163,9 @@ export async function imdbSmallParts(config: RunConfig, rng: Rng): Promise<TaskP
     learner,
     guide,
     reward,
-    baselines: guide ? [{ name: "BC guide", policy: guide }] : [],
-    owned: guide ? [guide, fixedLM] : [fixedLM],
+    baselines: guide
+      ? [{ name: config.guide.kind === "bc" ? "BC guide" : "guide", policy: guide }]
+      : [],
+    owned: [...owned, fixedLM],
   };
 }

@@ -19,6 +19,7 @@ import type { RewardFunction } from "../rewards/types.ts";
 import { toyDenseTask, toyGuide, toySparseTask, ToyTokenizer } from "../tasks/toy.ts";
 import type { PromptRecord, Task } from "../tasks/types.ts";
 import type { RunConfig } from "./config.ts";
+import { loadExternalGuide } from "./guide_parts.ts";
 import { imdbSmallParts } from "./imdb_small.ts";
 import { imdbGpt2Parts } from "./imdb_gpt2.ts";
 import { commonGenSmallParts } from "./commongen_small.ts";
@@ -53,14 +54,12 @@ export interface TaskParts {
   owned: { dispose(): void }[];
 }
 
-/** Builds the toy task's parts: a tiny GPT and the hand-built guide. */
-export function toyParts(config: RunConfig, rng: Rng): TaskParts {
+/** Builds the toy task's parts: a tiny GPT and the hand-built guide (or a dir/onnx/api guide). */
+export async function toyParts(config: RunConfig, rng: Rng): Promise<TaskParts> {
   const task = config.task.name === "toy-dense"
     ? toyDenseTask({ maxNewTokens: config.train.generation.maxNewTokens, seed: config.seed })
     : toySparseTask({ maxNewTokens: config.train.generation.maxNewTokens, seed: config.seed });
   const tokenizer = new ToyTokenizer();
-  // The toy tasks run every trajectory to the horizon (as tests/learning_test.ts does).
-  config.train.generation.eosTokenId = null;
   const learner = createGPT2({
     vocabSize: tokenizer.vocabSize,
     nPositions: config.policy.nPositions,
@@ -70,7 +69,10 @@ export function toyParts(config: RunConfig, rng: Rng): TaskParts {
     bosTokenId: tokenizer.eosTokenId,
     eosTokenId: tokenizer.eosTokenId,
   }, rng.child("learner-init"));
-  const guide = config.guide.kind === "none" ? null : toyGuide("caf", tokenizer);
+  const external = config.guide.kind === "toy"
+    ? null
+    : await loadExternalGuide(config, tokenizer, tokenizer.vocabSize);
+  const guide = config.guide.kind === "toy" ? toyGuide("caf", tokenizer) : external?.guide ?? null;
   return {
     task,
     tokenizer,
@@ -78,7 +80,7 @@ export function toyParts(config: RunConfig, rng: Rng): TaskParts {
     guide,
     reward: task.reward,
     baselines: guide ? [{ name: "guide", policy: guide }] : [],
-    owned: [],
+    owned: external?.owned ?? [],
   };
 }
 
@@ -172,7 +174,7 @@ async function rolloutEngine(config: RunConfig, learner: GPT2LM): Promise<OnnxGp
 export async function buildTaskParts(config: RunConfig, rng: Rng): Promise<TaskParts> {
   const { name } = config.task;
   const source = config.policy.source;
-  if (name.startsWith("toy")) return toyParts(config, rng);
+  if (name.startsWith("toy")) return await toyParts(config, rng);
   if (name === "imdb" && source === "build") return await imdbSmallParts(config, rng);
   if (name === "imdb" && source === "dir") return await imdbGpt2Parts(config, rng);
   if (name === "commongen" && source === "build") return await commonGenSmallParts(config, rng);

@@ -115,7 +115,14 @@ function defaultOut(config: RunConfig): string {
 async function evaluateAll(config: RunConfig, setup: RunSetup, label: string) {
   const rows: Record<string, string | number>[] = [];
   const generations: Record<string, string[]> = {};
-  if (setup.evalRecords.length === 0) return { rows, generations };
+  const perPrompt: {
+    model: string;
+    id: string;
+    prompt: string;
+    generation: string;
+    reward: number;
+  }[] = [];
+  if (setup.evalRecords.length === 0) return { rows, generations, perPrompt };
   const policies = [{ name: label, policy: setup.state.learner }, ...setup.baselines];
   const progress = new Progress("eval", policies.length, { unit: "policy" });
   for (const [i, { name, policy }] of policies.entries()) {
@@ -133,10 +140,19 @@ async function evaluateAll(config: RunConfig, setup: RunSetup, label: string) {
     });
     rows.push({ model: name, reward_mean: result.rewardMean, ...metrics });
     generations[name] = result.generations;
+    setup.evalRecords.forEach((record, j) =>
+      perPrompt.push({
+        model: name,
+        id: record.id,
+        prompt: record.prompt,
+        generation: result.generations[j],
+        reward: result.rewards[j],
+      })
+    );
     progress.update(i + 1, { [name]: result.rewardMean.toFixed(3) });
   }
   progress.finish();
-  return { rows, generations };
+  return { rows, generations, perPrompt };
 }
 
 /** Runs training as configured; returns the run folder. */
@@ -220,6 +236,10 @@ export async function train(argv: string[]): Promise<string | null> {
     const evaluation = await evaluateAll(config, setup, "learner (trained)");
     await saveCausalLM(setup.learner, `${runDir}/policy`);
     await writeJsonAtomic(`${runDir}/evaluation.json`, evaluation.rows);
+    await writeFileAtomic(
+      `${runDir}/eval_generations.jsonl`,
+      evaluation.perPrompt.map((row) => JSON.stringify(row) + "\n").join(""),
+    );
     const samples = setup.evalRecords.slice(0, 8).map((record, i) => ({
       prompt: record.prompt,
       before: evaluation.generations["zero-shot"]?.[i] ?? "",

@@ -80,7 +80,14 @@ export const TRAIN_DEFAULTS: Readonly<TrainOptions> = Object.freeze<TrainOptions
     maxGradNorm: 1,
   },
   kl: { enabled: true, coef: 0.001, kind: "fixed", target: 6, horizon: 10000 },
-  generation: { maxNewTokens: 48, minNewTokens: 48, topK: 50, topP: 1, temperature: 1 },
+  generation: {
+    maxNewTokens: 48,
+    minNewTokens: 48,
+    topK: 50,
+    topP: 1,
+    temperature: 1,
+    stopAtEos: true,
+  },
   ppoPlusPlus: { beta: 0.2 },
   aggrevated: { beta: 0.8 },
   lols: { p: 0.8 },
@@ -95,7 +102,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainOptions> = Object.freeze<TrainOptions
  * @returns complete, checked options
  */
 export function trainOptions(overrides: unknown = {}): TrainOptions {
-  const o = mergeConfig(TRAIN_DEFAULTS as TrainOptions, overrides, {
+  const o = mergeConfig(TRAIN_DEFAULTS as TrainOptions, withoutDerivedEos(overrides), {
     nullable: ["criticLearningRate", "learner.targetKl"],
   });
   checkPositiveInt("iterations", o.iterations);
@@ -139,6 +146,7 @@ export function trainOptions(overrides: unknown = {}): TrainOptions {
   checkRange("kl.target", o.kl.target, Number.MIN_VALUE, Number.MAX_VALUE);
   checkRange("kl.horizon", o.kl.horizon, Number.MIN_VALUE, Number.MAX_VALUE);
   checkPositiveInt("generation.maxNewTokens", o.generation.maxNewTokens);
+  if (o.generation.stopAtEos === false) o.generation.eosTokenId = null;
   checkRange("generation.minNewTokens", o.generation.minNewTokens, 0, o.generation.maxNewTokens);
   checkRange("generation.topK", o.generation.topK, 0, Number.MAX_SAFE_INTEGER);
   checkRange("generation.topP", o.generation.topP, Number.MIN_VALUE, 1);
@@ -157,4 +165,23 @@ export function trainOptions(overrides: unknown = {}): TrainOptions {
   checkPositiveInt("bc.batchSize", o.bc.batchSize);
   checkRange("bc.learningRate", o.bc.learningRate, 0, 1);
   return o;
+}
+
+/**
+ * Drops `generation.eosTokenId: null` when it only restates `stopAtEos: false`
+ * (a resolved config carries both); any other `eosTokenId` is not a config key.
+ */
+function withoutDerivedEos(overrides: unknown): unknown {
+  const generation = (overrides as { generation?: Record<string, unknown> } | null)?.generation;
+  if (!generation || typeof generation !== "object" || !("eosTokenId" in generation)) {
+    return overrides;
+  }
+  if (generation.eosTokenId !== null || generation.stopAtEos !== false) {
+    throw new ConfigError(
+      "generation.eosTokenId",
+      "is not a config key; set generation.stopAtEos (false: trajectories run to the horizon)",
+    );
+  }
+  const { eosTokenId: _derived, ...rest } = generation;
+  return { ...(overrides as Record<string, unknown>), generation: rest };
 }

@@ -131,4 +131,9 @@ export interface GenerationConfig {
   temperature: number;
   /** The token that ends a trajectory (null: never; absent: the policy's own). */
   eosTokenId?: number | null;
+  /**
+   * Whether trajectories end at EOS; false is the config-file way to say
+   * `eosTokenId: null` (every trajectory runs to the horizon). @default true
+   */
+  stopAtEos?: boolean;
 }

@@ -131,14 +131,14 @@ export async function readImdbParquet(path: string, split: ImdbSplit): Promise<I
 export interface ImdbPrompt {
   /** The first half of the review's whitespace words, left-truncated to `maxPromptTokens`. */
   prompt: string;
-  /** The second half of the words. */
+  /** The second half of the words, with the space that joins it to the prompt (it continues the prompt). */
   reference: string;
 }
 
 /**
  * Builds the spec's prompt: the first half (floor) of the review's whitespace-separated words,
  * joined by single spaces, then left-truncated (the last `maxPromptTokens` tokens kept) by the
- * policy's tokenizer. The reference is the remaining words.
+ * policy's tokenizer. The reference is the remaining words, led by the joining space.
  * @param review the review
  * @param tokenizer the policy's tokenizer
  * @param maxPromptTokens the spec's 64
@@ -160,7 +160,8 @@ export function imdbPrompt(
   let prompt = words.slice(0, half).join(" ");
   const ids = tokenizer.encode(prompt);
   if (ids.length > maxPromptTokens) prompt = tokenizer.decode(ids.slice(-maxPromptTokens));
-  return { prompt, reference: words.slice(half).join(" ") };
+  // The leading space: a policy continuing the prompt writes it, so teacher forcing must too.
+  return { prompt, reference: " " + words.slice(half).join(" ") };
 }
 
 function checkLabel(label: number, where: string): 0 | 1 {

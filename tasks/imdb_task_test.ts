@@ -39,7 +39,7 @@ Deno.test("createImdbTask() builds prompt records from a data folder and injects
     // "review 3 has some words in it": 7 words, prompt = first 3.
     const r3 = [...train, ...val].find((r) => r.id === "train-4")!;
     assert.equal(r3.prompt, "review 3 has");
-    assert.deepEqual(r3.references, ["some words in it"]);
+    assert.deepEqual(r3.references, [" some words in it"]);
     assert.deepEqual(r3.meta, { label: 1 });
     const metrics = await task.metrics({ prompts: ["a", "b"], generations: ["good", "bad"] });
     assert.deepEqual(metrics, { "sentiment/mean": 0.5 });

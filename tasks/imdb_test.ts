@@ -134,13 +134,13 @@ Deno.test("imdbPrompt() takes the first half of the words and keeps the last 64 
   // 5 words: floor(5/2) = 2 in the prompt; whitespace runs collapse to one space.
   assert.deepEqual(imdbPrompt(review("one  two\tthree four five"), tokenizer), {
     prompt: "one two",
-    reference: "three four five",
+    reference: " three four five",
   });
   // 200 words: the prompt's 100 words are left-truncated to the last 64.
   const words = Array.from({ length: 200 }, (_, i) => `w${i}`);
   const { prompt, reference } = imdbPrompt(review(words.join(" ")), tokenizer);
   assert.equal(prompt, words.slice(36, 100).join(" "));
-  assert.equal(reference, words.slice(100).join(" "));
+  assert.equal(reference, " " + words.slice(100).join(" "));
   assert.equal(imdbPrompt(review(words.join(" ")), tokenizer, 3).prompt, "w97 w98 w99");
   assert.throws(() => imdbPrompt(review("single"), tokenizer), {
     message: 'f:1: Field "text" needs at least 2 words to make a prompt and a reference, got 1',
