@@ -9,7 +9,7 @@
  * @module
  */
 import { ConfigError } from "../core/errors.ts";
-import type { Rng } from "../core/prng.ts";
+import { Rng } from "../core/prng.ts";
 import { loadCausalLM } from "../models/checkpoint.ts";
 import type { Tokenizer } from "../models/types.ts";
 import { captionMetrics } from "../rewards/caption_metrics.ts";
@@ -88,10 +88,13 @@ export function commonGenPairs(
 /**
  * Builds (or loads from the cache) the commongen-small task parts.
  * @param config the run config (policy shape, pretraining and BC settings, generation)
- * @param rng the run's random stream (model init, pretraining and BC batches)
+ * @param _rng the run's random stream (unused: the cached models come from a fixed build stream)
  * @returns the task, tokenizer, zero-shot learner, guide, reward and baselines
  */
-export async function commonGenSmallParts(config: RunConfig, rng: Rng): Promise<TaskParts> {
+export async function commonGenSmallParts(config: RunConfig, _rng: Rng): Promise<TaskParts> {
+  // The built models come from one fixed stream, not the run's seed: every seed (and every
+  // algorithm) starts from the same zero-shot policy and guide, as with a published base model.
+  const build = new Rng(0).child("commongen-small-build");
   const dataDir = commonGenDataDir(config.task.dataDir);
   const p = config.policy;
   const root = `${cacheRoot()}/commongen-small`;
@@ -103,7 +106,7 @@ export async function commonGenSmallParts(config: RunConfig, rng: Rng): Promise<
       return set.references.map((reference) => `${prompt} ${reference}`);
     });
 
-  const tokenizerDir = `${root}/tokenizer-${cacheKey({ v: p.vocabSize, seed: config.seed })}`;
+  const tokenizerDir = `${root}/tokenizer-${cacheKey({ v: p.vocabSize })}`;
   const tokenizer = await cachedTokenizer(tokenizerDir, p.vocabSize, lines);
   const pretrainedDir = `${root}/pretrained-${
     cacheKey({
@@ -112,11 +115,10 @@ export async function commonGenSmallParts(config: RunConfig, rng: Rng): Promise<
       steps: p.pretrainSteps,
       batch: p.pretrainBatchSize,
       lr: p.pretrainLearningRate,
-      seed: config.seed,
     })
   }`;
   // Whole "prompt target<eos>" lines: the model learns the format and to stop.
-  await cachedPretrained(pretrainedDir, p, tokenizer, lines, rng);
+  await cachedPretrained(pretrainedDir, p, tokenizer, lines, build);
 
   const generation = config.train.generation;
   const maxPrompt = config.train.maxPromptTokens;
@@ -132,7 +134,6 @@ export async function commonGenSmallParts(config: RunConfig, rng: Rng): Promise<
           lr: config.guide.bcLearningRate,
           maxPrompt,
           h: generation.maxNewTokens,
-          seed: config.seed,
         })
       }`;
       await cachedBcGuide(
@@ -141,7 +142,7 @@ export async function commonGenSmallParts(config: RunConfig, rng: Rng): Promise<
         pretrainedDir,
         async () =>
           commonGenPairs(await train(), tokenizer, { maxPrompt, maxNew: generation.maxNewTokens }),
-        { steps: config.guide.bcSteps, learningRate: config.guide.bcLearningRate, rng },
+        { steps: config.guide.bcSteps, learningRate: config.guide.bcLearningRate, rng: build },
       );
       const model = await loadCausalLM(guideDir);
       guide = model;

@@ -7,7 +7,7 @@
  * run, or a run with other RL settings, reuses it.
  * @module
  */
-import type { Rng } from "../core/prng.ts";
+import { Rng } from "../core/prng.ts";
 import { loadCausalLM } from "../models/checkpoint.ts";
 import type { TokenGenerator, Tokenizer } from "../models/types.ts";
 import { SentimentClassifier, trainSentimentClassifier } from "../rewards/sentiment_classifier.ts";
@@ -51,7 +51,10 @@ export function imdbBcPairs(
 }
 
 /** Builds (or loads from the cache) the imdb-small task parts. */
-export async function imdbSmallParts(config: RunConfig, rng: Rng): Promise<TaskParts> {
+export async function imdbSmallParts(config: RunConfig, _rng: Rng): Promise<TaskParts> {
+  // The built models come from one fixed stream, not the run's seed: every seed (and every
+  // algorithm) starts from the same zero-shot policy and guide, as with a published base model.
+  const build = new Rng(0).child("imdb-small-build");
   const dataDir = await localDataDir(config.task.dataDir, "imdb") ?? await imdbDataDir();
   const p = config.policy;
   const root = `${cacheRoot()}/imdb-small`;
@@ -60,7 +63,7 @@ export async function imdbSmallParts(config: RunConfig, rng: Rng): Promise<TaskP
   const all = await loadImdbSplit(dataDir, "train");
   const train = imdbSplitIndices(all.length, 0).train.map((i) => all[i]);
 
-  const tokenizerDir = `${root}/tokenizer-${cacheKey({ v: p.vocabSize, seed: config.seed })}`;
+  const tokenizerDir = `${root}/tokenizer-${cacheKey({ v: p.vocabSize })}`;
   const tokenizer = await cachedTokenizer(
     tokenizerDir,
     p.vocabSize,
@@ -89,7 +92,6 @@ export async function imdbSmallParts(config: RunConfig, rng: Rng): Promise<TaskP
       steps: p.pretrainSteps,
       batch: p.pretrainBatchSize,
       lr: p.pretrainLearningRate,
-      seed: config.seed,
     })
   }`;
   await cachedPretrained(
@@ -97,7 +99,7 @@ export async function imdbSmallParts(config: RunConfig, rng: Rng): Promise<TaskP
     p,
     tokenizer,
     () => Promise.resolve(train.slice(0, 6000).map((r) => r.text)),
-    rng,
+    build,
   );
 
   const generation = config.train.generation;
@@ -109,7 +111,6 @@ export async function imdbSmallParts(config: RunConfig, rng: Rng): Promise<TaskP
       lr: config.guide.bcLearningRate,
       maxPrompt,
       h: generation.maxNewTokens,
-      seed: config.seed,
     })
   }`;
   if (config.guide.kind === "bc") {
@@ -124,7 +125,7 @@ export async function imdbSmallParts(config: RunConfig, rng: Rng): Promise<TaskP
             maxNew: generation.maxNewTokens,
           }),
         ),
-      { steps: config.guide.bcSteps, learningRate: config.guide.bcLearningRate, rng },
+      { steps: config.guide.bcSteps, learningRate: config.guide.bcLearningRate, rng: build },
     );
   }
 

@@ -9,6 +9,7 @@ import {
   BatchMatMul,
   Exp,
   getKernel,
+  Identity,
   type KernelConfig,
   type KernelFunc,
   Pow,
@@ -22,6 +23,7 @@ import { type GemmRunner, makeBatchMatMul, runOnHeap } from "./batch_mat_mul.ts"
 import { type KernelThreads, kernelThreadsSupported, startKernelThreads } from "./thread_pool.ts";
 import { unsortedSegmentSum } from "./unsorted_segment_sum.ts";
 import { makeExp, makePow, makeSum, makeTanh } from "./elementwise.ts";
+import { makeIdentity } from "./identity.ts";
 
 const BACKEND = "wasm";
 
@@ -77,6 +79,7 @@ export function installFastKernels(runner: GemmRunner = runOnHeap): void {
   swap(Tanh, makeTanh(original(Tanh)));
   swap(Pow, makePow(original(Pow)));
   swap(Sum, makeSum(original(Sum)));
+  swap(Identity, makeIdentity(original(Identity)));
   // Another module (e.g. the models) may bring its own segment sum: keep it.
   if (replaced.has(UnsortedSegmentSum) || getKernel(UnsortedSegmentSum, BACKEND) === undefined) {
     swap(UnsortedSegmentSum, unsortedSegmentSum);

@@ -17,7 +17,13 @@ type Grad = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
 type Forward = (...args: (tf.Tensor | tf.GradSaveFunc)[]) => { value: tf.Tensor; gradFunc: Grad };
 
 function customGrad(f: Forward): (...inputs: tf.Tensor[]) => tf.Tensor {
-  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (
+  // tfjs calls a custom gradient outside any per-node scope, so its temporaries would live until
+  // the whole backward pass ends (for the head, several [rows, vocab] tensors): free them at once
+  const tidied: Forward = (...args) => {
+    const { value, gradFunc } = f(...args);
+    return { value, gradFunc: (dy, saved) => tf.tidy(() => gradFunc(dy, saved)) };
+  };
+  return tf.customGrad(tidied as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (
     ...inputs: tf.Tensor[]
   ) => tf.Tensor;
 }
@@ -129,19 +135,96 @@ export function tokenLogProbs(logits: tf.Tensor2D, targets: Int32Array): tf.Tens
 export function softmaxEntropy(logits: tf.Tensor2D): tf.Tensor1D {
   const n = logits.shape[0];
   const op = customGrad((z, save) => {
-    const logp = tf.logSoftmax(z as tf.Tensor2D, 1);
-    const p = tf.exp(logp);
-    const h = tf.neg(tf.sum(tf.mul(p, logp), 1)); // [N]
-    (save as tf.GradSaveFunc)([p, logp, h]);
+    // Only z and the row log-sum-exp are kept for the backward pass (p and log p are [N, V]
+    // each and cheap to recompute): the head's activations dominate a train step's memory.
+    const lse = tf.logSumExp(z as tf.Tensor2D, 1, true); // [N, 1]
+    const logp = tf.sub(z as tf.Tensor, lse);
+    const h = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), 1)); // [N]
+    (save as tf.GradSaveFunc)([z as tf.Tensor, lse, h]);
     return {
       value: h,
-      gradFunc: (dy, [ps, logps, hs]) => [
-        tf.mul(
-          tf.reshape(dy, [n, 1]),
-          tf.neg(tf.mul(ps, tf.add(logps, tf.reshape(hs, [n, 1])))),
-        ),
-      ],
+      gradFunc: (dy, [zs, lses, hs]) => {
+        const logps = tf.sub(zs, lses);
+        return [
+          tf.mul(
+            tf.reshape(dy, [n, 1]),
+            tf.neg(tf.mul(tf.exp(logps), tf.add(logps, tf.reshape(hs, [n, 1])))),
+          ),
+        ];
+      },
     };
   });
   return op(logits) as tf.Tensor1D;
+}
+
+const GELU_C = 2 * Math.sqrt(2 / Math.PI);
+
+const geluNewOp = customGrad((x, save) => {
+  // gelu_new = x·sigmoid(v), v = 2√(2/π)·(x + 0.044715·x³), the identical form of
+  // 0.5·x·(1 + tanh(v / 2)); wasm's Tanh is a scalar loop about 4x slower than its Sigmoid.
+  // Only x is saved: autograd would keep every intermediate of the [N, 4C] activation.
+  const sigmoidOf = (t: tf.Tensor) =>
+    tf.sigmoid(tf.mul(tf.add(t, tf.mul(tf.mul(tf.mul(t, t), t), 0.044715)), GELU_C));
+  (save as tf.GradSaveFunc)([x as tf.Tensor]);
+  return {
+    value: tf.mul(x as tf.Tensor, sigmoidOf(x as tf.Tensor)),
+    gradFunc: (dy, [xs]) => {
+      // d/dx x·s(v) = s + x·s·(1 - s)·v',  v' = 2√(2/π)·(1 + 3·0.044715·x²)
+      const s = sigmoidOf(xs);
+      const x2 = tf.mul(xs, xs);
+      const dv = tf.mul(tf.add(tf.mul(x2, 3 * 0.044715), 1), GELU_C);
+      const ds = tf.mul(tf.mul(s, tf.sub(1, s)), tf.mul(xs, dv));
+      return [tf.mul(dy, tf.add(s, ds))];
+    },
+  };
+});
+
+/**
+ * GPT-2's `gelu_new` (tanh GELU) with a gradient that saves only its input.
+ * @param x any shape
+ * @returns gelu_new(x), same shape
+ */
+export function geluNew<T extends tf.Tensor>(x: T): T {
+  return geluNewOp(x) as T;
+}
+
+/**
+ * Layer norm over the last axis, `(x - mean) / sqrt(var + eps) · gamma + beta`, with a gradient
+ * that saves only x, gamma and the per-row mean and 1/std (autograd would keep five [N, C]
+ * intermediates per norm).
+ * @param x [N, C]
+ * @param gamma [C] scale
+ * @param beta [C] shift
+ * @param epsilon added to the variance
+ * @returns [N, C]
+ */
+export function layerNorm(
+  x: tf.Tensor2D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+): tf.Tensor2D {
+  const op = customGrad((xIn, g, b, save) => {
+    const { mean, variance } = tf.moments(xIn as tf.Tensor, -1, true); // [N, 1] each
+    const rstd = tf.rsqrt(tf.add(variance, epsilon));
+    (save as tf.GradSaveFunc)([xIn as tf.Tensor, g as tf.Tensor, mean, rstd]);
+    const xhat = tf.mul(tf.sub(xIn as tf.Tensor, mean), rstd);
+    return {
+      value: tf.add(tf.mul(xhat, g as tf.Tensor), b as tf.Tensor),
+      gradFunc: (dy, [xs, gs, means, rstds]) => {
+        const xh = tf.mul(tf.sub(xs, means), rstds);
+        const dxhat = tf.mul(dy, gs);
+        // dx = rstd · (dxhat - mean(dxhat) - xhat · mean(dxhat · xhat)), per row
+        const dx = tf.mul(
+          rstds,
+          tf.sub(
+            tf.sub(dxhat, tf.mean(dxhat, -1, true)),
+            tf.mul(xh, tf.mean(tf.mul(dxhat, xh), -1, true)),
+          ),
+        );
+        return [dx, tf.sum(tf.mul(dy, xh), 0), tf.sum(dy, 0)];
+      },
+    };
+  });
+  return op(x, gamma, beta) as tf.Tensor2D;
 }

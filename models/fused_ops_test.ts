@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "./backend.ts";
-import { dense, embedding, lmHead, softmaxEntropy, tokenLogProbs } from "./fused_ops.ts";
+import {
+  dense,
+  embedding,
+  geluNew,
+  layerNorm,
+  lmHead,
+  softmaxEntropy,
+  tokenLogProbs,
+} from "./fused_ops.ts";
 import { createGPT2 } from "./gpt2.ts";
 import { Rng } from "../core/prng.ts";
 
@@ -48,6 +56,29 @@ const CASES: Case[] = [
     shapes: [[6, 7]],
     fused: (z) => softmaxEntropy(z as tf.Tensor2D),
     plain: (z) => tf.neg(tf.sum(tf.mul(tf.softmax(z), tf.logSoftmax(z)), 1)),
+  },
+  {
+    name: "layerNorm",
+    shapes: [[6, 7], [7], [7]],
+    fused: (x, g, b) => layerNorm(x as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5),
+    plain: (x, g, b) => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b);
+    },
+  },
+  {
+    name: "geluNew",
+    shapes: [[6, 7]],
+    fused: (x) => geluNew(x),
+    // GPT-2's definition, tanh form, differentiated by autograd
+    plain: (x) =>
+      tf.mul(
+        tf.mul(x, 0.5),
+        tf.add(
+          1,
+          tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI))),
+        ),
+      ),
   },
 ];
 

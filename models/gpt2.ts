@@ -22,7 +22,15 @@ import type {
 import type { HostTensor } from "./safetensors.ts";
 import { attentionBias, type Batch, leftPad, PAD, positionIds } from "./padding.ts";
 import { KVSession } from "./kv_session.ts";
-import { dense, embedding, lmHead, softmaxEntropy, tokenLogProbs } from "./fused_ops.ts";
+import {
+  dense,
+  embedding,
+  geluNew,
+  layerNorm,
+  lmHead,
+  softmaxEntropy,
+  tokenLogProbs,
+} from "./fused_ops.ts";
 import { generateWithSession } from "./generate.ts";
 
 /** Hugging Face's GPT2Config defaults (GPT-2 small). */
@@ -165,7 +173,16 @@ export class GPT2LM implements CausalLM {
     return w as unknown as tf.Tensor<R>;
   }
 
-  #layerNorm(x: tf.Tensor2D, prefix: string): tf.Tensor2D {
+  #layerNorm(x: tf.Tensor2D, prefix: string, inference: boolean): tf.Tensor2D {
+    if (!inference) {
+      // training: the fused op, whose gradient keeps only x and per-row statistics
+      return layerNorm(
+        x,
+        this.#w(prefix + ".weight"),
+        this.#w(prefix + ".bias"),
+        this.config.layerNormEpsilon,
+      );
+    }
     const { mean, variance } = tf.moments(x, -1, true);
     const normed = tf.mul(
       tf.sub(x, mean),
@@ -174,16 +191,17 @@ export class GPT2LM implements CausalLM {
     return tf.add(tf.mul(normed, this.#w(prefix + ".weight")), this.#w(prefix + ".bias"));
   }
 
-  #activation(x: tf.Tensor2D): tf.Tensor2D {
+  #activation(x: tf.Tensor2D, inference: boolean): tf.Tensor2D {
     switch (this.config.activationFunction) {
       case "gelu":
         return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
       case "relu":
         return tf.relu(x);
       default: {
-        // gelu_new: 0.5·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³), computed as the identical
-        // x·sigmoid(2u): wasm's Tanh is a scalar loop about 4x slower than its Sigmoid; x³ as
-        // x·x·x because wasm's Pow (and its gradient, which also takes a log) is slower still
+        // gelu_new as x·sigmoid(2u): wasm's Tanh is a scalar loop about 4x slower than its
+        // Sigmoid; x³ as x·x·x because wasm's Pow is slower still. Training uses the fused op,
+        // whose gradient saves only x (models/fused_ops.ts); decoding skips its wrapper.
+        if (!inference) return geluNew(x);
         const cube = tf.mul(tf.mul(x, x), x);
         const twoU = tf.mul(tf.add(x, tf.mul(cube, 0.044715)), 2 * Math.sqrt(2 / Math.PI));
         return tf.mul(x, tf.sigmoid(twoU));
@@ -251,15 +269,15 @@ export class GPT2LM implements CausalLM {
     const caches: LayerCache[] = [];
     for (let i = 0; i < this.config.nLayer; i++) {
       const h = `h.${i}.`;
-      const ln1 = this.#layerNorm(x, h + "ln_1");
+      const ln1 = this.#layerNorm(x, h + "ln_1", inference);
       const attn = this.#attention(ln1, i, b, t, bias, past?.[i], inference);
       caches.push(attn.cache);
       x = tf.add(x, attn.y);
-      const ln2 = this.#layerNorm(x, h + "ln_2");
-      const fc = this.#activation(this.#linear(ln2, h + "mlp.c_fc", inference));
+      const ln2 = this.#layerNorm(x, h + "ln_2", inference);
+      const fc = this.#activation(this.#linear(ln2, h + "mlp.c_fc", inference), inference);
       x = tf.add(x, this.#linear(fc, h + "mlp.c_proj", inference));
     }
-    return { hidden: this.#layerNorm(x, "ln_f"), caches };
+    return { hidden: this.#layerNorm(x, "ln_f", inference), caches };
   }
 
   #checkRows(rows: number[][], what: string, allowEmpty = false): void {

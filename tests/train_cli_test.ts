@@ -55,6 +55,30 @@ Deno.test("train: an unknown flag and a bad flag value are one-line errors", asy
   assertOneLineError(await train(["--preset", "toy", "--seed", "x"]), "--seed");
 });
 
+Deno.test("train: a missing model folder is a one-line error naming it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/gpt2.json`,
+      JSON.stringify({
+        policy: { dir: `${dir}/no-such-model` },
+        reward: { kind: "onnx", path: `${dir}/r` },
+      }),
+    );
+    const result = await train([
+      "--preset",
+      "imdb-gpt2",
+      "--config",
+      `${dir}/gpt2.json`,
+      "--out",
+      `${dir}/run`,
+    ]);
+    assertOneLineError(result, `${dir}/no-such-model`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("train: a data folder without IMDB files is a one-line error naming the folder", async () => {
   const dir = await Deno.makeTempDir();
   try {

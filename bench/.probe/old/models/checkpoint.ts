@@ -1,0 +1,145 @@
+/**
+ * Loads and saves Hugging Face GPT-2 folders: `config.json`, weights in
+ * `model.safetensors` (or shards listed in `model.safetensors.index.json`),
+ * and the tokenizer files when present. Saved folders load back here and in
+ * Hugging Face tools.
+ * @module
+ */
+import { exists } from "../core/fs.ts";
+import { InputError } from "../core/errors.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
+import type { GPT2Config } from "./types.ts";
+import { checkGPT2Config, gpt2FromHost, type GPT2LM } from "./gpt2.ts";
+import { type HostTensor, readSafetensorsDir, writeSafetensors } from "./safetensors.ts";
+import { HFTokenizer, loadTokenizer, TOKENIZER_FILES } from "./tokenizer.ts";
+
+/** config.json keys (snake_case) of each GPT2Config field. */
+const CONFIG_KEYS: Record<keyof GPT2Config, string> = {
+  vocabSize: "vocab_size",
+  nPositions: "n_positions",
+  nEmbd: "n_embd",
+  nLayer: "n_layer",
+  nHead: "n_head",
+  nInner: "n_inner",
+  layerNormEpsilon: "layer_norm_epsilon",
+  activationFunction: "activation_function",
+  initializerRange: "initializer_range",
+  bosTokenId: "bos_token_id",
+  eosTokenId: "eos_token_id",
+  tieWordEmbeddings: "tie_word_embeddings",
+};
+
+/**
+ * Reads a Hugging Face `config.json` object as a GPT2Config.
+ * @param json the parsed file
+ * @param file the file named in errors
+ * @returns the checked config
+ */
+export function parseGPT2Config(json: unknown, file: string): GPT2Config {
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new InputError("Expected a JSON object", file);
+  }
+  const raw = json as Record<string, unknown>;
+  if (raw.model_type !== "gpt2") {
+    throw new InputError(
+      `Field "model_type" is ${JSON.stringify(raw.model_type)}, expected "gpt2"`,
+      file,
+    );
+  }
+  if (raw.scale_attn_by_inverse_layer_idx === true || raw.scale_attn_weights === false) {
+    throw new InputError(
+      `Fields "scale_attn_by_inverse_layer_idx"/"scale_attn_weights" must keep GPT-2's defaults`,
+      file,
+    );
+  }
+  const config: Partial<GPT2Config> = {};
+  for (const [field, key] of Object.entries(CONFIG_KEYS) as [keyof GPT2Config, string][]) {
+    if (raw[key] !== undefined) (config as Record<string, unknown>)[field] = raw[key];
+  }
+  return checkGPT2Config(config, file, CONFIG_KEYS);
+}
+
+/**
+ * A GPT2Config as a Hugging Face `config.json` object.
+ * @param config the config
+ * @returns the JSON object GPT2LMHeadModel.from_pretrained reads
+ */
+export function gpt2ConfigToJson(config: GPT2Config): Record<string, unknown> {
+  const json: Record<string, unknown> = {
+    architectures: ["GPT2LMHeadModel"],
+    model_type: "gpt2",
+    n_ctx: config.nPositions,
+  };
+  for (const [field, key] of Object.entries(CONFIG_KEYS) as [keyof GPT2Config, string][]) {
+    json[key] = config[field];
+  }
+  json.torch_dtype = "float32";
+  return json;
+}
+
+/**
+ * Loads a GPT-2 folder, with its tokenizer when `tokenizer.json` is there.
+ * @param dir the folder
+ * @returns the model (the caller disposes it); `model.tokenizer` is set when present
+ */
+export async function loadCausalLM(dir: string): Promise<GPT2LM> {
+  const configFile = `${dir}/config.json`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(configFile);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new InputError("Missing config.json", dir);
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`Invalid JSON: ${(error as Error).message}`, configFile);
+  }
+  const config = parseGPT2Config(json, configFile);
+  let tokenizer: HFTokenizer | undefined;
+  if (await exists(`${dir}/tokenizer.json`)) {
+    tokenizer = await loadTokenizer(dir);
+    if (tokenizer.vocabSize > config.vocabSize) {
+      throw new InputError(
+        `A tokenizer whose vocabulary does not fit the model's: tokenizer ${dir}/tokenizer.json ` +
+          `has ${tokenizer.vocabSize} tokens, model ${configFile} has vocab_size ${config.vocabSize}`,
+        dir,
+      );
+    }
+  }
+  const tensors = await readSafetensorsDir(dir);
+  const file = (await exists(`${dir}/model.safetensors`))
+    ? `${dir}/model.safetensors`
+    : `${dir}/model.safetensors.index.json`;
+  const model = gpt2FromHost(config, tensors, file);
+  model.tokenizer = tokenizer;
+  return model;
+}
+
+/**
+ * Saves a model as a Hugging Face folder: `config.json`, `model.safetensors`
+ * (F32, `transformer.`-prefixed keys, tied head omitted) and, if the model has
+ * a tokenizer loaded from a folder, its tokenizer files. Each file is written
+ * atomically; other files in `dir` are left alone.
+ * @param model the model
+ * @param dir the folder (created if missing)
+ */
+export async function saveCausalLM(model: GPT2LM, dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const host = await model.toHost();
+  const prefixed = new Map<string, HostTensor>();
+  for (const [name, t] of host) prefixed.set(`transformer.${name}`, t);
+  // read the tokenizer files before writing, in case dir is where they came from
+  const files: [string, Uint8Array][] = [];
+  if (model.tokenizer instanceof HFTokenizer) {
+    for (const name of TOKENIZER_FILES) {
+      const path = `${model.tokenizer.dir}/${name}`;
+      if (await exists(path)) files.push([name, await Deno.readFile(path)]);
+    }
+  }
+  await writeSafetensors(`${dir}/model.safetensors`, prefixed, { format: "pt" });
+  for (const [name, bytes] of files) await writeFileAtomic(`${dir}/${name}`, bytes);
+  await writeJsonAtomic(`${dir}/config.json`, gpt2ConfigToJson(model.config));
+}

@@ -1,0 +1,25 @@
+/**
+ * The incremental-decoding contract shared by sampling and beam search: a
+ * batch of rows whose keys and values are cached, advanced one token at a time.
+ * @module
+ */
+
+/** A batch of rows being decoded with a KV cache (owns tensors until disposed). */
+export interface DecodeSession {
+  /** Rows in the batch. */
+  readonly rows: number;
+  /** Vocabulary size: each row's logits have this many entries. */
+  readonly vocabSize: number;
+  /**
+   * Runs the prompts (left-padded internally) and returns the next-token
+   * logits, row-major [rows * vocabSize].
+   */
+  prefill(prompts: number[][]): Promise<Float32Array>;
+  /**
+   * Appends one token per row and returns the next logits. With `parents`, row
+   * r first continues from the cached state of row `parents[r]` (beam search).
+   */
+  step(tokens: Int32Array, parents?: Int32Array): Promise<Float32Array>;
+  /** Frees the cache. */
+  dispose(): void;
+}

@@ -1,0 +1,79 @@
+/**
+ * GPT-2 on TensorFlow.js: load and save Hugging Face folders, sample, score
+ * and train, plus the value model and the backend switch.
+ *
+ * @example A tiny model, greedy decoding
+ * ```ts
+ * import { createGPT2, initBackend } from "./mod.ts";
+ * import { Rng } from "../core/prng.ts";
+ * await initBackend("cpu");
+ * const model = createGPT2({ vocabSize: 16, nPositions: 8, nEmbd: 8, nLayer: 1, nHead: 2 }, new Rng(1));
+ * const [tokens] = await model.generate([[1, 2]], { maxNewTokens: 3, eosTokenId: null });
+ * if (tokens.length !== 3) throw new Error("expected 3 new tokens");
+ * model.dispose();
+ * ```
+ * @module
+ */
+export type * from "./types.ts";
+export { type BackendName, initBackend } from "./backend.ts";
+export {
+  checkGPT2Config,
+  createGPT2,
+  GPT2_DEFAULTS,
+  gpt2FromHost,
+  GPT2LM,
+  gpt2WeightShapes,
+  type LayerCache,
+} from "./gpt2.ts";
+export { gpt2ConfigToJson, loadCausalLM, parseGPT2Config, saveCausalLM } from "./checkpoint.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  type HostTensor,
+  readSafetensors,
+  readSafetensorsDir,
+  safetensorsMetadata,
+  writeSafetensors,
+} from "./safetensors.ts";
+export {
+  HFTokenizer,
+  loadTokenizer,
+  TOKENIZER_FILES,
+  type TransformersTokenizer,
+} from "./tokenizer.ts";
+export {
+  createValueModel,
+  GPT2ValueModel,
+  loadValueModel,
+  saveValueModel,
+  VALUE_HEAD_FILE,
+  type ValueModelOptions,
+} from "./value.ts";
+export { dense, embedding, lmHead, softmaxEntropy, tokenLogProbs } from "./fused_ops.ts";
+export { decodeRows, type DecodeRowsOptions, selectToken, type TokenChoice } from "./sampling.ts";
+export { beamSearch, type BeamSearchOptions } from "./beam_search.ts";
+export type { DecodeSession } from "./decode_session.ts";
+export type { LayerKV, OrtStepGraph, StepInputs } from "./ort_decode_session.ts";
+export { KVSession } from "./kv_session.ts";
+export { attentionBias, type Batch, leftPad, MASKED, PAD, positionIds } from "./padding.ts";
+export { type DecoderLimits, generateWithSession } from "./generate.ts";
+export {
+  bpeEncode,
+  type BpeModel,
+  saveBpeTokenizer,
+  trainBpe,
+  type TrainBpeOptions,
+} from "./bpe.ts";
+export { loadOnnxCausalLM, OnnxCausalLM } from "./onnx_causal_lm.ts";
+export {
+  OnnxAcceleratedLM,
+  OnnxAcceleratedValueModel,
+  OnnxGpt2Engine,
+  type ScoreResult,
+} from "./onnx_engine.ts";
+export {
+  type CompleteText,
+  completionsApi,
+  type CompletionsApiOptions,
+  textGuide,
+} from "./text_guide.ts";

@@ -1,0 +1,104 @@
+/**
+ * Left padding on the host: the padded batch, position ids = cumsum(mask) - 1
+ * clipped at 0, and the additive attention bias (causal and padding masks).
+ * @module
+ */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** The id put at padded positions; any valid id works since pads are masked out. */
+export const PAD = 0;
+/** Masked attention scores: finite, so a fully masked (pad) row stays finite. */
+export const MASKED: number = -1e9;
+
+/** A left-padded batch on the host. */
+export interface Batch {
+  /** [B * T] token ids, `pad` at padded positions. */
+  ids: Int32Array;
+  /** [B * T] attention mask: 1 on real tokens, 0 on pads. */
+  mask: Uint8Array;
+  /** Rows. */
+  b: number;
+  /** Positions per row (the longest row's length). */
+  t: number;
+}
+
+/**
+ * Left-pads rows to the longest one.
+ * @param rows token ids per row
+ * @param pad the id written at padded positions
+ * @returns the padded ids and their mask
+ */
+export function leftPad(rows: number[][], pad: number): Batch {
+  const b = rows.length;
+  const t = Math.max(...rows.map((r) => r.length));
+  const ids = new Int32Array(b * t).fill(pad);
+  const mask = new Uint8Array(b * t);
+  rows.forEach((row, i) => {
+    const start = i * t + t - row.length;
+    ids.set(row, start);
+    mask.fill(1, start, (i + 1) * t);
+  });
+  return { ids, mask, b, t };
+}
+
+/**
+ * Position ids = cumsum(mask) - 1 per row, clipped at 0 (so pads before the
+ * first real token get position 0, as the reference fixture does).
+ * @param mask [B * T] attention mask
+ * @param b rows
+ * @param t positions per row
+ * @returns [B * T] position ids
+ */
+export function positionIds(mask: Uint8Array, b: number, t: number): Int32Array {
+  const pos = new Int32Array(b * t);
+  for (let i = 0; i < b; i++) {
+    let seen = 0;
+    for (let j = 0; j < t; j++) {
+      seen += mask[i * t + j];
+      pos[i * t + j] = Math.max(seen - 1, 0);
+    }
+  }
+  return pos;
+}
+
+/**
+ * Additive attention bias [B, 1, T, Tk] on the host: 0 where query q may see key
+ * j (j is a real token and not in the future), -1e9 elsewhere. The T queries are
+ * the last T of the Tk keys.
+ * @param keyMask [B * Tk] attention mask over all keys
+ * @param b rows
+ * @param t queries per row
+ * @param tk keys per row
+ * @returns the bias, row-major
+ */
+export function attentionBiasData(
+  keyMask: Uint8Array,
+  b: number,
+  t: number,
+  tk: number,
+): Float32Array {
+  const bias = new Float32Array(b * t * tk);
+  for (let i = 0; i < b; i++) {
+    for (let q = 0; q < t; q++) {
+      const limit = tk - t + q; // last key this query may see
+      const row = (i * t + q) * tk;
+      for (let j = 0; j < tk; j++) {
+        if (j > limit || keyMask[i * tk + j] === 0) bias[row + j] = MASKED;
+      }
+    }
+  }
+  return bias;
+}
+
+/**
+ * {@linkcode attentionBiasData} as a tensor [B, 1, T, Tk].
+ * @param keyMask [B * Tk] attention mask over all keys
+ * @param b rows
+ * @param t queries per row
+ * @param tk keys per row
+ * @returns the bias tensor (the caller disposes it)
+ */
+export function attentionBias(keyMask: Uint8Array, b: number, t: number, tk: number): tf.Tensor4D {
+  return tf.tensor4d(attentionBiasData(keyMask, b, t, tk), [b, 1, t, tk]);
+}

@@ -1,0 +1,139 @@
+/**
+ * Batched sampling and greedy decoding on a {@linkcode DecodeSession}, with
+ * Hugging Face's logits processing order: EOS suppressed until the minimum
+ * length, then temperature, top-k and top-p.
+ * @module
+ */
+import type { Rng } from "../core/prng.ts";
+import type { DecodeSession } from "./decode_session.ts";
+
+/** How one next token is chosen from a row of logits. */
+export interface TokenChoice {
+  /** Sample (true) or take the argmax (false). */
+  doSample: boolean;
+  /** Softmax temperature (> 0). @default 1 */
+  temperature?: number;
+  /** Keep the k most likely tokens (0 = off). @default 0 */
+  topK?: number;
+  /** Keep the smallest most-likely set with probability >= p (1 = off). @default 1 */
+  topP?: number;
+  /** A token to forbid (EOS before the minimum length), or null. @default null */
+  banned?: number | null;
+}
+
+/**
+ * Chooses the next token from one row of logits.
+ * @param logits the row (read only)
+ * @param choice greedy or sampling settings
+ * @param rng the random stream; needed when sampling
+ * @returns the token id
+ */
+export function selectToken(logits: Float32Array, choice: TokenChoice, rng?: Rng): number {
+  const banned = choice.banned ?? null;
+  if (!choice.doSample) {
+    let best = -1;
+    for (let i = 0; i < logits.length; i++) {
+      if (i !== banned && (best < 0 || logits[i] > logits[best])) best = i;
+    }
+    return best;
+  }
+  if (!rng) throw new TypeError("Sampling needs options.rng");
+  const temperature = choice.temperature ?? 1;
+  const ids = candidates(logits, choice.topK ?? 0, banned);
+  const topP = choice.topP ?? 1;
+  // top-p needs the candidates most likely first; plain sampling does not (sorting 50k ids per
+  // token would dominate decoding)
+  if (topP < 1) ids.sort((a, b) => logits[b] - logits[a]);
+  let top = -Infinity;
+  for (const i of ids) top = Math.max(top, logits[i] / temperature);
+  const weights = ids.map((i) => Math.exp(logits[i] / temperature - top));
+  const total = weights.reduce((a, b) => a + b, 0);
+  let keep = ids.length;
+  if (topP < 1) {
+    // keep a token while the mass of the tokens before it is below p
+    let mass = 0;
+    for (let j = 0; j < ids.length; j++) {
+      if (mass >= topP * total) {
+        keep = j;
+        break;
+      }
+      mass += weights[j];
+    }
+  }
+  let kept = 0;
+  for (let j = 0; j < keep; j++) kept += weights[j];
+  let u = rng.random() * kept;
+  for (let j = 0; j < keep; j++) {
+    u -= weights[j];
+    if (u < 0) return ids[j];
+  }
+  return ids[keep - 1];
+}
+
+/** Indices of the k largest logits (all when k is 0), skipping `banned`. */
+function candidates(logits: Float32Array, k: number, banned: number | null): number[] {
+  const n = logits.length;
+  if (k <= 0 || k >= n) {
+    const all: number[] = [];
+    for (let i = 0; i < n; i++) if (i !== banned) all.push(i);
+    return all;
+  }
+  // a small sorted buffer (ascending by logit): most tokens fail the first comparison
+  const best: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i === banned) continue;
+    const v = logits[i];
+    if (best.length === k && v <= logits[best[0]]) continue;
+    let at = 0;
+    while (at < best.length && logits[best[at]] < v) at++;
+    best.splice(at, 0, i);
+    if (best.length > k) best.shift();
+  }
+  return best;
+}
+
+/** Settings of {@linkcode decodeRows}. */
+export interface DecodeRowsOptions extends TokenChoice {
+  /** New tokens per row. */
+  maxNewTokens: number[];
+  /** EOS is banned until a row has this many new tokens. */
+  /** Per row. */
+  minNewTokens: number[];
+  /** The token that ends a row, or null. */
+  eosTokenId: number | null;
+  /** Random stream for sampling. */
+  rng?: Rng;
+}
+
+/**
+ * Samples (or greedily decodes) every row until its EOS or its maximum.
+ * @param session a fresh decode session with one row per prompt
+ * @param prompts token ids per row
+ * @param options decoding settings
+ * @returns the new tokens per row, up to and including the first EOS
+ */
+export async function decodeRows(
+  session: DecodeSession,
+  prompts: number[][],
+  options: DecodeRowsOptions,
+): Promise<number[][]> {
+  const { vocabSize, rows } = session;
+  const out: number[][] = prompts.map(() => []);
+  const done = options.maxNewTokens.map((n) => n <= 0);
+  if (done.every(Boolean)) return out;
+  let logits = await session.prefill(prompts);
+  const fed = new Int32Array(rows);
+  for (;;) {
+    for (let r = 0; r < rows; r++) {
+      if (done[r]) continue;
+      const row = logits.subarray(r * vocabSize, (r + 1) * vocabSize);
+      const banned = out[r].length < options.minNewTokens[r] ? options.eosTokenId : null;
+      const token = selectToken(row, { ...options, banned }, options.rng);
+      out[r].push(token);
+      fed[r] = token;
+      if (token === options.eosTokenId || out[r].length >= options.maxNewTokens[r]) done[r] = true;
+    }
+    if (done.every(Boolean)) return out;
+    logits = await session.step(fed); // finished rows keep feeding their last token, ignored
+  }
+}

@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { decodeRows, selectToken } from "./sampling.ts";
+import type { DecodeSession } from "./decode_session.ts";
+import { Rng } from "../core/prng.ts";
+
+function logitsOf(probs: number[]): Float32Array {
+  return Float32Array.from(probs, Math.log);
+}
+
+/** Draw counts per token over n samples. */
+function histogram(
+  logits: Float32Array,
+  n: number,
+  choice: Parameters<typeof selectToken>[1],
+): number[] {
+  const rng = new Rng(123);
+  const counts = new Array(logits.length).fill(0);
+  for (let i = 0; i < n; i++) counts[selectToken(logits, choice, rng)]++;
+  return counts;
+}
+
+Deno.test("selectToken() greedy takes the argmax and skips a banned token", () => {
+  const logits = Float32Array.from([0.1, 3, -1, 2]);
+  assert.equal(selectToken(logits, { doSample: false }), 1);
+  assert.equal(selectToken(logits, { doSample: false, banned: 1 }), 3);
+});
+
+Deno.test("selectToken() top-k samples only the k most likely, in proportion", () => {
+  const logits = Float32Array.from({ length: 10 }, (_, i) => i * 0.5);
+  const counts = histogram(logits, 6000, { doSample: true, topK: 3 });
+  assert.equal(counts.slice(0, 7).reduce((a, b) => a + b, 0), 0);
+  // kept tokens 7, 8, 9 with weights e^3.5 : e^4 : e^4.5
+  const z = Math.exp(3.5) + Math.exp(4) + Math.exp(4.5);
+  [7, 8, 9].forEach((t) => {
+    assert.ok(
+      Math.abs(counts[t] / 6000 - Math.exp(t * 0.5) / z) < 0.025,
+      `token ${t}: ${counts[t]}`,
+    );
+  });
+});
+
+Deno.test("selectToken() top-p keeps the smallest most-likely set reaching p", () => {
+  const logits = logitsOf([0.5, 0.3, 0.15, 0.05]);
+  const counts = histogram(logits, 4000, { doSample: true, topP: 0.75 });
+  assert.equal(counts[2] + counts[3], 0);
+  assert.ok(Math.abs(counts[0] / 4000 - 0.5 / 0.8) < 0.03);
+  assert.deepEqual(histogram(logits, 200, { doSample: true, topP: 0.4 }), [200, 0, 0, 0]);
+});
+
+Deno.test("selectToken() applies top-p after top-k, on the renormalised top-k set (HF order)", () => {
+  // top-k 2 leaves 4/7 and 3/7; p = 0.5 then keeps only the first. On the raw
+  // distribution (0.4 < 0.5) it would keep two.
+  const counts = histogram(logitsOf([0.4, 0.3, 0.2, 0.1]), 300, {
+    doSample: true,
+    topK: 2,
+    topP: 0.5,
+  });
+  assert.deepEqual(counts, [300, 0, 0, 0]);
+});
+
+Deno.test("selectToken() divides logits by the temperature", () => {
+  const logits = Float32Array.from([0, 1]);
+  const counts = histogram(logits, 6000, { doSample: true, temperature: 0.5 });
+  const p1 = Math.exp(2) / (1 + Math.exp(2));
+  assert.ok(Math.abs(counts[1] / 6000 - p1) < 0.02, `${counts}`);
+});
+
+Deno.test("selectToken() sampling never returns a banned token and repeats with the seed", () => {
+  const logits = logitsOf([0.9, 0.05, 0.05]);
+  assert.equal(histogram(logits, 500, { doSample: true, banned: 0 })[0], 0);
+  assert.deepEqual(
+    histogram(logits, 50, { doSample: true }),
+    histogram(logits, 50, { doSample: true }),
+  );
+});
+
+/** A session whose logits make EOS (id 0) the favourite and token `r + 1` second for row r. */
+class FakeSession implements DecodeSession {
+  readonly vocabSize = 6;
+  fed: number[][] = [];
+  constructor(readonly rows: number) {}
+  #logits(): Float32Array {
+    const out = new Float32Array(this.rows * this.vocabSize);
+    for (let r = 0; r < this.rows; r++) {
+      out[r * this.vocabSize] = 5;
+      out[r * this.vocabSize + r + 1] = 4;
+    }
+    return out;
+  }
+  prefill(): Promise<Float32Array> {
+    return Promise.resolve(this.#logits());
+  }
+  step(tokens: Int32Array): Promise<Float32Array> {
+    this.fed.push(Array.from(tokens));
+    return Promise.resolve(this.#logits());
+  }
+  dispose(): void {}
+}
+
+Deno.test("decodeRows() suppresses EOS until minNewTokens, then stops each row at its EOS", async () => {
+  const session = new FakeSession(2);
+  const out = await decodeRows(session, [[1], [2, 3]], {
+    doSample: false,
+    maxNewTokens: [10, 10],
+    minNewTokens: [3, 3],
+    eosTokenId: 0,
+  });
+  assert.deepEqual(out, [[1, 1, 1, 0], [2, 2, 2, 0]]);
+  assert.equal(session.fed.length, 3); // no step after the last row ends
+});
+
+Deno.test("decodeRows() takes one minNewTokens per row", async () => {
+  const out = await decodeRows(new FakeSession(2), [[1], [2, 3]], {
+    doSample: false,
+    maxNewTokens: [10, 10],
+    minNewTokens: [1, 4],
+    eosTokenId: 0,
+  });
+  assert.deepEqual(out, [[1, 0], [2, 2, 2, 2, 0]]);
+});
+
+Deno.test("decodeRows() honours one maxNewTokens per row and a null EOS", async () => {
+  const out = await decodeRows(new FakeSession(3), [[1], [1], [1]], {
+    doSample: false,
+    maxNewTokens: [1, 3, 0],
+    minNewTokens: [0, 0, 0],
+    eosTokenId: null,
+  });
+  assert.deepEqual(out, [[0], [0, 0, 0], []]);
+});

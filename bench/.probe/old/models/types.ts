@@ -1,0 +1,139 @@
+/**
+ * The contracts between models and the rest of the library. Stages and rewards
+ * depend on these types only; `models/gpt2.ts` and the guides implement them.
+ * @module
+ */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
+import type * as tf from "@tensorflow/tfjs-core";
+import type { Rng } from "../core/prng.ts";
+
+/** Decoding options, named as Hugging Face's `generate` names them. */
+export interface GenerateOptions {
+  /** Tokens to generate per row (a number, or one number per row). */
+  maxNewTokens: number | number[];
+  /** EOS is suppressed until a row has this many new tokens (a number, or one per row). @default 0 */
+  minNewTokens?: number | number[];
+  /** Sample (true) or take the argmax / beam search (false). @default false */
+  doSample?: boolean;
+  /** Softmax temperature for sampling. @default 1 */
+  temperature?: number;
+  /** Keep the k most likely tokens (0 = off). @default 0 */
+  topK?: number;
+  /** Keep the smallest set with cumulative probability >= p (1 = off). @default 1 */
+  topP?: number;
+  /** Beam search width when `doSample` is false. @default 1 */
+  numBeams?: number;
+  /** The token that ends a row; null never ends. @default the model config's eos */
+  eosTokenId?: number | null;
+  /** Random stream for sampling; required when `doSample` is true. */
+  rng?: Rng;
+}
+
+/**
+ * A causal LM's token interface. Rows of `inputIds` may differ in length: they
+ * are left-padded internally (attention mask 0 on pads, position ids =
+ * cumsum(mask) - 1 clipped at 0).
+ */
+export interface TokenGenerator {
+  /**
+   * New tokens only, per row: up to and including the first EOS (then the row
+   * stops, so rows can be shorter than maxNewTokens).
+   */
+  generate(inputIds: number[][], options: GenerateOptions): Promise<number[][]>;
+}
+
+/** A text tokenizer (GPT-2 BPE through transformers.js, or our own). */
+export interface Tokenizer {
+  /** Number of token ids, i.e. the size of the model's embedding and logits. */
+  readonly vocabSize: number;
+  /** The id that ends a generation (GPT-2: 50256, `<|endoftext|>`). */
+  readonly eosTokenId: number;
+  /** The id used to fill padded positions; never attended to, so any id works (often the EOS). */
+  readonly padTokenId: number;
+  /** Token ids of `text`, without adding BOS or EOS. */
+  encode(text: string): number[];
+  /**
+   * The text of `ids`; the inverse of `encode` for ids it produced. Special tokens
+   * (EOS, padding) are left out where the tokenizer marks them special, so rewards
+   * score a generation's words only; an empty list decodes to "".
+   */
+  decode(ids: number[]): string;
+}
+
+/** Outputs of a differentiable forward over prompt + continuation (tensors the caller owns). */
+export interface ContinuationOutputs {
+  /** [B, T] log π(c_t | prompt, c_<t) under the full softmax; 0 past a row's length. */
+  logProbs: tf.Tensor2D;
+  /** [B, T] entropy of the full next-token distribution at each continuation step, when asked for. */
+  entropy?: tf.Tensor2D;
+  /** [B, T, C] final hidden states (after ln_f) at the positions that predict c_t. */
+  hidden: tf.Tensor3D;
+}
+
+/** A causal LM we can sample from, score and train. */
+export interface CausalLM extends TokenGenerator {
+  /** The GPT-2 hyperparameters the weights follow (vocab size, context length, eos). */
+  readonly config: GPT2Config;
+  /** Logits as plain arrays [batch][position][vocab]. */
+  logits(inputIds: number[][], attentionMask?: number[][]): Promise<number[][][]>;
+  /**
+   * log π(c_t | prompt, c_<t) per continuation token, under the full softmax.
+   * Returns one array per row, of that row's continuation length.
+   */
+  continuationLogProbs(prompts: number[][], continuations: number[][]): Promise<number[][]>;
+  /**
+   * Differentiable forward for the learner: call inside `tf.tidy` or
+   * `optimizer.minimize`; continuations are right-padded to the longest row.
+   */
+  forwardContinuation(
+    prompts: number[][],
+    continuations: number[][],
+    options?: { entropy?: boolean },
+  ): ContinuationOutputs;
+  /** The weights the optimizer updates. */
+  trainableVariables(): tf.Variable[];
+  /** A deep copy with its own weights (e.g. the frozen reference policy). */
+  clone(): CausalLM;
+  /** Frees every tensor the model owns. */
+  dispose(): void;
+}
+
+/** A critic: V(s_t) for each continuation step, aligned with `continuationLogProbs`. */
+export interface ValueModel {
+  /** V(s_t) per continuation token, one array per row of that row's continuation length. */
+  values(prompts: number[][], continuations: number[][]): Promise<number[][]>;
+  /** Differentiable [B, T] values, for the value loss. */
+  forwardValues(prompts: number[][], continuations: number[][]): tf.Tensor2D;
+  /** The weights the critic's optimizer updates (shared trunk weights included, if any). */
+  trainableVariables(): tf.Variable[];
+  /** Frees every tensor the critic owns. */
+  dispose(): void;
+}
+
+/** GPT-2's hyperparameters, with Hugging Face's `config.json` names in camelCase. */
+export interface GPT2Config {
+  /** Number of token ids (`vocab_size`; GPT-2: 50257). */
+  vocabSize: number;
+  /** Longest sequence, prompt plus continuation, the position table covers (`n_positions`). */
+  nPositions: number;
+  /** Hidden size C (`n_embd`); must be divisible by `nHead`. */
+  nEmbd: number;
+  /** Number of transformer blocks (`n_layer`). */
+  nLayer: number;
+  /** Attention heads per block (`n_head`); head size is nEmbd / nHead. */
+  nHead: number;
+  /** Inner MLP size; null means 4 * nEmbd. */
+  nInner: number | null;
+  /** Epsilon of every LayerNorm (`layer_norm_epsilon`; GPT-2: 1e-5). */
+  layerNormEpsilon: number;
+  /** MLP activation: "gelu_new" (GPT-2's tanh GELU), "gelu_pytorch_tanh", "gelu" or "relu". */
+  activationFunction: string;
+  /** Std of the normal used to initialise fresh weights (`initializer_range`; GPT-2: 0.02). */
+  initializerRange: number;
+  /** Id of the beginning-of-sequence token (GPT-2: 50256). */
+  bosTokenId: number;
+  /** Id that ends generation (GPT-2: 50256). */
+  eosTokenId: number;
+  /** Whether the LM head reuses the token embedding matrix (GPT-2: true). */
+  tieWordEmbeddings: boolean;
+}

@@ -1,0 +1,52 @@
+/**
+ * Sampling continuations with per-row lengths, shared by roll-in and roll-out.
+ * @module
+ */
+import type { Rng } from "../core/prng.ts";
+import type { TokenGenerator } from "../models/types.ts";
+import type { GenerationConfig } from "./types.ts";
+
+/**
+ * Samples one continuation per row, each with its own maximum and minimum length
+ * (restarts deep into a sequence need fewer tokens and a lower minimum).
+ *
+ * @param policy the sampling policy
+ * @param inputs the input ids of each row
+ * @param lengths the maximum and minimum new tokens of each row
+ * @param config decoding settings and the random stream
+ * @returns the new tokens of each row
+ */
+export async function sampleRows(
+  policy: TokenGenerator,
+  inputs: number[][],
+  lengths: { max: number[]; min: number[] },
+  config: GenerationConfig & { rng: Rng },
+): Promise<number[][]> {
+  const out: number[][] = inputs.map(() => []);
+  const rows = inputs.flatMap((_, i) => lengths.max[i] > 0 ? [i] : []);
+  if (rows.length === 0) return out;
+  const generated = await policy.generate(rows.map((i) => inputs[i]), {
+    maxNewTokens: rows.map((i) => lengths.max[i]),
+    minNewTokens: rows.map((i) => Math.min(lengths.min[i], lengths.max[i])),
+    doSample: true,
+    temperature: config.temperature,
+    topK: config.topK,
+    topP: config.topP,
+    ...(config.eosTokenId !== undefined ? { eosTokenId: config.eosTokenId } : {}),
+    rng: config.rng,
+  });
+  if (generated.length !== rows.length) {
+    throw new RangeError(`Policy returned ${generated.length} rows for ${rows.length} inputs`);
+  }
+  rows.forEach((row, j) => {
+    if (generated[j].length > lengths.max[row]) {
+      throw new RangeError(
+        `Policy returned ${generated[j].length} tokens for row ${row}, more than its ${
+          lengths.max[row]
+        }`,
+      );
+    }
+    out[row] = generated[j];
+  });
+  return out;
+}

@@ -1,0 +1,53 @@
+/**
+ * Roll-in: the roll-in policy's full continuation of each prompt.
+ * @module
+ */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
+import { concatMap, map, type OperatorFunction } from "rxjs";
+import type { Rng } from "../core/prng.ts";
+import type { TokenGenerator } from "../models/types.ts";
+import { sampleRows } from "./_generate.ts";
+import { batchRng } from "./_rng.ts";
+import type { GenerationConfig, PolicyName, PromptBatch, RollInFields } from "./types.ts";
+
+/** Options of {@linkcode rollIn}. */
+export interface RollInOptions {
+  /** The roll-in policy; null for no roll-in (PPO: every k is 0). */
+  policy: TokenGenerator | null;
+  /** Its name, recorded in the batch. */
+  name: PolicyName | null;
+  /** Decoding settings; H = `maxNewTokens`. */
+  generation: GenerationConfig;
+  /** Sampling stream; each batch uses its child `iteration-i/batch-j`. */
+  rng: Rng;
+}
+
+/**
+ * Samples a full continuation (up to H tokens) of each prompt from the roll-in policy.
+ * Informally: prompt batch → the same batch with `rollInTokens`.
+ *
+ * @param options the policy, decoding settings and random stream
+ * @returns the operator
+ */
+export function rollIn<T extends PromptBatch>(
+  options: RollInOptions,
+): OperatorFunction<T, T & RollInFields> {
+  const { policy, generation } = options;
+  if (policy === null) {
+    return map((batch) => ({
+      ...batch,
+      rollInPolicy: null,
+      rollInTokens: batch.promptIds.map(() => []),
+    }));
+  }
+  if (options.name === null) throw new TypeError("A roll-in policy needs a name");
+  const name = options.name;
+  return concatMap(async (batch) => {
+    const rows = batch.promptIds.length;
+    const rollInTokens = await sampleRows(policy, batch.promptIds, {
+      max: new Array(rows).fill(generation.maxNewTokens),
+      min: new Array(rows).fill(generation.minNewTokens),
+    }, { ...generation, rng: batchRng(options.rng, batch) });
+    return { ...batch, rollInPolicy: name, rollInTokens };
+  });
+}

@@ -1,0 +1,44 @@
+/**
+ * The task reward R(x, y) of each finished trajectory.
+ * @module
+ */
+/** @ignore rxjs documents its own types; we reference them, not re-export them. */
+import { concatMap, type OperatorFunction } from "rxjs";
+import type { RewardFunction } from "../rewards/types.ts";
+import type { PromptBatch, RewardFields, RollOutFields } from "./types.ts";
+
+/**
+ * Scores each row's decoded generation with a task reward function.
+ * Informally: rolled-out batch → the same batch with `taskRewards`.
+ *
+ * @param reward the task's reward: one finite number per row
+ * @returns the operator; it errors when the reward returns the wrong count or a
+ *   non-finite value, naming the row
+ */
+export function taskReward<T extends PromptBatch & RollOutFields>(
+  reward: RewardFunction,
+): OperatorFunction<T, T & RewardFields> {
+  return concatMap(async (batch) => {
+    const scores = await reward({
+      prompts: batch.prompts,
+      generations: batch.generations,
+      references: batch.references,
+    });
+    if (!Array.isArray(scores) || scores.length !== batch.prompts.length) {
+      throw new RangeError(
+        `Reward function must return ${batch.prompts.length} scores, got ${
+          Array.isArray(scores) ? scores.length : typeof scores
+        }`,
+      );
+    }
+    scores.forEach((score, i) => {
+      if (typeof score !== "number" || !Number.isFinite(score)) {
+        throw new RangeError(
+          `Reward function returned ${score} for row ${i} (record "${batch.recordIds[i]}", ` +
+            `generation ${JSON.stringify(batch.generations[i])}); expected a finite number`,
+        );
+      }
+    });
+    return { ...batch, taskRewards: scores.slice() };
+  });
+}

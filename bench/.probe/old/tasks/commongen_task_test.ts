@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { COMMONGEN_GENERATION, createCommonGenTask } from "./commongen_task.ts";
+
+Deno.test("createCommonGenTask() maps splits to files and records to pooled references", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const row = (idx: number, concepts: string[], target: string) =>
+      JSON.stringify({ concept_set_idx: idx, concepts, target });
+    await Deno.writeTextFile(
+      `${dir}/validation.jsonl`,
+      [row(0, ["dog", "ball"], "A dog and a ball."), row(0, ["dog", "ball"], "The dog fetches.")]
+        .join("\n"),
+    );
+    // The HF v1.1 test split has no references: records still load, with none.
+    await Deno.writeTextFile(`${dir}/test.jsonl`, row(0, ["cat", "sofa", "sleep"], ""));
+    const injected = {
+      reward: () => Promise.resolve([1]),
+      metrics: () => Promise.resolve({ "cider/corpus": 1 }),
+    };
+    const task = createCommonGenTask({ dataDir: dir, ...injected });
+    assert.equal(task.reward, injected.reward);
+    assert.equal(task.metrics, injected.metrics);
+    assert.equal(task.generation.maxNewTokens, COMMONGEN_GENERATION.maxNewTokens);
+    assert.deepEqual(await task.records("val"), [{
+      id: "0",
+      prompt: "generate a sentence with: dog ball.",
+      references: ["A dog and a ball.", "The dog fetches."],
+      meta: { concepts: ["dog", "ball"] },
+    }]);
+    assert.deepEqual((await task.records("test"))[0].references, []);
+    await assert.rejects(() => task.records("train"), { name: "InputError" });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
