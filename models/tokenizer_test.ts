@@ -13,7 +13,10 @@ Deno.test("loadTokenizer() encodes the reference prompts to the reference ids, o
   assert.equal(tokenizer.vocabSize, 50257);
   assert.equal(tokenizer.eosTokenId, 50256);
   // Special tokens are left out, as rewards should see generations; an empty row is "".
-  assert.equal(tokenizer.decode([...ref.greedy[0].prompt_ids, tokenizer.eosTokenId]), ref.greedy[0].prompt);
+  assert.equal(
+    tokenizer.decode([...ref.greedy[0].prompt_ids, tokenizer.eosTokenId]),
+    ref.greedy[0].prompt,
+  );
   assert.equal(tokenizer.decode([]), "");
 });
 
