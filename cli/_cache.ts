@@ -11,7 +11,8 @@ import { saveBpeTokenizer, trainBpe } from "../models/bpe.ts";
 import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
 import { createGPT2, type GPT2LM } from "../models/gpt2.ts";
 import { type HFTokenizer, loadTokenizer } from "../models/tokenizer.ts";
-import type { GPT2Config, Tokenizer } from "../models/types.ts";
+import type { GPT2Config, TokenGenerator, Tokenizer } from "../models/types.ts";
+import type { GenerationDefaults } from "../tasks/types.ts";
 import { AdamW } from "../stages/adamw.ts";
 import { nllStep } from "../stages/nll_update.ts";
 import { defaultCacheDir } from "../tasks/download.ts";
@@ -241,4 +242,26 @@ export async function cachedBcGuide(
       model.dispose();
     }
   });
+}
+
+/** A task's decoding defaults from the run's train options (prompt budget and generation). */
+export function taskGeneration(train: {
+  maxPromptTokens: number;
+  generation: { maxNewTokens: number; minNewTokens: number; topK: number };
+}): GenerationDefaults {
+  const g = train.generation;
+  return {
+    maxPromptTokens: train.maxPromptTokens,
+    maxNewTokens: g.maxNewTokens,
+    minNewTokens: g.minNewTokens,
+    topK: g.topK,
+  };
+}
+
+/** The guide as a report baseline, named "BC guide" when it is the BC policy built here. */
+export function guideBaselines(
+  kind: string,
+  guide: TokenGenerator | null,
+): { name: string; policy: TokenGenerator }[] {
+  return guide ? [{ name: kind === "bc" ? "BC guide" : "guide", policy: guide }] : [];
 }

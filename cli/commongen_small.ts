@@ -26,7 +26,9 @@ import {
   cachedTokenizer,
   cacheKey,
   cacheRoot,
+  guideBaselines,
   LOCAL_DATA_DIRS,
+  taskGeneration,
 } from "./_cache.ts";
 
 /**
@@ -165,12 +167,7 @@ export async function commonGenSmallParts(config: RunConfig, _rng: Rng): Promise
     dataDir,
     reward,
     metrics: captionMetrics({ spice: null }),
-    generation: {
-      maxPromptTokens: maxPrompt,
-      maxNewTokens: generation.maxNewTokens,
-      minNewTokens: generation.minNewTokens,
-      topK: generation.topK,
-    },
+    generation: taskGeneration(config.train),
   });
   return {
     task,
@@ -178,9 +175,7 @@ export async function commonGenSmallParts(config: RunConfig, _rng: Rng): Promise
     learner,
     guide,
     reward,
-    baselines: guide
-      ? [{ name: config.guide.kind === "bc" ? "BC guide" : "guide", policy: guide }]
-      : [],
+    baselines: guideBaselines(config.guide.kind, guide),
     owned,
   };
 }

@@ -22,7 +22,14 @@ import type { RunConfig } from "./config.ts";
 import { loadExternalGuide, requireFolder } from "./guide_parts.ts";
 import { imdbMetrics } from "./imdb_metrics.ts";
 import type { TaskParts } from "./setup.ts";
-import { cachedBcGuide, cacheKey, cacheRoot, localDataDir } from "./_cache.ts";
+import {
+  cachedBcGuide,
+  cacheKey,
+  cacheRoot,
+  guideBaselines,
+  localDataDir,
+  taskGeneration,
+} from "./_cache.ts";
 import { imdbBcPairs } from "./imdb_small.ts";
 
 /** A loaded sentiment reward and what to free with it. */
@@ -160,12 +167,7 @@ export async function imdbGpt2Parts(config: RunConfig, rng: Rng): Promise<TaskPa
         model: async () => reference ??= await loadCausalLM(policyDir),
         tokenizer,
       }),
-      generation: {
-        maxPromptTokens: maxPrompt,
-        maxNewTokens: generation.maxNewTokens,
-        minNewTokens: generation.minNewTokens,
-        topK: generation.topK,
-      },
+      generation: taskGeneration(config.train),
     });
     return {
       task,
@@ -173,9 +175,7 @@ export async function imdbGpt2Parts(config: RunConfig, rng: Rng): Promise<TaskPa
       learner,
       guide,
       reward: sentiment.reward,
-      baselines: guide
-        ? [{ name: config.guide.kind === "bc" ? "BC guide" : "guide", policy: guide }]
-        : [],
+      baselines: guideBaselines(config.guide.kind, guide),
       // The learner is freed by the setup, everything else here.
       owned: owned.filter((o) => o !== learner),
     };

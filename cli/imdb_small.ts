@@ -25,7 +25,9 @@ import {
   cachedTokenizer,
   cacheKey,
   cacheRoot,
+  guideBaselines,
   localDataDir,
+  taskGeneration,
 } from "./_cache.ts";
 
 /**
@@ -151,12 +153,7 @@ export async function imdbSmallParts(config: RunConfig, _rng: Rng): Promise<Task
     tokenizer,
     reward,
     metrics: imdbMetrics(reward, { model: fixedLM, tokenizer }),
-    generation: {
-      maxPromptTokens: maxPrompt,
-      maxNewTokens: generation.maxNewTokens,
-      minNewTokens: generation.minNewTokens,
-      topK: generation.topK,
-    },
+    generation: taskGeneration(config.train),
   });
   return {
     task,
@@ -164,9 +161,7 @@ export async function imdbSmallParts(config: RunConfig, _rng: Rng): Promise<Task
     learner,
     guide,
     reward,
-    baselines: guide
-      ? [{ name: config.guide.kind === "bc" ? "BC guide" : "guide", policy: guide }]
-      : [],
+    baselines: guideBaselines(config.guide.kind, guide),
     owned: [...owned, fixedLM],
   };
 }
