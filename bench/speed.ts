@@ -617,7 +617,8 @@ const report = [
   `- peak memory (max RSS over the side-by-side rounds): ours ${fmt(ourPeakMiB, 0)} MiB ` +
   `(VmHWM, Deno + tfjs-wasm heap + ONNX Runtime), PyTorch ${fmt(torchPeakMiB, 0)} MiB ` +
   `(ru_maxrss); ratio ${fmt(peakMemoryRatio, 2)} (target <= 2)`,
-  `- tensors leaked over the run: ${leaked}`,
+  `- tensors leaked over the run: ${leaked}` +
+  (oursTrainError === null ? "" : " (left by the failed train step, whose tape was not unwound)"),
   ...(gpt2Small ? [] : [
     "",
     "## One RL iteration of the small IMDB setting, measured",

@@ -57,7 +57,9 @@ export class KVSession implements DecodeSession {
     for (let i = 0; i < b; i++) {
       mask.set(this.#mask.subarray(i * this.#tk, (i + 1) * this.#tk), i * tk);
       mask[i * tk + tk - 1] = 1;
-      positions[i] = this.#seen[i]++;
+      // A finished row is still fed (its outputs are ignored) and can run past the model's
+      // positions when its prompt was long; clamping keeps it a valid lookup.
+      positions[i] = Math.min(this.#seen[i]++, this.#model.config.nPositions - 1);
     }
     this.#mask = mask;
     this.#tk = tk;

@@ -39,6 +39,7 @@ class TransformersGraph implements OrtStepGraph {
     readonly headDim: number,
     readonly vocabSize: number,
     readonly padTokenId: number,
+    readonly maxPositions: number,
   ) {}
 
   async run(inputs: StepInputs): Promise<{ logits: Float32Array; cache: LayerKV[] }> {
@@ -150,6 +151,14 @@ export async function loadOnnxCausalLM(dir: string): Promise<OnnxCausalLM> {
   env.allowRemoteModels = false;
   const model = await AutoModelForCausalLM.from_pretrained(dir, { dtype: "fp32", device: "cpu" });
   const session = (model as unknown as { sessions: { model: OrtSession } }).sessions.model;
-  const graph = new TransformersGraph(session, nLayer, nHead, nEmbd / nHead, vocabSize, eos);
+  const graph = new TransformersGraph(
+    session,
+    nLayer,
+    nHead,
+    nEmbd / nHead,
+    vocabSize,
+    eos,
+    maxLength,
+  );
   return new OnnxCausalLM(dir, graph, maxLength);
 }

@@ -132,6 +132,7 @@ export class OnnxGpt2Engine {
       headDim,
       vocabSize,
       padTokenId: eosTokenId,
+      maxPositions: this.config.nPositions,
       async run(inputs: StepInputs): Promise<{ logits: Float32Array; cache: LayerKV[] }> {
         const { rows, steps, past } = inputs;
         const feeds: Record<string, ort.Tensor> = {

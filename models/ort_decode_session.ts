@@ -45,6 +45,8 @@ export interface OrtStepGraph {
   readonly vocabSize: number;
   /** The id written at padded prompt positions; the mask hides them. */
   readonly padTokenId: number;
+  /** The model's positions: ids past them are clamped (only finished rows get there). */
+  readonly maxPositions: number;
   /** Runs the graph on one step's inputs; logits are of the last position only. */
   run(inputs: StepInputs): Promise<{ logits: Float32Array; cache: LayerKV[] }>;
 }
@@ -105,7 +107,10 @@ export class OrtDecodeSession implements DecodeSession {
       mask.set(this.#mask.subarray(r * past, (r + 1) * past), r * (past + 1));
       mask[r * (past + 1) + past] = 1;
     }
-    const positions = BigInt64Array.from(this.#positions, (p) => BigInt(p));
+    // A finished row is still fed (its outputs are ignored) and can run past the model's
+    // positions when its prompt was long; clamping keeps it a valid lookup.
+    const last = this.graph.maxPositions - 1;
+    const positions = BigInt64Array.from(this.#positions, (p) => BigInt(Math.min(p, last)));
     const result = await this.graph.run({
       rows,
       ids: BigInt64Array.from(tokens, (t) => BigInt(t)),
