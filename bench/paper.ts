@@ -25,7 +25,7 @@ import { PRESETS, resolveConfig, type RunConfig } from "../cli/config.ts";
 import { Progress } from "../cli/progress.ts";
 import { appendJsonl } from "../cli/run_dir.ts";
 import { assembleSetup, buildTaskParts, type RunSetup } from "../cli/setup.ts";
-import { train } from "../cli/train.ts";
+import { evaluateSetup, train } from "../cli/train.ts";
 import { type CompletionsServer, serveCompletions } from "./paper_api.ts";
 import {
   BUDGETS,
@@ -363,28 +363,11 @@ async function trainWithApiGuide(
       { defaultValue: null },
     );
     progress.finish();
-    const rows: Record<string, string | number>[] = [];
-    let learnerResult: { rewards: number[] } | null = null;
-    const policies = [
-      { name: "learner (trained)", policy: setup.state.learner as TokenGenerator },
-      ...setup.baselines,
-    ];
-    for (const { name, policy } of policies) {
-      const result = await evaluatePolicy(policy, setup.evalRecords, {
-        tokenizer: setup.tokenizer,
-        reward: setup.state.reward,
-        generation: config.train.generation,
-        maxPromptTokens: config.train.maxPromptTokens,
-        rng: new Rng(config.seed).child("eval"),
-      });
-      const metrics = await setup.task.metrics({
-        prompts: setup.evalRecords.map((r) => r.prompt),
-        generations: result.generations,
-        references: setup.evalRecords.map((r) => r.references),
-      });
-      rows.push({ model: name, reward_mean: result.rewardMean, ...metrics });
-      learnerResult ??= result;
-    }
+    const evaluation = await evaluateSetup(config, setup, "learner (trained)");
+    const rows = evaluation.rows;
+    const learnerRewards = evaluation.perPrompt
+      .filter((row) => row.model === "learner (trained)")
+      .map((row) => row.reward);
     const { difficulty, kind } = await promptDifficulty(
       setup.task,
       setup.state.reward,
@@ -394,7 +377,7 @@ async function trainWithApiGuide(
       `${dir}/per_prompt.json`,
       {
         ids: setup.evalRecords.map((r) => r.id),
-        rewards: learnerResult!.rewards,
+        rewards: learnerRewards,
         difficulty,
         difficultyKind: kind,
       } satisfies PerPrompt,

@@ -111,8 +111,11 @@ function defaultOut(config: RunConfig): string {
   return `runs/${config.preset}-${config.algo.replace(/\+/g, "p")}-seed${config.seed}`;
 }
 
-/** Evaluates the learner and the baselines on the held-out prompts. */
-async function evaluateAll(config: RunConfig, setup: RunSetup, label: string) {
+/**
+ * Evaluates the learner (named `label`) and the baselines on the held-out prompts: the task's
+ * metrics per model, and each prompt's generation and reward.
+ */
+export async function evaluateSetup(config: RunConfig, setup: RunSetup, label: string) {
   const rows: Record<string, string | number>[] = [];
   const generations: Record<string, string[]> = {};
   const perPrompt: {
@@ -233,7 +236,7 @@ export async function train(argv: string[]): Promise<string | null> {
       { defaultValue: null },
     );
     progress.finish();
-    const evaluation = await evaluateAll(config, setup, "learner (trained)");
+    const evaluation = await evaluateSetup(config, setup, "learner (trained)");
     await saveCausalLM(setup.learner, `${runDir}/policy`);
     await writeJsonAtomic(`${runDir}/evaluation.json`, evaluation.rows);
     await writeFileAtomic(
