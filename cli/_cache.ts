@@ -183,14 +183,28 @@ export async function cachedTokenizer(
   return await loadTokenizer(dir);
 }
 
-/** Builds (or reuses) in `dir` a fresh GPT pretrained as a language model on `texts`. */
+/**
+ * Builds (or reuses) under `root` a fresh GPT pretrained as a language model on `texts`, in a
+ * folder keyed by the tokenizer's folder, the model's shape and the pretraining settings.
+ * @returns the model's folder
+ */
 export async function cachedPretrained(
-  dir: string,
+  root: string,
+  tokenizerDir: string,
   policy: PolicySettings,
   tokenizer: HFTokenizer,
   texts: () => Promise<string[]>,
   rng: Rng,
-): Promise<void> {
+): Promise<string> {
+  const dir = `${root}/pretrained-${
+    cacheKey({
+      tokenizerDir,
+      shape: [policy.nPositions, policy.nEmbd, policy.nLayer, policy.nHead],
+      steps: policy.pretrainSteps,
+      batch: policy.pretrainBatchSize,
+      lr: policy.pretrainLearningRate,
+    })
+  }`;
   await cached(
     dir,
     `pretrained GPT (${policy.nLayer} layers, width ${policy.nEmbd})`,
@@ -213,6 +227,7 @@ export async function cachedPretrained(
       }
     },
   );
+  return dir;
 }
 
 /** Builds (or reuses) in `dir` a BC guide: the model in `fromDir` fine-tuned on `pairs`. */

@@ -110,17 +110,8 @@ export async function commonGenSmallParts(config: RunConfig, _rng: Rng): Promise
 
   const tokenizerDir = `${root}/tokenizer-${cacheKey({ v: p.vocabSize })}`;
   const tokenizer = await cachedTokenizer(tokenizerDir, p.vocabSize, lines);
-  const pretrainedDir = `${root}/pretrained-${
-    cacheKey({
-      tokenizerDir,
-      shape: [p.nPositions, p.nEmbd, p.nLayer, p.nHead],
-      steps: p.pretrainSteps,
-      batch: p.pretrainBatchSize,
-      lr: p.pretrainLearningRate,
-    })
-  }`;
   // Whole "prompt target<eos>" lines: the model learns the format and to stop.
-  await cachedPretrained(pretrainedDir, p, tokenizer, lines, build);
+  const pretrainedDir = await cachedPretrained(root, tokenizerDir, p, tokenizer, lines, build);
 
   const generation = config.train.generation;
   const maxPrompt = config.train.maxPromptTokens;

@@ -87,17 +87,9 @@ export async function imdbSmallParts(config: RunConfig, _rng: Rng): Promise<Task
   });
   const classifier = await SentimentClassifier.load(`${classifierPath}/classifier.bin`);
 
-  const pretrainedDir = `${root}/pretrained-${
-    cacheKey({
-      tokenizerDir,
-      shape: [p.nPositions, p.nEmbd, p.nLayer, p.nHead],
-      steps: p.pretrainSteps,
-      batch: p.pretrainBatchSize,
-      lr: p.pretrainLearningRate,
-    })
-  }`;
-  await cachedPretrained(
-    pretrainedDir,
+  const pretrainedDir = await cachedPretrained(
+    root,
+    tokenizerDir,
     p,
     tokenizer,
     () => Promise.resolve(train.slice(0, 6000).map((r) => r.text)),
