@@ -286,9 +286,10 @@ export async function perPromptFromPolicy(config: RunConfig, dir: string): Promi
 async function accelerated(model: TokenGenerator, engine: string): Promise<TokenGenerator> {
   if (engine === "tfjs" || !(model instanceof GPT2LM)) return model;
   try {
-    return new OnnxAcceleratedLM(model, await OnnxGpt2Engine.create(model.config));
+    const served = await OnnxGpt2Engine.create(model.config, { gradients: false });
+    return new OnnxAcceleratedLM(model, served);
   } catch (error) {
-    if (engine === "onnx") throw error;
+    if (engine !== "auto") throw error;
     console.error(`note: ONNX Runtime unavailable for the API guide (${(error as Error).message})`);
     return model;
   }

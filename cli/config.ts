@@ -59,7 +59,11 @@ export interface RunConfig {
   reward: { kind: string; path: string | null };
   /** The critic: a copy of the trunk (false) or a head on the learner's trunk (true). */
   critic: { shared: boolean };
-  /** No-grad work on ONNX Runtime ("onnx"), on tfjs ("tfjs"), or ONNX when it loads ("auto"). */
+  /**
+   * Where the models run: "auto" (ONNX Runtime for roll-outs, scoring and gradients when it
+   * loads, else tfjs), "onnx" (the same, and a failure to load is an error), "onnx-rollouts"
+   * (ONNX Runtime for no-grad work only, gradient steps on tfjs) or "tfjs".
+   */
   engine: string;
   /** Checkpoint every this many iterations; keep the last `keep`. */
   checkpoint: { every: number; keep: number };
@@ -256,7 +260,7 @@ export const CONFIG_CHOICES: Readonly<Record<string, readonly string[]>> = {
   "policy.source": ["build", "dir"],
   "guide.kind": ["bc", "dir", "onnx", "api", "toy", "none"],
   "reward.kind": ["classifier", "onnx", "spider", "toy"],
-  "engine": ["auto", "onnx", "tfjs"],
+  "engine": ["auto", "onnx", "onnx-rollouts", "tfjs"],
 };
 
 /**

@@ -16,7 +16,7 @@ Deno.test("validateRunConfig() rejects an unknown value of each enumerated field
   rejects({ policy: { source: "hub" } }, "policy.source", /"hub".*build, dir/);
   rejects({ guide: { kind: "gpt3" } }, "guide.kind", /"gpt3".*bc, dir, onnx, api/);
   rejects({ reward: { kind: "bleu" } }, "reward.kind", /"bleu".*classifier, onnx, spider/);
-  rejects({ engine: "cuda" }, "engine", /"cuda".*auto, onnx, tfjs/);
+  rejects({ engine: "cuda" }, "engine", /"cuda".*auto, onnx, onnx-rollouts, tfjs/);
   rejects({ algo: "dpo" }, "algo", /"dpo".*ppo, ppo\+\+.*bc\+<algorithm>/);
   rejects({ algo: "bc+dpo" }, "algo", /"bc\+dpo"/);
 });

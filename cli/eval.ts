@@ -60,7 +60,7 @@ Options:
   --reward PATH      IMDB reward: an ONNX sentiment model folder or a saved classifier file
                      (required for --model --task imdb; overrides a run's)
   --reference DIR    IMDB perplexity model for --model (a run uses its zero-shot model)
-  --engine NAME      auto | onnx | tfjs for generation (default: the run's, else auto)
+  --engine NAME      auto | onnx | onnx-rollouts | tfjs for generation (default: the run's, else auto)
   --seed N           sampling seed (default: the run's, else 0)
   --greedy           decode greedily instead of sampling with the task's top-k
   -h, --help         this text`;
@@ -133,7 +133,7 @@ function parseEvalArgs(argv: string[]): EvalArgs | null {
   if (values.engine !== undefined && !CONFIG_CHOICES.engine.includes(values.engine)) {
     throw new ConfigError(
       "--engine",
-      `unknown engine "${values.engine}"; expected auto, onnx or tfjs`,
+      `unknown engine "${values.engine}"; expected ${CONFIG_CHOICES.engine.join(", ")}`,
     );
   }
   if (values.reward && values.task === "commongen") {
@@ -358,9 +358,11 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
 async function generator(bench: Bench, io: CliIo): Promise<TokenGenerator> {
   if (bench.engine === "tfjs") return bench.policy;
   try {
-    return new OnnxAcceleratedLM(bench.policy, await OnnxGpt2Engine.create(bench.policy.config));
+    // evaluation takes no gradient step: the training graphs are not opened
+    const engine = await OnnxGpt2Engine.create(bench.policy.config, { gradients: false });
+    return new OnnxAcceleratedLM(bench.policy, engine);
   } catch (error) {
-    if (bench.engine === "onnx") throw error;
+    if (bench.engine !== "auto") throw error;
     io.err(`note: ONNX Runtime engine unavailable (${(error as Error).message}); using tfjs`);
     return bench.policy;
   }

@@ -148,14 +148,29 @@ export async function assembleSetup(
 }
 
 /**
- * The ONNX Runtime engine for no-grad work, when the config asks for it and it
- * loads; "auto" falls back to tfjs with a note, "onnx" makes a failure an error.
+ * The ONNX Runtime engine, when the config asks for it and it loads: "auto"
+ * falls back (gradients on tfjs, then tfjs alone) with a note, "onnx" makes a
+ * failure an error, "onnx-rollouts" keeps the gradient steps on tfjs.
  */
 async function rolloutEngine(config: RunConfig, learner: GPT2LM): Promise<OnnxGpt2Engine | null> {
   if (config.engine === "tfjs") return null;
   try {
-    return await OnnxGpt2Engine.create(learner.config);
+    return await OnnxGpt2Engine.create(learner.config, {
+      gradients: config.engine !== "onnx-rollouts",
+    });
   } catch (error) {
+    if (config.engine === "auto") {
+      try {
+        const engine = await OnnxGpt2Engine.create(learner.config, { gradients: false });
+        console.error(
+          `note: ONNX Runtime gradients unavailable (${(error as Error).message}); ` +
+            "gradient steps on tfjs",
+        );
+        return engine;
+      } catch {
+        // neither: tfjs alone, noted below
+      }
+    }
     if (config.engine === "onnx") throw error;
     console.error(
       `note: ONNX Runtime engine unavailable (${(error as Error).message}); using tfjs`,

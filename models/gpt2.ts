@@ -20,7 +20,15 @@ import type {
   Tokenizer,
 } from "./types.ts";
 import type { HostTensor } from "./safetensors.ts";
-import { attentionBias, type Batch, leftPad, PAD, positionIds } from "./padding.ts";
+import {
+  attentionBias,
+  type Batch,
+  checkTokenRows,
+  continuationBatch,
+  leftPad,
+  PAD,
+  positionIds,
+} from "./padding.ts";
 import { KVSession } from "./kv_session.ts";
 import {
   dense,
@@ -281,17 +289,7 @@ export class GPT2LM implements CausalLM {
   }
 
   #checkRows(rows: number[][], what: string, allowEmpty = false): void {
-    const v = this.config.vocabSize;
-    rows.forEach((row, r) => {
-      if (!allowEmpty && row.length === 0) throw new RangeError(`${what} row ${r} is empty`);
-      for (const id of row) {
-        if (!Number.isInteger(id) || id < 0 || id >= v) {
-          throw new RangeError(
-            `${what} row ${r} has token ${id}, expected an integer in [0, ${v})`,
-          );
-        }
-      }
-    });
+    checkTokenRows(rows, this.config.vocabSize, what, allowEmpty);
   }
 
   #checkLength(t: number): void {
@@ -363,29 +361,15 @@ export class GPT2LM implements CausalLM {
     const b = prompts.length;
     const tc = Math.max(0, ...continuations.map((c) => c.length));
     const c = this.config.nEmbd;
-    const targets = new Int32Array(b * tc);
-    const valid = new Float32Array(b * tc);
-    if (b === 0 || tc === 0) return { hidden: tf.zeros([b, tc, c]), targets, valid };
-    // inputs: left-padded prompt, then every continuation token but the last
-    const p = Math.max(...prompts.map((r) => r.length));
-    const t = p + tc - 1;
-    this.#checkLength(t);
-    const left = leftPad(prompts, PAD);
-    const ids = new Int32Array(b * t).fill(PAD);
-    const mask = new Uint8Array(b * t);
-    for (let i = 0; i < b; i++) {
-      ids.set(left.ids.subarray(i * p, (i + 1) * p), i * t);
-      mask.set(left.mask.subarray(i * p, (i + 1) * p), i * t);
-      const cont = continuations[i];
-      for (let j = 0; j < cont.length; j++) {
-        if (j < tc - 1) {
-          ids[i * t + p + j] = cont[j];
-          mask[i * t + p + j] = 1;
-        }
-        targets[i * tc + j] = cont[j];
-        valid[i * tc + j] = 1;
-      }
+    if (b === 0 || tc === 0) {
+      return {
+        hidden: tf.zeros([b, tc, c]),
+        targets: new Int32Array(b * tc),
+        valid: new Float32Array(b * tc),
+      };
     }
+    const { ids, mask, t, p, targets, valid } = continuationBatch(prompts, continuations);
+    this.#checkLength(t);
     const hidden = tf.tidy(() => {
       const { hidden } = this.trunk(ids, positionIds(mask, b, t), attentionBias(mask, b, t, t));
       return tf.slice(tf.reshape(hidden, [b, t, c]), [0, p - 1, 0], [b, tc, c]); // (B, Tc, C)

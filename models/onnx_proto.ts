@@ -66,11 +66,14 @@ export interface NodeSpec {
   attributes?: Record<string, AttributeValue>;
 }
 
-/** A graph input or output: a name, an element type and a shape (strings are symbolic dims). */
+/**
+ * A graph input or output: a name, an element type and a shape (strings are
+ * symbolic dims; no shape leaves the rank to the runtime's inference).
+ */
 export interface ValueSpec {
   name: string;
   dataType: number;
-  shape: (number | string)[];
+  shape?: (number | string)[];
 }
 
 function encodeTensor(t: TensorSpec): Uint8Array {
@@ -106,6 +109,11 @@ function encodeNode(node: NodeSpec, index: number): Uint8Array {
 }
 
 function encodeValueInfo(v: ValueSpec): Uint8Array {
+  if (!v.shape) {
+    const unranked = new Writer().int(1, v.dataType).finish();
+    return new Writer().string(1, v.name).message(2, new Writer().message(1, unranked).finish())
+      .finish();
+  }
   const shape = new Writer();
   for (const d of v.shape) {
     shape.message(

@@ -42,6 +42,80 @@ export function leftPad(rows: number[][], pad: number): Batch {
   return { ids, mask, b, t };
 }
 
+/** A prompt + continuation batch laid out for a teacher-forced forward. */
+export interface ContinuationBatch extends Batch {
+  /** Prompt width: prompts are left-padded to it. */
+  p: number;
+  /** Continuation width: continuations are right-padded to it. */
+  tc: number;
+  /** [B * Tc] the token each predicting position scores (0 at pads). */
+  targets: Int32Array;
+  /** [B * Tc] 1 where the row has a continuation token, 0 at pads. */
+  valid: Float32Array;
+}
+
+/**
+ * Lays out prompts (left-padded to P) followed by every continuation token but
+ * the last (right-padded), T = P + Tc - 1 positions, so that position P-1+t
+ * predicts continuation token t in every row (spec "Log-prob alignment").
+ * @param prompts non-empty token rows
+ * @param continuations token rows, at least one non-empty
+ * @returns the batch, its targets and validity mask
+ */
+export function continuationBatch(
+  prompts: number[][],
+  continuations: number[][],
+): ContinuationBatch {
+  const b = prompts.length;
+  const tc = Math.max(0, ...continuations.map((c) => c.length));
+  const p = Math.max(...prompts.map((r) => r.length));
+  const t = p + tc - 1;
+  const left = leftPad(prompts, PAD);
+  const ids = new Int32Array(b * t).fill(PAD);
+  const mask = new Uint8Array(b * t);
+  const targets = new Int32Array(b * tc);
+  const valid = new Float32Array(b * tc);
+  for (let i = 0; i < b; i++) {
+    ids.set(left.ids.subarray(i * p, (i + 1) * p), i * t);
+    mask.set(left.mask.subarray(i * p, (i + 1) * p), i * t);
+    const cont = continuations[i];
+    for (let j = 0; j < cont.length; j++) {
+      if (j < tc - 1) {
+        ids[i * t + p + j] = cont[j];
+        mask[i * t + p + j] = 1;
+      }
+      targets[i * tc + j] = cont[j];
+      valid[i * tc + j] = 1;
+    }
+  }
+  return { ids, mask, b, t, p, tc, targets, valid };
+}
+
+/**
+ * Checks that every row holds token ids of the vocabulary.
+ * @param rows token rows
+ * @param vocabSize the model's vocabulary size
+ * @param what the rows' name in the error
+ * @param allowEmpty whether a row may be empty
+ */
+export function checkTokenRows(
+  rows: number[][],
+  vocabSize: number,
+  what: string,
+  allowEmpty = false,
+): void {
+  rows.forEach((row, r) => {
+    if (!allowEmpty && row.length === 0) throw new RangeError(`${what} row ${r} is empty`);
+    for (const id of row) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+        throw new RangeError(
+          `${what} row ${r} has token ${id}, expected an integer in [0, ${vocabSize})`,
+        );
+      }
+    }
+  });
+}
+
 /**
  * Position ids = cumsum(mask) - 1 per row, clipped at 0 (so pads before the
  * first real token get position 0, as the reference fixture does).
