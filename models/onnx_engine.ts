@@ -102,7 +102,7 @@ export class OnnxGpt2Engine {
     readonly config: GPT2Config,
     private stepSession: ort.InferenceSession,
     private scoreSession: ort.InferenceSession,
-    private sessionOptions: ort.InferenceSession.SessionOptions,
+    private trainingOptions: ort.InferenceSession.SessionOptions,
     /** Whether gradient steps run on the engine (else on tfjs). */
     readonly gradients: boolean,
   ) {}
@@ -128,17 +128,15 @@ export class OnnxGpt2Engine {
       // Both graphs share one list of constants; ORT warns about the ones a graph leaves unused.
       logSeverityLevel: 3,
     };
+    // The arena keeps every buffer a session ever allocated: good for the many small decode
+    // steps; the score and training graphs allocate [rows, vocab] buffers, which it would keep
+    // (about 0.8 GiB more peak memory at 16 x 128 tokens for 0.05 s less per forward).
+    const bigBuffers = { ...sessionOptions, enableCpuMemArena: false };
     const [step, score] = await Promise.all([
       ort.InferenceSession.create(buildStepGraph(config), sessionOptions),
-      ort.InferenceSession.create(buildScoreGraph(config), sessionOptions),
+      ort.InferenceSession.create(buildScoreGraph(config), bigBuffers),
     ]);
-    const engine = new OnnxGpt2Engine(
-      config,
-      step,
-      score,
-      sessionOptions,
-      options.gradients ?? true,
-    );
+    const engine = new OnnxGpt2Engine(config, step, score, bigBuffers, options.gradients ?? true);
     // open the training graphs now, so a runtime that cannot run them fails here, not mid-run
     if (engine.gradients) { for (const head of [true, false]) engine.#trainingSessions(head); }
     return engine;
@@ -245,8 +243,11 @@ export class OnnxGpt2Engine {
     let sessions = this.#training.get(head);
     if (!sessions) {
       sessions = {
-        forward: SyncSession.open(buildTrainForwardGraph(this.config, head), this.sessionOptions),
-        backward: SyncSession.open(buildTrainBackwardGraph(this.config, head), this.sessionOptions),
+        forward: SyncSession.open(buildTrainForwardGraph(this.config, head), this.trainingOptions),
+        backward: SyncSession.open(
+          buildTrainBackwardGraph(this.config, head),
+          this.trainingOptions,
+        ),
       };
       this.#training.set(head, sessions);
     }

@@ -25,15 +25,17 @@ export interface AdamWOptions {
 }
 
 /**
- * AdamW over a fixed list of variables. Owns its moment tensors: call `dispose()`.
+ * AdamW over a fixed list of variables. The moments live on the host (plain
+ * Float32Arrays), not on the tfjs backend: a wasm backend has one 4 GiB heap,
+ * which GPT-2 small's weights, gradients and two moments would not fit.
  */
 export class AdamW {
   /** The current learning rate. */
   learningRate: number;
   /** The variables it updates, in the order `step` expects their gradients. */
   readonly variables: readonly tf.Variable[];
-  #m: tf.Variable[];
-  #v: tf.Variable[];
+  #m: Float32Array[];
+  #v: Float32Array[];
   #decay: boolean[];
   #step = 0;
   #beta1: number;
@@ -56,9 +58,8 @@ export class AdamW {
     this.#weightDecay = options.weightDecay ?? 0.01;
     const decays = options.decays ?? ((v: tf.Variable) => v.rank >= 2);
     this.#decay = variables.map(decays);
-    // tidy frees the zeros a variable is initialised from (variables are not tracked).
-    this.#m = variables.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
-    this.#v = variables.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
+    this.#m = variables.map((v) => new Float32Array(v.size));
+    this.#v = variables.map((v) => new Float32Array(v.size));
   }
 
   /** Number of steps taken. */
@@ -68,37 +69,46 @@ export class AdamW {
 
   /**
    * One step. `grads[i]` belongs to `variables[i]`; null means no gradient (skipped).
-   * The caller keeps ownership of `grads`.
+   * With `maxGradNorm`, the gradients are first scaled so that their global L2 norm is
+   * at most that (PyTorch's `clip_grad_norm_`). The caller keeps ownership of `grads`.
    *
    * @param grads the gradients
+   * @param options the clipping norm
+   * @returns the gradients' global L2 norm before clipping
    */
-  step(grads: readonly (tf.Tensor | null)[]): void {
+  step(grads: readonly (tf.Tensor | null)[], options: { maxGradNorm?: number } = {}): number {
     if (grads.length !== this.variables.length) {
       throw new RangeError(`Expected ${this.variables.length} gradients, got ${grads.length}`);
     }
+    const norm = globalNorm(grads);
+    const max = options.maxGradNorm ?? Infinity;
+    const scale = norm > max ? max / (norm + 1e-6) : 1;
     this.#step++;
-    const b1 = this.#beta1, b2 = this.#beta2, lr = this.learningRate;
-    const c1 = 1 - b1 ** this.#step, c2 = 1 - b2 ** this.#step;
-    tf.tidy(() => {
-      grads.forEach((g, i) => {
-        if (g === null) return;
-        const p = this.variables[i], m = this.#m[i], v = this.#v[i];
-        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), this.#epsilon));
-        const decayed = this.#decay[i] ? tf.mul(p, 1 - lr * this.#weightDecay) : p;
-        p.assign(tf.sub(decayed, tf.mul(update, lr)));
-      });
+    const b1 = this.#beta1, b2 = this.#beta2, lr = this.learningRate, eps = this.#epsilon;
+    // bias corrections folded into the step size and the second moment's scale
+    const stepSize = lr / (1 - b1 ** this.#step), vScale = 1 / (1 - b2 ** this.#step);
+    grads.forEach((grad, i) => {
+      if (grad === null) return;
+      const variable = this.variables[i], m = this.#m[i], v = this.#v[i];
+      const g = grad.dataSync(), p = variable.dataSync();
+      const keep = this.#decay[i] ? 1 - lr * this.#weightDecay : 1;
+      const next = new Float32Array(p.length);
+      for (let j = 0; j < p.length; j++) {
+        const gj = g[j] * scale;
+        const mj = b1 * m[j] + (1 - b1) * gj;
+        const vj = b2 * v[j] + (1 - b2) * gj * gj;
+        m[j] = mj;
+        v[j] = vj;
+        next[j] = p[j] * keep - stepSize * mj / (Math.sqrt(vj * vScale) + eps);
+      }
+      tf.tidy(() => variable.assign(tf.tensor(next, variable.shape)));
     });
+    return norm;
   }
 
-  /** The step count and moment tensors copied to the host (for a checkpoint). */
+  /** The step count and copies of the moments (for a checkpoint). */
   getState(): { step: number; m: Float32Array[]; v: Float32Array[] } {
-    return {
-      step: this.#step,
-      m: this.#m.map((t) => t.dataSync() as Float32Array),
-      v: this.#v.map((t) => t.dataSync() as Float32Array),
-    };
+    return { step: this.#step, m: this.#m.map((m) => m.slice()), v: this.#v.map((v) => v.slice()) };
   }
 
   /**
@@ -111,17 +121,38 @@ export class AdamW {
         `Optimizer state has ${state.m.length} moments, expected ${this.#m.length}`,
       );
     }
-    this.#step = state.step;
-    tf.tidy(() => {
-      this.#m.forEach((t, i) => t.assign(tf.tensor(state.m[i], t.shape)));
-      this.#v.forEach((t, i) => t.assign(tf.tensor(state.v[i], t.shape)));
+    state.m.forEach((m, i) => {
+      if (m.length !== this.#m[i].length || state.v[i].length !== this.#v[i].length) {
+        throw new RangeError(
+          `Optimizer state moment ${i} has ${m.length} values, expected ${this.#m[i].length}`,
+        );
+      }
     });
+    this.#step = state.step;
+    this.#m = state.m.map((m) => Float32Array.from(m));
+    this.#v = state.v.map((v) => Float32Array.from(v));
   }
 
-  /** Frees the moment tensors. */
+  /** Frees the moments (kept for symmetry with tfjs optimizers; they are host memory). */
   dispose(): void {
-    for (const t of [...this.#m, ...this.#v]) t.dispose();
+    this.#m = this.#m.map(() => new Float32Array(0));
+    this.#v = this.#v.map(() => new Float32Array(0));
   }
+}
+
+/**
+ * The global L2 norm of gradients, summed on the host.
+ * @param grads the gradients (null entries are skipped)
+ * @returns the norm
+ */
+export function globalNorm(grads: readonly (tf.Tensor | null)[]): number {
+  let sumSq = 0;
+  for (const grad of grads) {
+    if (grad === null) continue;
+    const g = grad.dataSync();
+    for (let j = 0; j < g.length; j++) sumSq += g[j] * g[j];
+  }
+  return Math.sqrt(sumSq);
 }
 
 /**
@@ -136,11 +167,7 @@ export function clipGradNorm(
   grads: readonly (tf.Tensor | null)[],
   maxNorm: number,
 ): { grads: (tf.Tensor | null)[]; norm: number } {
-  const present = grads.filter((g): g is tf.Tensor => g !== null);
-  if (present.length === 0) return { grads: grads.map(() => null), norm: 0 };
-  const normTensor = tf.tidy(() => tf.sqrt(tf.addN(present.map((g) => tf.sum(tf.square(g))))));
-  const norm = normTensor.dataSync()[0];
-  normTensor.dispose();
+  const norm = globalNorm(grads);
   const scale = norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;
   return { grads: grads.map((g) => g === null ? null : tf.mul(g, scale)), norm };
 }

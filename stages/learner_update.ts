@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { map, type OperatorFunction } from "rxjs";
 import type { Rng } from "../core/prng.ts";
 import type { CausalLM, ValueModel } from "../models/types.ts";
-import { type AdamW, clipGradNorm } from "./adamw.ts";
+import type { AdamW } from "./adamw.ts";
 import { clippedPolicyLoss, clippedValueLoss, maskedMean } from "./ppo_loss.ts";
 import type { CriticName, Trajectories } from "./types.ts";
 
@@ -150,17 +150,12 @@ export function ppoUpdate(
         earlyStopped = true;
         break epochs;
       }
-      const learnerGrads = clipGradNorm(list(learnerVars), options.maxGradNorm);
-      const criticGrads = clipGradNorm(list(criticVars), options.maxGradNorm);
-      models.optimizer.step(learnerGrads.grads);
-      criticOptimizer.step(criticGrads.grads);
-      tf.dispose([
-        ...Object.values(grads),
-        ...learnerGrads.grads.filter((g) => g !== null),
-        ...criticGrads.grads.filter((g) => g !== null),
-      ] as tf.Tensor[]);
+      const clip = { maxGradNorm: options.maxGradNorm };
+      const learnerNorm = models.optimizer.step(list(learnerVars), clip);
+      criticOptimizer.step(list(criticVars), clip);
+      tf.dispose(Object.values(grads));
       for (const key of STAT_KEYS) totals[key] += stats[key];
-      totals.gradNorm += learnerGrads.norm;
+      totals.gradNorm += learnerNorm;
       steps++;
     }
   }

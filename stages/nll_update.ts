@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "./_gradients.ts";
 import type { CausalLM } from "../models/types.ts";
-import { type AdamW, clipGradNorm } from "./adamw.ts";
+import type { AdamW } from "./adamw.ts";
 
 /** What one NLL step did. */
 export interface NllStepResult {
@@ -46,11 +46,10 @@ export function nllStep(
     const weights = tf.tensor2d(mask, [targets.length, width]);
     return tf.div(tf.neg(tf.sum(tf.mul(out.logProbs, weights))), tokens) as tf.Scalar;
   }, optimizer.variables as tf.Variable[]);
-  const clipped = clipGradNorm(optimizer.variables.map((v) => grads[v.name] ?? null), maxGradNorm);
-  optimizer.step(clipped.grads);
+  const gradNorm = optimizer.step(optimizer.variables.map((v) => grads[v.name] ?? null), {
+    maxGradNorm,
+  });
   const nll = value.dataSync()[0];
-  tf.dispose(
-    [value, ...Object.values(grads), ...clipped.grads.filter((g) => g !== null)] as tf.Tensor[],
-  );
-  return { nll, gradNorm: clipped.norm, tokens };
+  tf.dispose([value, ...Object.values(grads)]);
+  return { nll, gradNorm, tokens };
 }
