@@ -505,7 +505,6 @@ pool?.stop();
 // this process ran every side (tfjs rows grow the wasm heap, which never shrinks)
 const sideBySidePeakMiB = await peakRssMiB();
 const torchPeakMiB = torch ? (await torch.ask({ cmd: "memory" })).max_rss_mib as number : null;
-await torch?.close();
 model.dispose();
 (optimizer as AdamW | null)?.dispose(); // assigned inside ours(), which TS does not follow
 engineOptimizer.dispose();
@@ -518,21 +517,44 @@ const rlSizes = [
   { name: "imdb-small preset's model", shape: IMDB_SMALL_MODEL },
   { name: "benchmark model (5.3 M)", shape: MODEL },
 ];
-const rlTimes: Record<string, RlTiming & { params: number }> = {};
+const rlTimes: Record<string, RlTiming & { params: number; torch: Timing | null }> = {};
 if (!values["no-rl"] && !gpt2Small) {
   for (const [i, { name, shape }] of rlSizes.entries()) {
     const memoryBeforeRl = tf.memory().numTensors;
     const t = await measureRlIteration(shape, 100 + i);
     const params = createGPT2Params(shape);
-    rlTimes[name] = { ...t, params };
+    // the same work in PyTorch at the same shapes (bench/torch_ref.py rl_iteration)
+    let torchRl: Timing | null = null;
+    if (torch) {
+      await torch.ask({
+        cmd: "init",
+        vocab: shape.vocabSize,
+        d: shape.nEmbd,
+        layers: shape.nLayer,
+        heads: shape.nHead,
+        positions: Math.max(shape.nPositions, RL_POSITIONS),
+        threads: 2,
+      });
+      const reply = await torch.ask({
+        cmd: "rl_iteration",
+        rows: RL.trajectories,
+        prompt: RL.prompt,
+        new: RL.newTokens,
+        epochs: 5,
+        minibatch: 28,
+      });
+      torchRl = { wall: reply.seconds as number, cpu: reply.cpu as number };
+    }
+    rlTimes[name] = { ...t, params, torch: torchRl };
     console.log(
       `RL iteration, ${name}: ${t.wall.toFixed(1)} s (cpu ${t.cpu.toFixed(1)} s), ` +
         `${t.updates} updates, ${t.tokens} tokens, leaked ${
           tf.memory().numTensors - memoryBeforeRl
-        }`,
+        }; PyTorch ${torchRl ? torchRl.wall.toFixed(1) + " s" : "n/a"}`,
     );
   }
 }
+await torch?.close();
 const rlPeakMiB = await peakRssMiB();
 unregisterFastKernels();
 
@@ -556,21 +578,10 @@ const trainRatio = ratio(med(best, "train"), med("torch", "train"));
 // tokens/s ratios: the engine training uses for roll-outs (ONNX), and tfjs alone
 const generateRatio = ratio(med("torch", "generate"), med("onnx", "generate"));
 const generateRatioTfjs = ratio(med("torch", "generate"), med("ours_1thread", "generate"));
-// PyTorch has no RL pipeline here, so its iteration is estimated from the parts measured:
-// 112 trajectories of 48 tokens (7 generate calls of 16 rows), four no-grad forwards (learner's
-// old log-probs, reference, critic, guide) over 112 rows of 64 + 48 tokens, and 5 epochs of 4
-// minibatches of 28 rows x 112 tokens (each scaled from the 16 x 128 step by token count; the
-// critic's own update is left out, so the estimate is low).
-function rlEstimate(side: Side, noGrad: Side = side): number | null {
-  const [gen, fwd, train] = [med(noGrad, "generate"), med(noGrad, "forward"), med(side, "train")];
-  if (gen === null || fwd === null || train === null) return null;
-  const perToken = (112 * 112) / (TRAIN.batch * TRAIN.seq);
-  const stepScale = (28 * 112) / (TRAIN.batch * TRAIN.seq);
-  return 7 * gen + 4 * perToken * fwd + 20 * stepScale * train;
-}
 const rlSmall = rlTimes[rlSizes[0].name] ?? null;
 const rlMain = rlTimes[rlSizes[1].name] ?? null;
 const rlIterationS = rlMain?.wall ?? null;
+const rlRatio = (t: typeof rlMain) => (t?.torch ? t.wall / t.torch.wall : null);
 
 const cpu = new TextDecoder().decode(
   (await new Deno.Command("sh", { args: ["-c", "lscpu | grep 'Model name'"], stdout: "piped" })
@@ -604,8 +615,10 @@ const summary = {
   generate_ratio_tfjs: generateRatioTfjs,
   rl_iteration_s: rlIterationS,
   rl_iteration_imdb_small_s: rlSmall?.wall ?? null,
-  rl_iteration_estimate_s: gpt2Small ? null : rlEstimate(best, "onnx"),
-  rl_iteration_torch_estimate_s: gpt2Small ? null : rlEstimate("torch"),
+  rl_iteration_torch_s: rlMain?.torch?.wall ?? null,
+  rl_iteration_ratio: rlRatio(rlMain),
+  rl_iteration_imdb_small_torch_s: rlSmall?.torch?.wall ?? null,
+  rl_iteration_imdb_small_ratio: rlRatio(rlSmall),
   train_step_cpu_ratio: trainCpuRatio,
   train_step_ratio_tfjs: trainRatioTfjs,
   generate_cpu_ratio: generateCpuRatio,
@@ -618,7 +631,8 @@ const summary = {
 const trainShape = `${TRAIN.batch}x${TRAIN.seq}`;
 const rlLines = Object.entries(rlTimes).map(([name, t]) =>
   `| ${name}: ${t.params.toLocaleString("en")} parameters | ${fmt(t.wall, 1)} | ` +
-  `${fmt(t.cpu, 1)} | ${fmt(t.pipelineSeconds, 1)} | ${t.updates} | ${t.tokens} |`
+  `${fmt(t.cpu, 1)} | ${fmt(t.pipelineSeconds, 1)} | ${t.updates} | ${t.tokens} | ` +
+  `${fmt(t.torch?.wall ?? null, 1)} (${fmt(t.torch?.cpu ?? null, 1)}) | ${fmt(rlRatio(t), 2)} |`
 );
 const report = [
   gpt2Small
@@ -686,16 +700,22 @@ const report = [
     "lower half of the vocabulary (cheap, so the time is the models'). The imdb-small shape's",
     "position table grows from 96 to 112 so that 64 + 48 tokens fit.",
     "",
-    "| model | wall (s) | CPU (s) | pipeline's `seconds` | learner updates | tokens |",
-    "|---|---|---|---|---|---|",
-    ...(rlLines.length ? rlLines : ["| (skipped: --no-rl) | | | | | |"]),
+    "PyTorch column: the same work at the same shapes in bench/torch_ref.py (`rl_iteration`:",
+    "roll-outs of every row by the learner and of a fifth by the guide, the learner's old",
+    "log-probs, reference, guide and critic forwards, then 5 epochs of 4 minibatches, each the",
+    "clipped policy loss + 0.1 x reference NLL (its own forward) + a separate critic's clipped",
+    "value loss, clipped gradients and two AdamW steps), wall seconds (CPU seconds).",
+    "",
+    "| model | wall (s) | CPU (s) | pipeline's `seconds` | learner updates | tokens | " +
+    "PyTorch, same work (s) | ours/PyTorch |",
+    "|---|---|---|---|---|---|---|---|",
+    ...(rlLines.length ? rlLines : ["| (skipped: --no-rl) | | | | | | | |"]),
     "",
     `- rl_iteration_s (measured, benchmark model): ${fmt(rlIterationS, 1)} (target < 60)`,
-    `- rl_iteration_imdb_small_s (measured, imdb-small model): ${fmt(rlSmall?.wall ?? null, 1)}`,
-    "- PyTorch has no RL pipeline here, so it is compared by the estimate from the parts " +
-    "measured above (7 generate calls, 4 no-grad forwards of 112 rows, 20 learner steps scaled " +
-    `by tokens; critic updates left out): PyTorch ${fmt(rlEstimate("torch"), 1)} s, ours by the ` +
-    `same estimate ${fmt(rlEstimate(best, "onnx"), 1)} s.`,
+    `- rl_iteration_imdb_small_s (measured, imdb-small model): ${fmt(rlSmall?.wall ?? null, 1)}` +
+    " (target < 60)",
+    `- PyTorch, same work: ${fmt(rlMain?.torch?.wall ?? null, 1)} s (benchmark model), ` +
+    `${fmt(rlSmall?.torch?.wall ?? null, 1)} s (imdb-small model)`,
     `- peak RSS with the RL iterations (four models, two optimizers): ${fmt(rlPeakMiB, 0)} MiB`,
   ]),
   "",

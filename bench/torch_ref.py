@@ -7,6 +7,8 @@ Each timing gives wall seconds and CPU seconds of the process (both threads).
   {"cmd": "train", "batch": 16, "seq": 128}            -> {"seconds": ..., "cpu": ...}  fwd + bwd + AdamW
   {"cmd": "forward", "batch": 16, "seq": 128}          -> {"seconds": ...}  no-grad forward
   {"cmd": "generate", "batch": 16, "prompt": 64, "new": 48, "top_k": 50}  -> {"seconds": ...}
+  {"cmd": "rl_iteration", "rows": 112, "prompt": 64, "new": 48, "epochs": 5, "minibatch": 28}
+      -> {"seconds": ..., "cpu": ..., "parts": {...}}  the work of one PPO++ iteration (below)
   {"cmd": "memory"}                                    -> {"max_rss_mib": ...}  peak RSS so far
 Run with Debian's /usr/bin/python3 (python3-torch, libopenblas0-pthread).
 """
@@ -57,6 +59,7 @@ class GPT(nn.Module):
         self.wpe = nn.Embedding(positions, d)
         self.h = nn.ModuleList(Block(d, heads) for _ in range(layers))
         self.ln_f = nn.LayerNorm(d)
+        self.d, self.heads, self.positions = d, heads, positions
         # GPT-2's initialisation (as createGPT2): N(0, 0.02), residual projections scaled down
         for name, p in self.named_parameters():
             if name.endswith("weight") and p.dim() == 2:
@@ -65,14 +68,104 @@ class GPT(nn.Module):
             elif name.endswith("bias"):
                 nn.init.zeros_(p)
 
-    def forward(self, idx, start=0, past=None):
+    def hidden(self, idx, start=0, past=None, caches=None):
         t = idx.shape[1]
         x = self.wte(idx) + self.wpe(torch.arange(start, start + t))
-        caches = []
         for i, block in enumerate(self.h):
             x, cache = block(x, None if past is None else past[i])
-            caches.append(cache)
-        return self.ln_f(x) @ self.wte.weight.t(), caches  # tied head
+            if caches is not None:
+                caches.append(cache)
+        return self.ln_f(x)
+
+    def forward(self, idx, start=0, past=None):
+        caches = []
+        return self.hidden(idx, start, past, caches) @ self.wte.weight.t(), caches  # tied head
+
+
+def sample(model, idx, new, top_k, gen):
+    """KV-cache sampling of `new` tokens after `idx`, top-k."""
+    logits, past = model(idx)
+    pos, out = idx.shape[1], []
+    for _ in range(new):
+        top, where = logits[:, -1, :].topk(top_k, dim=-1)
+        token = where.gather(1, torch.multinomial(top.softmax(-1), 1, generator=gen))
+        out.append(token)
+        logits, past = model(token, pos, past)
+        pos += 1
+    return torch.cat(out, dim=1)
+
+
+def rl_iteration(model, req, gen):
+    """The work of one PPO++ iteration as pipelines/ does it, at the same shapes, in PyTorch:
+    roll-outs (the learner samples every row; the guide samples the roll-in rows, a fifth), the
+    no-grad forwards (learner's old log-probs, reference, guide, critic values), then `epochs`
+    passes of minibatches: the learner's clipped policy loss + 0.1 x the NLL of a reference
+    continuation (a second forward), and a separate critic's clipped value loss, each with its
+    own AdamW step after clipping. Returns seconds per part."""
+    rows, p, new = req["rows"], req["prompt"], req["new"]
+    vocab = model.wte.num_embeddings
+    learner = model
+    reference = GPT(vocab, model.d, len(model.h), model.heads, model.positions)
+    guide = GPT(vocab, model.d, len(model.h), model.heads, model.positions)
+    critic = GPT(vocab, model.d, len(model.h), model.heads, model.positions)
+    v_head = nn.Linear(model.d, 1)
+    opt_l = torch.optim.AdamW(learner.parameters(), lr=1e-5)
+    opt_c = torch.optim.AdamW(list(critic.parameters()) + list(v_head.parameters()), lr=1e-5)
+    prompts = torch.randint(0, vocab, (rows, p), generator=gen)
+    refs = torch.randint(0, vocab, (rows, new), generator=gen)
+    parts = {}
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        # per 16 rows, as the benchmark's generate; the guide rolls in a fifth of the rows
+        conts = torch.cat([sample(learner, prompts[i:i + 16], new, 50, gen) for i in range(0, rows, 16)])
+        roll_in = rows // 5
+        sample(guide, prompts[:roll_in], new, 50, gen)
+    parts["rollouts"] = time.perf_counter() - t0
+    seq = torch.cat([prompts, conts], dim=1)
+
+    def logprobs(m, s):
+        logits, _ = m(s[:, :-1])
+        lp = logits[:, p - 1:].log_softmax(-1)
+        return lp.gather(-1, s[:, p:, None]).squeeze(-1), lp
+
+    def values(s):
+        hidden = critic.hidden(s[:, :-1])[:, p - 1:]
+        return v_head(hidden).squeeze(-1)
+
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        old, _ = logprobs(learner, seq)
+        ref, _ = logprobs(reference, seq)
+        logprobs(guide, seq)
+        old_values = values(seq)
+    parts["scoring"] = time.perf_counter() - t0
+    advantages = torch.randn(rows, new, generator=gen)
+    returns = old_values + advantages
+    ref_seq = torch.cat([prompts, refs], dim=1)
+    t0 = time.perf_counter()
+    for _ in range(req["epochs"]):
+        order = torch.randperm(rows, generator=gen)
+        for start in range(0, rows, req["minibatch"]):
+            mb = order[start:start + req["minibatch"]]
+            lp, full = logprobs(learner, seq[mb])
+            ratio = (lp - old[mb]).exp()
+            adv = advantages[mb]
+            policy = -torch.min(ratio * adv, ratio.clamp(0.8, 1.2) * adv).mean()
+            entropy = -(full.exp() * full).sum(-1).mean()
+            nll = -logprobs(learner, ref_seq[mb])[0].mean()
+            v = values(seq[mb])
+            v_clip = old_values[mb] + (v - old_values[mb]).clamp(-0.2, 0.2)
+            value_loss = 0.5 * torch.max((v - returns[mb]) ** 2, (v_clip - returns[mb]) ** 2).mean()
+            loss = policy + 0.1 * nll + 0.5 * value_loss - 0.0 * entropy
+            opt_l.zero_grad(set_to_none=True)
+            opt_c.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(learner.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(list(critic.parameters()) + list(v_head.parameters()), 1.0)
+            opt_l.step()
+            opt_c.step()
+    parts["update"] = time.perf_counter() - t0
+    return parts
 
 
 def main():
@@ -119,6 +212,11 @@ def main():
                     logits, past = model(token, pos, past)
                     pos += 1
             reply = {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+        elif cmd == "rl_iteration":
+            t0, c0 = time.perf_counter(), time.process_time()
+            parts = rl_iteration(model, req, gen)
+            reply = {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+                     "parts": parts}
         elif cmd == "memory":
             # Linux reports ru_maxrss in KiB
             reply = {"max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

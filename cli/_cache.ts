@@ -11,7 +11,8 @@ import { saveBpeTokenizer, trainBpe } from "../models/bpe.ts";
 import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
 import { createGPT2, type GPT2LM } from "../models/gpt2.ts";
 import { type HFTokenizer, loadTokenizer } from "../models/tokenizer.ts";
-import type { GPT2Config, TokenGenerator, Tokenizer } from "../models/types.ts";
+import type { CausalLM, GPT2Config, TokenGenerator, Tokenizer } from "../models/types.ts";
+import { OnnxAcceleratedLM, OnnxGpt2Engine } from "../models/onnx_engine.ts";
 import type { GenerationDefaults } from "../tasks/types.ts";
 import { AdamW } from "../stages/adamw.ts";
 import { nllStep } from "../stages/nll_update.ts";
@@ -71,8 +72,21 @@ export function tokenStream(texts: string[], tokenizer: Tokenizer): Int32Array {
   return Int32Array.from(ids);
 }
 
+/**
+ * `model` with its gradient steps on the ONNX Runtime engine when that loads
+ * (about 5x faster than tfjs-wasm), else `model` itself.
+ */
+async function fastTrainer(model: GPT2LM): Promise<CausalLM> {
+  try {
+    return new OnnxAcceleratedLM(model, await OnnxGpt2Engine.create(model.config));
+  } catch (error) {
+    console.error(`note: ONNX Runtime unavailable (${(error as Error).message}); training on tfjs`);
+    return model;
+  }
+}
+
 /** Language-model pretraining on random windows of a token stream. */
-export function pretrain(
+export async function pretrain(
   model: GPT2LM,
   stream: Int32Array,
   options: {
@@ -83,7 +97,8 @@ export function pretrain(
     rng: Rng;
     label: string;
   },
-): number {
+): Promise<number> {
+  const trainer = await fastTrainer(model);
   const optimizer = new AdamW(model.trainableVariables(), {
     learningRate: options.learningRate,
     weightDecay: 0.01,
@@ -104,7 +119,7 @@ export function pretrain(
         prompts.push(window.slice(0, 1));
         targets.push(window.slice(1));
       }
-      loss = nllStep(model, optimizer, { prompts, targets }, 1).nll;
+      loss = nllStep(trainer, optimizer, { prompts, targets }, 1).nll;
       progress.update(step + 1, { loss: loss.toFixed(3) });
     }
   } finally {
@@ -115,11 +130,12 @@ export function pretrain(
 }
 
 /** Supervised fine-tuning on (prompt, reference) pairs, BC's update. */
-export function fineTune(
+export async function fineTune(
   model: GPT2LM,
   pairs: { prompt: number[]; target: number[] }[],
   options: { steps: number; batchSize: number; learningRate: number; rng: Rng; label: string },
-): number {
+): Promise<number> {
+  const trainer = await fastTrainer(model);
   const optimizer = new AdamW(model.trainableVariables(), {
     learningRate: options.learningRate,
     weightDecay: 0,
@@ -131,7 +147,7 @@ export function fineTune(
       optimizer.learningRate = options.learningRate * (1 - step / options.steps);
       const rng = options.rng.child(`step-${step}`);
       const rows = Array.from({ length: options.batchSize }, () => pairs[rng.int(pairs.length)]);
-      loss = nllStep(model, optimizer, {
+      loss = nllStep(trainer, optimizer, {
         prompts: rows.map((r) => r.prompt),
         targets: rows.map((r) => r.target),
       }, 1)
@@ -212,7 +228,7 @@ export async function cachedPretrained(
       const model = createGPT2(builtShape(policy, tokenizer), rng.child("pretrain-init"));
       try {
         const stream = tokenStream(await texts(), tokenizer);
-        pretrain(model, stream, {
+        await pretrain(model, stream, {
           steps: policy.pretrainSteps,
           batchSize: policy.pretrainBatchSize,
           window: Math.min(policy.nPositions, 64, stream.length - 2),
@@ -245,7 +261,7 @@ export async function cachedBcGuide(
     }
     const model = await loadCausalLM(fromDir);
     try {
-      fineTune(model, data, {
+      await fineTune(model, data, {
         steps: options.steps,
         batchSize: 16,
         learningRate: options.learningRate,

@@ -105,16 +105,9 @@ function trunk(config: GPT2Config, nodes: NodeSpec[], withPast: boolean): string
       add("MatMul", [ln2, h + "mlp.c_fc.weight"], n("fc_mm")),
       h + "mlp.c_fc.bias",
     ], n("fc"));
-    // gelu_new(u) = 0.5 u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3)))
-    const cube = add("Mul", [add("Mul", [fc, fc], n("u2")), fc], n("u3"));
-    const inner = add("Mul", [
-      add("Add", [fc, add("Mul", [cube, "gelu_c"], n("cu3"))], n("inner0")),
-      "gelu_s",
-    ], n("inner"));
-    const gelu = add("Mul", [
-      add("Mul", [fc, "half"], n("half_u")),
-      add("Add", [add("Tanh", [inner], n("tanh")), "one"], n("one_tanh")),
-    ], n("gelu"));
+    // gelu_new, fused: ONNX Runtime's contrib op computes 0.5 u (1 + tanh(s (u + 0.044715 u³)))
+    nodes.push({ op: "FastGelu", domain: "com.microsoft", inputs: [fc], outputs: [n("gelu")] });
+    const gelu = n("gelu");
     const out = add("Add", [
       add("MatMul", [gelu, h + "mlp.c_proj.weight"], n("mlp_mm")),
       h + "mlp.c_proj.bias",
@@ -134,10 +127,6 @@ function constants(config: GPT2Config): TensorSpec[] {
     i64("heads_shape", [0, 0, nh, c / nh]),
     i64("merge_shape", [0, 0, c]),
     f32("attn_scale", [1 / Math.sqrt(c / nh)]),
-    f32("gelu_c", [0.044715]),
-    f32("gelu_s", [Math.sqrt(2 / Math.PI)]),
-    f32("half", [0.5]),
-    f32("one", [1]),
     i64("last_start", [-1]),
     i64("last_end", [2 ** 31 - 1]),
     i64("axis_1", [1]),

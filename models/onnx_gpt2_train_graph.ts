@@ -42,6 +42,13 @@ class GraphBuilder {
     return output;
   }
 
+  /** ONNX Runtime's fused tanh GELU (contrib op com.microsoft.FastGelu), gelu_new exactly. */
+  fastGelu(x: string, name?: string): string {
+    const output = name ?? `fastgelu_${this.#count++}`;
+    this.nodes.push({ op: "FastGelu", domain: "com.microsoft", inputs: [x], outputs: [output] });
+    return output;
+  }
+
   multi(op: string, inputs: string[], outputs: string[], attributes?: Attributes): string[] {
     this.nodes.push({ op, inputs, outputs, attributes });
     return outputs;
@@ -97,9 +104,9 @@ function constants(config: GPT2Config): TensorSpec[] {
     i64("axis_m1", [-1]),
     i64("vocab_depth", [config.vocabSize], true),
     f32("attn_scale", [1 / Math.sqrt(c / nh)]),
-    f32("gelu_c", [0.044715]),
-    f32("gelu_c3", [3 * 0.044715]),
     f32("gelu_s", [Math.sqrt(2 / Math.PI)]),
+    f32("gelu_sc", [Math.sqrt(2 / Math.PI) * 0.044715]),
+    f32("gelu_3sc", [3 * Math.sqrt(2 / Math.PI) * 0.044715]),
     f32("half", [0.5]),
     f32("one", [1]),
     {
@@ -127,6 +134,7 @@ function saved(l: number) {
     mean2: n("mean2"),
     rstd2: n("rstd2"),
     fc: n("fc"), // mlp.c_fc output before gelu [N, 4C]
+    act: n("act"), // gelu(fc) [N, 4C]
   };
 }
 
@@ -167,12 +175,16 @@ const int64 = (name: string, shape: (number | string)[]): ValueSpec => ({
   shape,
 });
 
-/** gelu_new(u) = 0.5 u (1 + tanh(s (u + c u³))); returns [gelu, tanh term]. */
-function gelu(g: GraphBuilder, u: string): { out: string; tanh: string; u2: string } {
+/**
+ * gelu_new'(u) = 0.5 (1 + t) + 0.5 u (1 - t²) (s + 3 s c u²), t = tanh(s (u + c u³)),
+ * written with few full-size elementwise nodes (each is a pass over [N, 4C]).
+ */
+function geluSlope(g: GraphBuilder, u: string): string {
   const u2 = g.mul(u, u);
-  const inner = g.mul(g.add(u, g.mul(g.mul(u2, u), "gelu_c")), "gelu_s");
-  const tanh = g.op("Tanh", [inner]);
-  return { out: g.mul(g.mul(u, "half"), g.add(tanh, "one")), tanh, u2 };
+  const t = g.op("Tanh", [g.mul(u, g.add(g.mul(u2, "gelu_sc"), "gelu_s"))]);
+  const dInner = g.add(g.mul(u2, "gelu_3sc"), "gelu_s"); // s + 3 s c u²
+  const uSech2 = g.sub(u, g.mul(g.mul(u, t), t)); // u (1 - t²)
+  return g.mul(g.add(g.add(t, "one"), g.mul(uSech2, dInner)), "half");
 }
 
 /**
@@ -235,7 +247,7 @@ export function buildTrainForwardGraph(config: GPT2Config, head: boolean): Uint8
       s.rstd2,
     ], { axis: -1, epsilon: eps });
     const fc = g.dense(ln2, h + "mlp.c_fc.weight", h + "mlp.c_fc.bias", s.fc);
-    const mlp = g.dense(gelu(g, fc).out, h + "mlp.c_proj.weight", h + "mlp.c_proj.bias");
+    const mlp = g.dense(g.fastGelu(fc, s.act), h + "mlp.c_proj.weight", h + "mlp.c_proj.bias");
     x = g.add(x1, mlp, l + 1 < config.nLayer ? saved(l + 1).x : "xf");
   }
   const [final] = g.multi("LayerNormalization", [x, "ln_f.weight", "ln_f.bias"], [
@@ -345,18 +357,10 @@ export function buildTrainBackwardGraph(config: GPT2Config, head: boolean): Uint
     // MLP: x2 = x1 + gelu(ln2(x1)·Wfc + bfc)·Wmp + bmp
     const xhat2 = normalized(g, s.x1, s.mean2, s.rstd2);
     const ln2 = g.add(g.mul(xhat2, h + "ln_2.weight"), h + "ln_2.bias");
-    const { out: act, tanh, u2 } = gelu(g, s.fc);
-    g.op("Gemm", [act, dx], { transA: 1 }, `grad.${h}mlp.c_proj.weight`);
+    g.op("Gemm", [s.act, dx], { transA: 1 }, `grad.${h}mlp.c_proj.weight`);
     g.sumRows(dx, `grad.${h}mlp.c_proj.bias`);
     const dAct = g.matTB(dx, h + "mlp.c_proj.weight");
-    // gelu_new'(u) = 0.5 (1 + t) + 0.5 u (1 - t²) s (1 + 3c u²)
-    const sech2 = g.sub("one", g.mul(tanh, tanh));
-    const dInner = g.mul(g.add("one", g.mul(u2, "gelu_c3")), "gelu_s");
-    const slope = g.add(
-      g.mul(g.add("one", tanh), "half"),
-      g.mul(g.mul(g.mul(s.fc, "half"), sech2), dInner),
-    );
-    const dFc = g.mul(dAct, slope);
+    const dFc = g.mul(dAct, geluSlope(g, s.fc));
     g.op("Gemm", [ln2, dFc], { transA: 1 }, `grad.${h}mlp.c_fc.weight`);
     g.sumRows(dFc, `grad.${h}mlp.c_fc.bias`);
     const dLn2 = g.matTB(dFc, h + "mlp.c_fc.weight");

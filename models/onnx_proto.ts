@@ -61,6 +61,8 @@ export interface TensorSpec {
 /** One node of the graph. */
 export interface NodeSpec {
   op: string;
+  /** The operator's domain: "" (ONNX, the default) or "com.microsoft" (ONNX Runtime's contrib ops). */
+  domain?: string;
   inputs: string[];
   outputs: string[];
   attributes?: Record<string, AttributeValue>;
@@ -102,6 +104,7 @@ function encodeNode(node: NodeSpec, index: number): Uint8Array {
   for (const o of node.outputs) w.string(2, o);
   w.string(3, `${node.op}_${index}`);
   w.string(4, node.op);
+  if (node.domain) w.string(7, node.domain);
   for (const [name, value] of Object.entries(node.attributes ?? {})) {
     w.message(5, encodeAttribute(name, value));
   }
@@ -142,10 +145,13 @@ export function encodeModel(graph: {
   for (const v of graph.inputs) g.message(11, encodeValueInfo(v));
   for (const v of graph.outputs) g.message(12, encodeValueInfo(v));
   const opset = new Writer().string(1, "").int(2, graph.opset ?? 17).finish();
-  return new Writer()
+  const model = new Writer()
     .int(1, 8)
     .string(2, "rlgf")
     .message(7, g.finish())
-    .message(8, opset)
-    .finish();
+    .message(8, opset);
+  if (graph.nodes.some((n) => n.domain === "com.microsoft")) {
+    model.message(8, new Writer().string(1, "com.microsoft").int(2, 1).finish());
+  }
+  return model.finish();
 }
