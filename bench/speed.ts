@@ -17,7 +17,8 @@
  * the small IMDB setting (112 trajectories of 48 new tokens after 64-token prompts; learner,
  * reference, separate critic and guide on the ONNX engine as cli/setup.ts wires them; 5 epochs of
  * minibatch 28), with synthetic prompts and a cheap synthetic reward, for this model and for the
- * imdb-small preset's. Peak memory: a child process running only the default route (the same
+ * imdb-small preset's; bench/torch_ref.py's `rl_iteration` does the same work at the same shapes
+ * in PyTorch (rl_iteration_torch_s, rl_iteration_ratio). Peak memory: a child process running only the default route (the same
  * tasks and rounds) reports its VmHWM, against the PyTorch process's ru_maxrss.
  *
  * `--gpt2-small` instead compares GPT-2 small (124 M) at batch 4 x 112 and writes
