@@ -49,6 +49,12 @@ export function cacheKey(value: unknown): string {
   return h.toString(16).padStart(8, "0");
 }
 
+/**
+ * Part of the keys of cached trained models: bumped when their training route changes
+ * (2: gradient steps on the ONNX Runtime engine), so models built another way are not reused.
+ */
+export const TRAINING_ROUTE = 2;
+
 /** Builds `dir` with `build` unless it is already there (atomic: complete or absent). */
 export async function cached(
   dir: string,
@@ -219,6 +225,7 @@ export async function cachedPretrained(
       steps: policy.pretrainSteps,
       batch: policy.pretrainBatchSize,
       lr: policy.pretrainLearningRate,
+      route: TRAINING_ROUTE,
     })
   }`;
   await cached(

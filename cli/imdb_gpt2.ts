@@ -29,6 +29,7 @@ import {
   guideBaselines,
   localDataDir,
   taskGeneration,
+  TRAINING_ROUTE,
 } from "./_cache.ts";
 import { imdbBcPairs } from "./imdb_small.ts";
 
@@ -131,6 +132,7 @@ export async function imdbGpt2Parts(config: RunConfig, rng: Rng): Promise<TaskPa
           maxPrompt,
           h: generation.maxNewTokens,
           seed: config.seed,
+          route: TRAINING_ROUTE,
         })
       }`;
       await cachedBcGuide(
