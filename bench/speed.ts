@@ -454,6 +454,8 @@ async function theirs(task: Task): Promise<Timing> {
 }
 
 const tasks: Task[] = ["train", "forward", "generate"];
+/** Whether the tfjs train step was tried and failed (its tape then holds tensors). */
+let oursTrainFailed = false;
 /** Why the tfjs train step could not run (GPT-2 small on tfjs-wasm), or null. */
 let oursTrainError: string | null = gpt2Small && !values["tfjs-train"]
   ? "not run (pass --tfjs-train): GPT-2 small with AdamW does not fit tfjs-wasm's 4 GiB heap"
@@ -484,6 +486,7 @@ for (let round = 0; round <= rounds; round++) {
         record("ours_1thread", await ours(task));
       } catch (error) {
         oursTrainError = (error as Error).message;
+        oursTrainFailed = true;
         console.log(`round ${round} train ours_1thread failed: ${oursTrainError}`);
       }
     }
@@ -658,7 +661,8 @@ const report = [
   ...rows,
   "",
   "Ratios use the library's default route, the ONNX Runtime engine (models/onnx_engine.ts: our " +
-  "GPT-2 forward and backward graphs, weights fed from the tfjs variables, AdamW on tfjs)." +
+  "GPT-2 forward and backward graphs, weights fed from the tfjs variables, AdamW as one SIMD " +
+  "pass per tensor on the tfjs-wasm heap)." +
   (gpt2Small ? "" : ` The threaded tfjs row is registerFastKernels({ threads: ${workers} }).`),
   ...(Number(load[0]) > navigator.hardwareConcurrency
     ? [
@@ -688,7 +692,7 @@ const report = [
   `MiB (ru_maxrss); ratio ${fmt(peakMemoryRatio, 2)} (target <= 2). The side-by-side process, ` +
   `which also ran the tfjs rows, peaked at ${fmt(sideBySidePeakMiB, 0)} MiB.`,
   `- tensors leaked over the run: ${leaked}` +
-  (oursTrainError === null ? "" : " (left by the failed train step, whose tape was not unwound)"),
+  (oursTrainFailed ? " (left by the failed train step, whose tape was not unwound)" : ""),
   ...(gpt2Small ? [] : [
     "",
     "## One RL iteration of the small IMDB setting, measured",

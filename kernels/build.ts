@@ -28,6 +28,8 @@ const COMMON_FLAGS = [
   "-Wl,--export=tanh_f32",
   "-Wl,--export=pow_int_f32",
   "-Wl,--export=sum_rows_f32",
+  "-Wl,--export=adamw_f32",
+  "-Wl,--export=sum_squares_f32",
 ];
 
 /** Extra flags of the shared-memory build (memory may grow up to 4 GiB). */

@@ -345,3 +345,54 @@ void sum_rows_f32(const float *x, int rows, int width, float *out) {
     for (; j < width; j++) out[j] += row[j];
   }
 }
+
+/// AdamW's update of one tensor: the gradient scaled by `scale` (global-norm clipping), the moments
+/// m and v updated in place, and out = p * keep - step_size * m / (sqrt(v * v_scale) + eps), where
+/// keep = 1 - lr * weight_decay, step_size = lr / (1 - b1^t) and v_scale = 1 / (1 - b2^t).
+void adamw_f32(const float *p, const float *g, float *m, float *v, float *out, int size,
+               float scale, float b1, float b2, float keep, float step_size, float v_scale,
+               float eps) {
+  const v128_t vscale = wasm_f32x4_splat(scale), vb1 = wasm_f32x4_splat(b1);
+  const v128_t vb1c = wasm_f32x4_splat(1.0f - b1), vb2 = wasm_f32x4_splat(b2);
+  const v128_t vb2c = wasm_f32x4_splat(1.0f - b2), vkeep = wasm_f32x4_splat(keep);
+  const v128_t vstep = wasm_f32x4_splat(step_size), vvs = wasm_f32x4_splat(v_scale);
+  const v128_t veps = wasm_f32x4_splat(eps);
+  int i = 0;
+  for (; i + 4 <= size; i += 4) {
+    v128_t gi = wasm_f32x4_mul(wasm_v128_load(g + i), vscale);
+    v128_t mi = wasm_f32x4_add(wasm_f32x4_mul(vb1, wasm_v128_load(m + i)), wasm_f32x4_mul(vb1c, gi));
+    v128_t vi = wasm_f32x4_add(wasm_f32x4_mul(vb2, wasm_v128_load(v + i)),
+                               wasm_f32x4_mul(vb2c, wasm_f32x4_mul(gi, gi)));
+    wasm_v128_store(m + i, mi);
+    wasm_v128_store(v + i, vi);
+    v128_t denom = wasm_f32x4_add(wasm_f32x4_sqrt(wasm_f32x4_mul(vi, vvs)), veps);
+    v128_t update = wasm_f32x4_div(wasm_f32x4_mul(vstep, mi), denom);
+    wasm_v128_store(out + i, wasm_f32x4_sub(wasm_f32x4_mul(wasm_v128_load(p + i), vkeep), update));
+  }
+  for (; i < size; i++) {
+    float gi = g[i] * scale;
+    float mi = b1 * m[i] + (1.0f - b1) * gi;
+    float vi = b2 * v[i] + (1.0f - b2) * (gi * gi);
+    m[i] = mi;
+    v[i] = vi;
+    out[i] = p[i] * keep - step_size * mi / (__builtin_sqrtf(vi * v_scale) + eps);
+  }
+}
+
+/// The sum of x[i]^2: float lanes over blocks of 1024 elements, the blocks summed in double.
+double sum_squares_f32(const float *x, int size) {
+  double total = 0.0;
+  int i = 0;
+  while (i + 4 <= size) {
+    int end = i + 1024 <= size ? i + 1024 : size & ~3;
+    v128_t acc = wasm_f32x4_splat(0.0f);
+    for (; i < end; i += 4) {
+      v128_t xi = wasm_v128_load(x + i);
+      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(xi, xi));
+    }
+    total += (double)wasm_f32x4_extract_lane(acc, 0) + (double)wasm_f32x4_extract_lane(acc, 1) +
+             (double)wasm_f32x4_extract_lane(acc, 2) + (double)wasm_f32x4_extract_lane(acc, 3);
+  }
+  for (; i < size; i++) total += (double)x[i] * (double)x[i];
+  return total;
+}

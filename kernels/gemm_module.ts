@@ -46,6 +46,24 @@ export interface GemmExports {
   pow_int_f32(x: number, size: number, n: number, out: number): void;
   /** out[j] = sum over i of x[i, j] for x [rows, width]. */
   sum_rows_f32(x: number, rows: number, width: number, out: number): void;
+  /** AdamW's update of one tensor (moments in place); see kernels/gemm.c. */
+  adamw_f32(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    out: number,
+    size: number,
+    scale: number,
+    b1: number,
+    b2: number,
+    keep: number,
+    stepSize: number,
+    vScale: number,
+    eps: number,
+  ): void;
+  /** The sum of x[i]² (in double). */
+  sum_squares_f32(x: number, size: number): number;
 }
 
 function decode(base64: string): Uint8Array<ArrayBuffer> {

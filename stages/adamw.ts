@@ -4,6 +4,13 @@
  */
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
+import {
+  activeWasmHeap,
+  type AdamWConstants,
+  adamwOnHeap,
+  sumSquaresOnHeap,
+} from "../kernels/adamw.ts";
+import type { WasmBackendLike } from "../kernels/wasm_heap.ts";
 
 /** Options of {@linkcode AdamW}. */
 export interface AdamWOptions {
@@ -25,17 +32,19 @@ export interface AdamWOptions {
 }
 
 /**
- * AdamW over a fixed list of variables. The moments live on the host (plain
- * Float32Arrays), not on the tfjs backend: a wasm backend has one 4 GiB heap,
- * which GPT-2 small's weights, gradients and two moments would not fit.
+ * AdamW over a fixed list of variables. On tfjs-wasm the moments are tensors on its heap and
+ * each step is one SIMD pass per variable (kernels/adamw.ts); on other backends the moments are
+ * host Float32Arrays and the step is a loop over host copies.
  */
 export class AdamW {
   /** The current learning rate. */
   learningRate: number;
   /** The variables it updates, in the order `step` expects their gradients. */
   readonly variables: readonly tf.Variable[];
-  #m: Float32Array[];
-  #v: Float32Array[];
+  // heap: tensors the kernel updates in place (never handed out); host: plain arrays
+  #heap: WasmBackendLike | null;
+  #m: (tf.Tensor | Float32Array)[];
+  #v: (tf.Tensor | Float32Array)[];
   #decay: boolean[];
   #step = 0;
   #beta1: number;
@@ -58,8 +67,13 @@ export class AdamW {
     this.#weightDecay = options.weightDecay ?? 0.01;
     const decays = options.decays ?? ((v: tf.Variable) => v.rank >= 2);
     this.#decay = variables.map(decays);
-    this.#m = variables.map((v) => new Float32Array(v.size));
-    this.#v = variables.map((v) => new Float32Array(v.size));
+    this.#heap = variables.every((v) => v.dtype === "float32") ? activeWasmHeap() : null;
+    this.#m = variables.map((v) => this.#zeros(v.size));
+    this.#v = variables.map((v) => this.#zeros(v.size));
+  }
+
+  #zeros(size: number): tf.Tensor | Float32Array {
+    return this.#heap ? tf.zeros([size]) : new Float32Array(size);
   }
 
   /** Number of steps taken. */
@@ -84,31 +98,44 @@ export class AdamW {
     const max = options.maxGradNorm ?? Infinity;
     const scale = norm > max ? max / (norm + 1e-6) : 1;
     this.#step++;
-    const b1 = this.#beta1, b2 = this.#beta2, lr = this.learningRate, eps = this.#epsilon;
-    // bias corrections folded into the step size and the second moment's scale
-    const stepSize = lr / (1 - b1 ** this.#step), vScale = 1 / (1 - b2 ** this.#step);
+    const lr = this.learningRate;
+    const constants = {
+      scale,
+      beta1: this.#beta1,
+      beta2: this.#beta2,
+      keep: 1,
+      // bias corrections folded into the step size and the second moment's scale
+      stepSize: lr / (1 - this.#beta1 ** this.#step),
+      vScale: 1 / (1 - this.#beta2 ** this.#step),
+      epsilon: this.#epsilon,
+    };
     grads.forEach((grad, i) => {
       if (grad === null) return;
-      const variable = this.variables[i], m = this.#m[i], v = this.#v[i];
-      const g = grad.dataSync(), p = variable.dataSync();
-      const keep = this.#decay[i] ? 1 - lr * this.#weightDecay : 1;
-      const next = new Float32Array(p.length);
-      for (let j = 0; j < p.length; j++) {
-        const gj = g[j] * scale;
-        const mj = b1 * m[j] + (1 - b1) * gj;
-        const vj = b2 * v[j] + (1 - b2) * gj * gj;
-        m[j] = mj;
-        v[j] = vj;
-        next[j] = p[j] * keep - stepSize * mj / (Math.sqrt(vj * vScale) + eps);
+      const variable = this.variables[i];
+      const c = { ...constants, keep: this.#decay[i] ? 1 - lr * this.#weightDecay : 1 };
+      const [m, v] = [this.#m[i], this.#v[i]];
+      if (this.#heap) {
+        const g = grad.dtype === "float32" ? grad : tf.cast(grad, "float32");
+        const next = adamwOnHeap(this.#heap, {
+          p: variable,
+          g,
+          m: m as tf.Tensor,
+          v: v as tf.Tensor,
+        }, c);
+        variable.assign(next); // next has the variable's shape; the variable now holds its data
+        tf.dispose(g === grad ? [next] : [next, g]);
+      } else {
+        hostStep(variable, grad.dataSync(), m as Float32Array, v as Float32Array, c);
       }
-      tf.tidy(() => variable.assign(tf.tensor(next, variable.shape)));
     });
     return norm;
   }
 
   /** The step count and copies of the moments (for a checkpoint). */
   getState(): { step: number; m: Float32Array[]; v: Float32Array[] } {
-    return { step: this.#step, m: this.#m.map((m) => m.slice()), v: this.#v.map((v) => v.slice()) };
+    const copy = (x: tf.Tensor | Float32Array) =>
+      x instanceof Float32Array ? x.slice() : Float32Array.from(x.dataSync());
+    return { step: this.#step, m: this.#m.map(copy), v: this.#v.map(copy) };
   }
 
   /**
@@ -122,22 +149,48 @@ export class AdamW {
       );
     }
     state.m.forEach((m, i) => {
-      if (m.length !== this.#m[i].length || state.v[i].length !== this.#v[i].length) {
+      const size = this.variables[i].size;
+      if (m.length !== size || state.v[i].length !== size) {
         throw new RangeError(
-          `Optimizer state moment ${i} has ${m.length} values, expected ${this.#m[i].length}`,
+          `Optimizer state moment ${i} has ${m.length} values, expected ${size}`,
         );
       }
     });
+    this.dispose();
     this.#step = state.step;
-    this.#m = state.m.map((m) => Float32Array.from(m));
-    this.#v = state.v.map((v) => Float32Array.from(v));
+    const load = (x: Float32Array) => this.#heap ? tf.tensor1d(x) : Float32Array.from(x);
+    this.#m = state.m.map(load);
+    this.#v = state.v.map(load);
   }
 
-  /** Frees the moments (kept for symmetry with tfjs optimizers; they are host memory). */
+  /** Frees the moments. */
   dispose(): void {
-    this.#m = this.#m.map(() => new Float32Array(0));
-    this.#v = this.#v.map(() => new Float32Array(0));
+    for (const x of [...this.#m, ...this.#v]) if (!(x instanceof Float32Array)) x.dispose();
+    this.#m = [];
+    this.#v = [];
   }
+}
+
+/** AdamW on host copies: the moments in place, the new values assigned to the variable. */
+function hostStep(
+  variable: tf.Variable,
+  g: ArrayLike<number>,
+  m: Float32Array,
+  v: Float32Array,
+  c: AdamWConstants,
+): void {
+  const p = variable.dataSync();
+  const next = new Float32Array(p.length);
+  const { scale, beta1: b1, beta2: b2, keep, stepSize, vScale, epsilon: eps } = c;
+  for (let j = 0; j < p.length; j++) {
+    const gj = g[j] * scale;
+    const mj = b1 * m[j] + (1 - b1) * gj;
+    const vj = b2 * v[j] + (1 - b2) * gj * gj;
+    m[j] = mj;
+    v[j] = vj;
+    next[j] = p[j] * keep - stepSize * mj / (Math.sqrt(vj * vScale) + eps);
+  }
+  tf.tidy(() => variable.assign(tf.tensor(next, variable.shape)));
 }
 
 /**
@@ -146,9 +199,14 @@ export class AdamW {
  * @returns the norm
  */
 export function globalNorm(grads: readonly (tf.Tensor | null)[]): number {
+  const heap = activeWasmHeap();
   let sumSq = 0;
   for (const grad of grads) {
     if (grad === null) continue;
+    if (heap && grad.dtype === "float32") {
+      sumSq += sumSquaresOnHeap(heap, grad);
+      continue;
+    }
     const g = grad.dataSync();
     for (let j = 0; j < g.length; j++) sumSq += g[j] * g[j];
   }
