@@ -341,8 +341,10 @@ const pool = workers > 0 && !gpt2Small && !values["memory-probe"]
   : null;
 const rng = new Rng(0);
 const model = createGPT2(MODEL, rng.child("weights"));
-/** The tfjs row's optimizer, made when that row first trains (host moments: 2 x the weights). */
-let optimizer: AdamW | null = null;
+/** The tfjs rows' optimizer (its moments: 2 x the weights), when those rows train. */
+const optimizer = values["memory-probe"] || (gpt2Small && !values["tfjs-train"])
+  ? null
+  : new AdamW(model.trainableVariables(), { learningRate: 1e-4 });
 // The library's default route (models/onnx_engine.ts): gradient steps, forwards and roll-outs.
 const engine = await OnnxGpt2Engine.create(model.config, { threads: 2 });
 const engineModel = new OnnxAcceleratedLM(model, engine);
@@ -433,11 +435,7 @@ interface Timing {
 async function ours(task: Task): Promise<Timing> {
   const before = process.cpuUsage();
   const wall = task === "train"
-    ? trainStep(
-      model,
-      optimizer ??= new AdamW(model.trainableVariables(), { learningRate: 1e-4 }),
-      rng.child("train"),
-    )
+    ? trainStep(model, optimizer!, rng.child("train"))
     : task === "forward"
     ? forwardPass(model, rng.child("forward"))
     : await generate(model, rng.child("generate"));
@@ -510,7 +508,7 @@ pool?.stop();
 const sideBySidePeakMiB = await peakRssMiB();
 const torchPeakMiB = torch ? (await torch.ask({ cmd: "memory" })).max_rss_mib as number : null;
 model.dispose();
-(optimizer as AdamW | null)?.dispose(); // assigned inside ours(), which TS does not follow
+optimizer?.dispose();
 engineOptimizer.dispose();
 const ourPeakMiB = await defaultRoutePeakMiB();
 

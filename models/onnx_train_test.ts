@@ -4,13 +4,20 @@ import { Rng } from "../core/prng.ts";
 import { AdamW } from "../stages/adamw.ts";
 import { initBackend } from "./backend.ts";
 import { loadCausalLM } from "./checkpoint.ts";
-import { createGPT2, type GPT2LM } from "./gpt2.ts";
+import { createGPT2 } from "./gpt2.ts";
 import { OnnxAcceleratedLM, OnnxAcceleratedValueModel, OnnxGpt2Engine } from "./onnx_engine.ts";
-import type { ContinuationOutputs } from "./types.ts";
+import type { ContinuationOutputs, GPT2Config } from "./types.ts";
 import { createValueModel } from "./value.ts";
 
 await initBackend("wasm");
 const tinyGpt2 = new URL("../tests/fixtures/tiny-gpt2", import.meta.url).pathname;
+
+/** A fresh GPT of `shape` and an engine for it. */
+async function tinyOnEngine(shape: Partial<GPT2Config>, seed: number, gradients = true) {
+  const model = createGPT2(shape, new Rng(seed).child("init"));
+  const engine = await OnnxGpt2Engine.create(model.config, { gradients });
+  return { model, engine, fast: new OnnxAcceleratedLM(model, engine) };
+}
 
 type Forward = (p: number[][], c: number[][], o: { entropy: boolean }) => ContinuationOutputs;
 
@@ -65,12 +72,13 @@ const CASES: [string, number[][], number[][]][] = [
 ];
 
 Deno.test("Engine gradients equal tfjs autograd on a random GPT (odd sizes)", async () => {
-  const model = createGPT2(
-    { vocabSize: 37, nPositions: 24, nEmbd: 12, nLayer: 2, nHead: 3 },
-    new Rng(5).child("init"),
-  );
-  const engine = await OnnxGpt2Engine.create(model.config);
-  const fast = new OnnxAcceleratedLM(model, engine);
+  const { model, fast } = await tinyOnEngine({
+    vocabSize: 37,
+    nPositions: 24,
+    nEmbd: 12,
+    nLayer: 2,
+    nHead: 3,
+  }, 5);
   const variables = model.trainableVariables();
   for (const [what, prompts, continuations] of CASES) {
     const reference = gradients(
@@ -108,11 +116,13 @@ Deno.test("Engine gradients equal tfjs autograd on the tiny-gpt2 fixture's weigh
 });
 
 Deno.test("Engine value-model gradients equal tfjs autograd, separate and shared trunks", async () => {
-  const policy = createGPT2(
-    { vocabSize: 29, nPositions: 20, nEmbd: 16, nLayer: 2, nHead: 2 },
-    new Rng(6).child("init"),
-  );
-  const engine = await OnnxGpt2Engine.create(policy.config);
+  const { model: policy, engine } = await tinyOnEngine({
+    vocabSize: 29,
+    nPositions: 20,
+    nEmbd: 16,
+    nLayer: 2,
+    nHead: 2,
+  }, 6);
   const prompts = [[1, 2], [3, 4, 5, 6]];
   const continuations = [[7, 8, 9], [10]];
   for (const shared of [false, true]) {
@@ -151,12 +161,13 @@ Deno.test("Engine value-model gradients equal tfjs autograd, separate and shared
 });
 
 Deno.test("Engine training steps leak no tensors and follow the updated weights", async () => {
-  const model = createGPT2(
-    { vocabSize: 31, nPositions: 24, nEmbd: 16, nLayer: 2, nHead: 2 },
-    new Rng(9).child("init"),
-  );
-  const engine = await OnnxGpt2Engine.create(model.config);
-  const fast = new OnnxAcceleratedLM(model, engine);
+  const { model, fast } = await tinyOnEngine({
+    vocabSize: 31,
+    nPositions: 24,
+    nEmbd: 16,
+    nLayer: 2,
+    nHead: 2,
+  }, 9);
   const variables = model.trainableVariables();
   const optimizer = new AdamW(variables, { learningRate: 1e-2 });
   const prompts = [[1, 2, 3], [4]];
@@ -187,12 +198,11 @@ Deno.test("Engine training steps leak no tensors and follow the updated weights"
 });
 
 Deno.test("An engine without gradients leaves the gradient step to tfjs", async () => {
-  const model = createGPT2(
+  const { model, fast } = await tinyOnEngine(
     { vocabSize: 23, nPositions: 16, nEmbd: 8, nLayer: 1, nHead: 2 },
-    new Rng(4).child("init"),
+    4,
+    false,
   );
-  const engine = await OnnxGpt2Engine.create(model.config, { gradients: false });
-  const fast = new OnnxAcceleratedLM(model, engine);
   const variables = model.trainableVariables();
   const prompts = [[1, 2], [3]];
   const continuations = [[4, 5], [6, 7, 8]];
@@ -203,11 +213,10 @@ Deno.test("An engine without gradients leaves the gradient step to tfjs", async 
 });
 
 Deno.test("Engine training forward rejects bad tokens and over-long rows by name", async () => {
-  const model: GPT2LM = createGPT2(
+  const { model, fast } = await tinyOnEngine(
     { vocabSize: 23, nPositions: 8, nEmbd: 8, nLayer: 1, nHead: 2 },
-    new Rng(4).child("init"),
+    4,
   );
-  const fast = new OnnxAcceleratedLM(model, await OnnxGpt2Engine.create(model.config));
   assert.throws(
     () => tf.tidy(() => fast.forwardContinuation([[1]], [[2, 99]]).logProbs),
     /continuations row 0 has token 99, expected an integer in \[0, 23\)/,
