@@ -94,6 +94,11 @@ export class AdamW {
     if (grads.length !== this.variables.length) {
       throw new RangeError(`Expected ${this.variables.length} gradients, got ${grads.length}`);
     }
+    if (this.#heap && tf.getBackend() !== "wasm") {
+      throw new Error(
+        `AdamW keeps its moments on the wasm backend, but the active backend is ${tf.getBackend()}`,
+      );
+    }
     const norm = globalNorm(grads);
     const max = options.maxGradNorm ?? Infinity;
     const scale = norm > max ? max / (norm + 1e-6) : 1;
