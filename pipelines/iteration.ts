@@ -169,7 +169,11 @@ export function collectTrajectories(
     taskReward(state.reward),
     logProbs({ learner: state.learner, reference: state.reference }),
     // Spec departure 1 from tril: the KL reward applies in every algorithm unless turned off.
-    klReward({ coef: () => state.klCoef, enabled: options.kl.enabled }),
+    klReward({
+      coef: () => state.klCoef,
+      enabled: options.kl.enabled,
+      estimator: options.kl.estimator,
+    }),
     values({ critic, name: phase.critic }),
     advantages({ gamma: options.gamma, lambda: options.lambda }),
   );

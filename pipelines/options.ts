@@ -38,6 +38,8 @@ export interface TrainOptions {
     enabled: boolean;
     /** Initial coefficient c. @default 0.001 (tril IMDB; the paper: 0.1 adaptive) */
     coef: number;
+    /** Per-token KL estimate: "k1" (the spec's) or "k3" (never negative; stages/kl_reward.ts). @default "k1" */
+    estimator: "k1" | "k3";
   };
   /** Sampling during training (H = maxNewTokens). @default 48 / 48 / top-k 50 */
   generation: GenerationConfig;
@@ -79,7 +81,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainOptions> = Object.freeze<TrainOptions
     targetKl: null,
     maxGradNorm: 1,
   },
-  kl: { enabled: true, coef: 0.001, kind: "fixed", target: 6, horizon: 10000 },
+  kl: { enabled: true, coef: 0.001, kind: "fixed", target: 6, horizon: 10000, estimator: "k1" },
   generation: {
     maxNewTokens: 48,
     minNewTokens: 48,
@@ -143,6 +145,9 @@ export function trainOptions(overrides: unknown = {}): TrainOptions {
     throw new ConfigError("kl.kind", `expected "fixed", "ziegler" or "rl4lms", got "${o.kl.kind}"`);
   }
   checkRange("kl.coef", o.kl.coef, 0, Number.MAX_VALUE);
+  if (!["k1", "k3"].includes(o.kl.estimator)) {
+    throw new ConfigError("kl.estimator", `expected "k1" or "k3", got "${o.kl.estimator}"`);
+  }
   checkRange("kl.target", o.kl.target, Number.MIN_VALUE, Number.MAX_VALUE);
   checkRange("kl.horizon", o.kl.horizon, Number.MIN_VALUE, Number.MAX_VALUE);
   checkPositiveInt("generation.maxNewTokens", o.generation.maxNewTokens);
