@@ -284,8 +284,10 @@ export class OnnxGpt2Engine {
       slice_start: int64Tensor([p - 1]),
       slice_end: int64Tensor([p - 1 + tc]),
     };
-    const targets = new ort.Tensor("int64", BigInt64Array.from(batch.targets, BigInt), [b * tc]);
-    if (head) feeds.targets = targets;
+    // only the head reads the targets (forward: their log-probs; backward: the one-hot term)
+    if (head) {
+      feeds.targets = new ort.Tensor("int64", BigInt64Array.from(batch.targets, BigInt), [b * tc]);
+    }
     const out = forward.run(pick(forward.inputNames, { ...feeds, ...weights }));
     const saved: Record<string, ort.Tensor> = {};
     for (const name of savedActivationNames(this.config, head)) {
@@ -307,7 +309,7 @@ export class OnnxGpt2Engine {
           grad_hidden: new ort.Tensor("float32", grads.hidden, [m, c]),
         };
         if (head) {
-          gradFeeds.targets = targets;
+          gradFeeds.targets = feeds.targets;
           gradFeeds.grad_logprobs = new ort.Tensor("float32", grads.logProbs!, [m]);
           gradFeeds.grad_entropy = new ort.Tensor("float32", grads.entropy!, [m]);
         }
