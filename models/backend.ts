@@ -49,6 +49,30 @@ export async function initBackend(
   return chosen;
 }
 
+let firstUse: Promise<BackendName> | undefined;
+
+/**
+ * Readies a backend once, on first use, for the library's asynchronous
+ * loaders (`loadCausalLM`, `loadValueModel`): when no backend has
+ * been chosen yet it runs {@linkcode initBackend} with its defaults
+ * (`RLGF_BACKEND`, else wasm); when one has (a call to `initBackend` or
+ * `tf.setBackend`), it waits for that one and changes nothing. So
+ * `await loadCausalLM(dir)` works as a program's first call.
+ * @returns the name of the active backend
+ */
+export async function ensureBackend(): Promise<string> {
+  const active = tf.getBackend();
+  if (active) {
+    await tf.ready();
+    return tf.getBackend();
+  }
+  firstUse ??= initBackend().catch((error) => {
+    firstUse = undefined; // a later call may try again (e.g. after fixing RLGF_BACKEND)
+    throw error;
+  });
+  return await firstUse;
+}
+
 function readEnv(name: string): string | undefined {
   try {
     return Deno.env.get(name);

@@ -6,6 +6,7 @@
  * @module
  */
 import { exists } from "../core/fs.ts";
+import { ensureBackend } from "./backend.ts";
 import { InputError } from "../core/errors.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import type { GPT2Config } from "./types.ts";
@@ -79,10 +80,13 @@ export function gpt2ConfigToJson(config: GPT2Config): Record<string, unknown> {
 
 /**
  * Loads a GPT-2 folder, with its tokenizer when `tokenizer.json` is there.
+ * Works as a program's first call: the TensorFlow.js backend readies itself
+ * on first use (`ensureBackend`) unless one was chosen already.
  * @param dir the folder
  * @returns the model (the caller disposes it); `model.tokenizer` is set when present
  */
 export async function loadCausalLM(dir: string): Promise<GPT2LM> {
+  await ensureBackend();
   const configFile = `${dir}/config.json`;
   let text: string;
   try {

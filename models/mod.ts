@@ -15,7 +15,7 @@
  * @module
  */
 export type * from "./types.ts";
-export { type BackendName, initBackend } from "./backend.ts";
+export { type BackendName, ensureBackend, initBackend } from "./backend.ts";
 export {
   checkGPT2Config,
   createGPT2,

@@ -14,6 +14,7 @@ import type { CausalLM, ValueModel } from "./types.ts";
 import { GPT2LM } from "./gpt2.ts";
 import { dense } from "./fused_ops.ts";
 import { loadCausalLM, saveCausalLM } from "./checkpoint.ts";
+import { ensureBackend } from "./backend.ts";
 import {
   decodeSafetensors,
   type HostTensor,
@@ -174,6 +175,7 @@ export async function saveValueModel(value: GPT2ValueModel, dir: string): Promis
  * @returns the value model (the caller disposes it)
  */
 export async function loadValueModel(dir: string, policy?: CausalLM): Promise<GPT2ValueModel> {
+  await ensureBackend();
   const file = `${dir}/${VALUE_HEAD_FILE}`;
   const bytes = await Deno.readFile(file).catch(() => {
     throw new InputError(`Missing ${VALUE_HEAD_FILE}`, dir);
