@@ -11,11 +11,11 @@ import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
-import { saveCausalLM } from "../models/checkpoint.ts";
 import { evaluatePolicy } from "../pipelines/evaluate.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
 import { PRESETS, readConfigFile, resolveConfig, type RunConfig } from "./config.ts";
 import { Progress } from "./progress.ts";
+import { savePolicyFolder, shellQuote } from "./policy_folder.ts";
 import { renderReport } from "./report.ts";
 import {
   appendJsonl,
@@ -161,6 +161,7 @@ export async function evaluateSetup(config: RunConfig, setup: RunSetup, label: s
 /** Runs training as configured; returns the run folder. */
 export async function train(argv: string[]): Promise<string | null> {
   const args = await parseTrainArgs(argv);
+  const command = ["deno", "task", "train", ...argv].map(shellQuote).join(" ");
   if (!args) {
     console.log(HELP);
     return null;
@@ -208,7 +209,11 @@ export async function train(argv: string[]): Promise<string | null> {
     const checkpoint = async (iteration: number) => {
       await writeCheckpoint(runDir, iteration, async (dir) => {
         await saveTrainState(setup.state, iteration, dir);
-        await saveCausalLM(setup.learner, `${dir}/policy`);
+        await savePolicyFolder(setup.learner, setup.tokenizer, config, `${dir}/policy`, {
+          command,
+          iterations: iteration,
+          trainRecords: setup.state.records.length,
+        });
       }, config.checkpoint.keep);
     };
     let done = 0;
@@ -237,7 +242,12 @@ export async function train(argv: string[]): Promise<string | null> {
     );
     progress.finish();
     const evaluation = await evaluateSetup(config, setup, "learner (trained)");
-    await saveCausalLM(setup.learner, `${runDir}/policy`);
+    await savePolicyFolder(setup.learner, setup.tokenizer, config, `${runDir}/policy`, {
+      command,
+      evaluation: evaluation.rows,
+      iterations: total,
+      trainRecords: setup.state.records.length,
+    });
     await writeJsonAtomic(`${runDir}/evaluation.json`, evaluation.rows);
     await writeFileAtomic(
       `${runDir}/eval_generations.jsonl`,

@@ -53,6 +53,54 @@ export class ToyTokenizer implements Tokenizer {
       return TOY_ALPHABET[id];
     }).join("");
   }
+
+  /**
+   * This tokenizer as Hugging Face files (a character-level BPE with no merges), so a
+   * saved toy model folder loads with its tokenizer in transformers and here.
+   *
+   * @returns `tokenizer.json` and `tokenizer_config.json`, by file name
+   */
+  hubFiles(): Record<string, Record<string, unknown>> {
+    const eos = TOY_ALPHABET[this.eosTokenId];
+    return {
+      "tokenizer.json": {
+        version: "1.0",
+        truncation: null,
+        padding: null,
+        added_tokens: [{
+          id: this.eosTokenId,
+          content: eos,
+          single_word: false,
+          lstrip: false,
+          rstrip: false,
+          normalized: false,
+          special: true,
+        }],
+        normalizer: null,
+        pre_tokenizer: null,
+        post_processor: null,
+        decoder: { type: "Fuse" },
+        model: {
+          type: "BPE",
+          dropout: null,
+          unk_token: null,
+          continuing_subword_prefix: null,
+          end_of_word_suffix: null,
+          fuse_unk: false,
+          byte_fallback: false,
+          vocab: Object.fromEntries([...TOY_ALPHABET].map((ch, id) => [ch, id])),
+          merges: [],
+        },
+      },
+      "tokenizer_config.json": {
+        tokenizer_class: "PreTrainedTokenizerFast",
+        bos_token: eos,
+        eos_token: eos,
+        pad_token: eos,
+        clean_up_tokenization_spaces: false,
+      },
+    };
+  }
 }
 
 /** Options of the toy tasks. */
