@@ -1,12 +1,12 @@
 /**
  * A minimal writer for ONNX's protobuf messages: just enough of ModelProto,
- * GraphProto, NodeProto, TensorProto and ValueInfoProto to build our GPT-2
- * graphs in code (field numbers from onnx.proto, IR version 8).
+ * GraphProto, NodeProto, TensorProto and ValueInfoProto to serialise the
+ * graphs models/graph/builder.ts builds (field numbers from onnx.proto, IR version 8).
  * @module
  */
 
 /** ONNX tensor element types we use. */
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9, DOUBLE: 11 } as const;
 
 class Writer {
   #chunks: number[] = [];
@@ -47,15 +47,15 @@ class Writer {
   }
 }
 
-/** A node attribute value: an int, a float, a list of ints, or a constant tensor. */
-export type AttributeValue = number | { float: number } | number[] | TensorSpec;
+/** A node attribute value: an int, a float, a string, a list of ints, or a constant tensor. */
+export type AttributeValue = number | string | { float: number } | number[] | TensorSpec;
 
 /** A constant tensor. */
 export interface TensorSpec {
   name?: string;
   dims: number[];
   dataType: number;
-  values: Float32Array | BigInt64Array;
+  values: Float32Array | Float64Array | BigInt64Array | Uint8Array;
 }
 
 /** One node of the graph. */
@@ -70,12 +70,13 @@ export interface NodeSpec {
 
 /**
  * A graph input or output: a name, an element type and a shape (strings are
- * symbolic dims; no shape leaves the rank to the runtime's inference).
+ * symbolic dims, null an unnamed unknown dim; no shape leaves the rank to the
+ * runtime's inference).
  */
 export interface ValueSpec {
   name: string;
   dataType: number;
-  shape?: (number | string)[];
+  shape?: readonly (number | string | null)[];
 }
 
 function encodeTensor(t: TensorSpec): Uint8Array {
@@ -90,6 +91,7 @@ function encodeTensor(t: TensorSpec): Uint8Array {
 function encodeAttribute(name: string, value: AttributeValue): Uint8Array {
   const w = new Writer().string(1, name);
   if (typeof value === "number") w.int(3, value).int(20, 2);
+  else if (typeof value === "string") w.string(4, value).int(20, 3);
   else if (Array.isArray(value)) {
     for (const v of value) w.int(8, v);
     w.int(20, 7);
@@ -121,7 +123,11 @@ function encodeValueInfo(v: ValueSpec): Uint8Array {
   for (const d of v.shape) {
     shape.message(
       1,
-      typeof d === "number" ? new Writer().int(1, d).finish() : new Writer().string(2, d).finish(),
+      typeof d === "number"
+        ? new Writer().int(1, d).finish()
+        : d === null
+        ? new Uint8Array(0)
+        : new Writer().string(2, d).finish(),
     );
   }
   const tensorType = new Writer().int(1, v.dataType).message(2, shape.finish()).finish();
