@@ -119,6 +119,67 @@ export interface RunOptions {
   afterIteration?: (metrics: { iteration: number }) => Promise<void>;
 }
 
+const POLICIES: readonly PolicyName[] = ["learner", "guide"];
+const CRITICS: readonly CriticName[] = ["learner", "guide"];
+const MASKS: readonly string[] = ["all", "suffix", "prefix", "none"];
+
+/**
+ * Checks a phase's fields (a chooser's return value included) and throws one
+ * clear `TypeError` naming the phase and the field: e.g. a chooser that returns
+ * the name "ppo++" instead of a {@linkcode Phase}, or a phase whose `critic` is
+ * misspelt.
+ *
+ * @param phase what a phase chooser returned
+ * @returns the phase, checked
+ */
+export function checkPhase(phase: unknown): Phase {
+  if (typeof phase !== "object" || phase === null) {
+    throw new TypeError(
+      `A phase chooser must return a Phase object ({ name, rollIn, rollOut, beta, policyMask, ` +
+        `valueMask, critic }, e.g. ppoPlusPlusPhase(0.2)), got ${describe(phase)}`,
+    );
+  }
+  const p = phase as Record<string, unknown>;
+  const label = typeof p.name === "string" && p.name !== "" ? `Phase "${p.name}"` : "A phase";
+  const expect = (field: string, ok: boolean, expected: string): void => {
+    if (!ok) {
+      throw new TypeError(`${label}: ${field} must be ${expected}, got ${describe(p[field])}`);
+    }
+  };
+  expect("name", typeof p.name === "string" && p.name !== "", "a non-empty string");
+  expect(
+    "rollIn",
+    p.rollIn === null || POLICIES.includes(p.rollIn as PolicyName),
+    '"learner", "guide" or null',
+  );
+  expect("rollOut", POLICIES.includes(p.rollOut as PolicyName), '"learner" or "guide"');
+  expect(
+    "beta",
+    typeof p.beta === "number" && p.beta >= 0 && p.beta <= 1,
+    "a number in [0, 1]",
+  );
+  expect(
+    "switchPoint",
+    p.switchPoint === undefined || typeof p.switchPoint === "function",
+    "a function (rollInLength, rng) => k, or absent",
+  );
+  for (const field of ["policyMask", "valueMask"]) {
+    expect(
+      field,
+      typeof p[field] === "function" || MASKS.includes(p[field] as string),
+      '"all", "suffix", "prefix", "none" or a function (t, k, row) => boolean',
+    );
+  }
+  expect("critic", CRITICS.includes(p.critic as CriticName), '"learner" or "guide"');
+  return phase as Phase;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "function") return "a function";
+  if (value === undefined) return "undefined";
+  return JSON.stringify(value) ?? String(value);
+}
+
 /**
  * The collection stages of one phase: from prompt batches to complete trajectories.
  *
@@ -134,6 +195,7 @@ export function collectTrajectories(
 ): OperatorFunction<PromptBatch, Trajectories> {
   // Spec departure 2 from tril (actor.py L276/L318 samples "guide" steps from the learner):
   // guide tokens come from the guide itself.
+  checkPhase(phase);
   const policy = (name: PolicyName | null): TokenGenerator | null => {
     if (name === null) return null;
     const found = name === "learner" ? state.learner : state.guide;
@@ -142,7 +204,10 @@ export function collectTrajectories(
   };
   const critic = state.critics[phase.critic];
   if (!critic) {
-    throw new RangeError(`Phase "${phase.name}" needs the ${phase.critic} critic, but none is set`);
+    throw new RangeError(
+      `Phase "${phase.name}" needs the ${phase.critic} critic, but state.critics.${phase.critic} ` +
+        `is not set (pass it in createAlgorithmState's critics)`,
+    );
   }
   const generation = options.generation;
   const streams = state.rng.child("stages");
@@ -213,7 +278,7 @@ export function runIterations(
   return range(first, options.iterations - first).pipe(
     concatMap((iteration) =>
       defer(() => {
-        const phase = choose(iteration, phaseRng);
+        const phase = checkPhase(choose(iteration, phaseRng));
         const start = clock();
         const decay = 1 - iteration / options.iterations;
         const lr = options.learningRate * decay;

@@ -23,6 +23,7 @@
  * @module
  */
 export {
+  checkPhase,
   collectTrajectories,
   type IterationMetrics,
   type Phase,

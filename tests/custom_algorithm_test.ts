@@ -5,7 +5,12 @@
 import assert from "node:assert/strict";
 import { lastValueFrom, of, toArray } from "rxjs";
 import { initBackend } from "../models/backend.ts";
-import { collectTrajectories, type Phase, runIterations } from "../pipelines/iteration.ts";
+import {
+  checkPhase,
+  collectTrajectories,
+  type Phase,
+  runIterations,
+} from "../pipelines/iteration.ts";
 import { disposeAlgorithmState } from "../pipelines/state.ts";
 import { promptSource } from "../stages/prompt_source.ts";
 import { toyGuide, toySparseTask, ToyTokenizer } from "../tasks/toy.ts";
@@ -54,6 +59,42 @@ Deno.test("a custom phase restarts at half the roll-in and learns on the learner
     );
     assert.deepEqual(metrics.map((m) => m.phase), ["ppo++-halfway", "ppo++-halfway"]);
     assert.ok(metrics.every((m) => m.reward_rollout_only === null)); // every row has a prefix
+  } finally {
+    disposeAlgorithmState(state);
+  }
+});
+
+Deno.test("a wrong phase is one clear error naming the phase and the field", async () => {
+  assert.throws(
+    () => checkPhase("ppo++"),
+    /A phase chooser must return a Phase object .* got "ppo\+\+"/,
+  );
+  const { critic: _, ...noCritic } = halfway;
+  assert.throws(
+    () => checkPhase({ ...noCritic, citic: "learner" }),
+    /^TypeError: Phase "ppo\+\+-halfway": critic must be "learner" or "guide", got undefined$/,
+  );
+  assert.throws(
+    () => checkPhase({ ...halfway, policyMask: "suffx" }),
+    /Phase "ppo\+\+-halfway": policyMask must be "all", "suffix", "prefix", "none" or a function/,
+  );
+  assert.throws(
+    () => checkPhase({ ...halfway, beta: 2 }),
+    /beta must be a number in \[0, 1\], got 2/,
+  );
+  assert.equal(checkPhase(halfway), halfway);
+  // Through the driver: the chooser's mistake surfaces before any model runs.
+  const options = toyOptions({ iterations: 1 });
+  const state = await toyState(toySparseTask(), 1, options);
+  try {
+    await assert.rejects(
+      lastValueFrom(runIterations(state, options, () => "ppo++" as unknown as Phase)),
+      /A phase chooser must return a Phase object/,
+    );
+    await assert.rejects(
+      lastValueFrom(runIterations(state, options, () => ({ ...halfway, critic: "guide" }))),
+      /Phase "ppo\+\+-halfway" needs the guide critic, but state.critics.guide is not set/,
+    );
   } finally {
     disposeAlgorithmState(state);
   }
