@@ -84,12 +84,34 @@ export async function toyParts(config: RunConfig, rng: Rng): Promise<TaskParts> 
   };
 }
 
+/**
+ * Checks that a prompt (left-truncated to `train.maxPromptTokens`) and a full generation
+ * fit the policy's context, so an over-long setting fails before any work, naming the field.
+ * @param config the run config
+ * @param nPositions the policy's context length
+ * @throws {ConfigError} naming `train.maxPromptTokens` and the numbers
+ */
+export function checkContextFits(config: RunConfig, nPositions: number): void {
+  const prompt = config.train.maxPromptTokens;
+  const horizon = config.train.generation.maxNewTokens;
+  if (prompt + horizon > nPositions) {
+    throw new ConfigError(
+      "train.maxPromptTokens",
+      `${prompt} prompt tokens + train.generation.maxNewTokens ${horizon} = ${
+        prompt + horizon
+      } exceed the policy's context of ${nPositions} positions; lower one of them ` +
+        "(longer prompts are left-truncated to train.maxPromptTokens)",
+    );
+  }
+}
+
 /** Wires task parts into an algorithm state with the critics the algorithm needs. */
 export async function assembleSetup(
   config: RunConfig,
   parts: TaskParts,
   rng: Rng,
 ): Promise<RunSetup> {
+  checkContextFits(config, parts.learner.config.nPositions);
   const needsGuideCritic = /lols/.test(config.algo);
   const critics: Partial<Record<"learner" | "guide", GPT2ValueModel>> = {
     learner: createValueModel(parts.learner, rng.child("critic-init"), {

@@ -18,11 +18,13 @@ import { Progress } from "./progress.ts";
 import { savePolicyFolder, shellQuote } from "./policy_folder.ts";
 import { renderReport } from "./report.ts";
 import {
+  acquireRunLock,
   appendJsonl,
-  checkpointPath,
   listCheckpoints,
+  loadLatestCheckpoint,
   prepareRunDir,
   readJsonl,
+  removeCheckpointLeftovers,
   truncateMetrics,
   writeCheckpoint,
 } from "./run_dir.ts";
@@ -184,6 +186,8 @@ export async function train(argv: string[]): Promise<string | null> {
   }
   const runDir = out ?? defaultOut(config);
   await prepareRunDir(runDir);
+  // A second run into the same folder is refused while this one holds the lock.
+  await using _lock = await acquireRunLock(runDir, (line) => console.error(line));
   const metricsPath = `${runDir}/metrics.jsonl`;
   if (!args.resume) {
     if ((await listCheckpoints(runDir)).length > 0 || (await readJsonl(metricsPath)).length > 0) {
@@ -195,11 +199,14 @@ export async function train(argv: string[]): Promise<string | null> {
   const setup = await buildSetup(config);
   try {
     if (args.resume) {
-      const found = await listCheckpoints(runDir);
-      if (found.length > 0) {
-        const saved = await loadTrainState(setup.state, checkpointPath(runDir, found.at(-1)!));
-        startIteration = saved.iteration;
-      }
+      await removeCheckpointLeftovers(runDir);
+      // The newest checkpoint that passes its manifest and loads; damaged ones are named.
+      const saved = await loadLatestCheckpoint(
+        runDir,
+        (dir) => loadTrainState(setup.state, dir),
+        (line) => console.error(line),
+      );
+      if (saved) startIteration = saved.value.iteration;
       await truncateMetrics(metricsPath, startIteration);
       console.error(`resuming ${runDir} at iteration ${startIteration}`);
     }

@@ -13,7 +13,7 @@ import type { PromptBatch, RewardFields, RollOutFields } from "./types.ts";
  *
  * @param reward the task's reward: one finite number per row
  * @returns the operator; it errors when the reward returns the wrong count or a
- *   non-finite value, naming the row
+ *   non-finite value (one line naming the prompt's record id, the value and the row)
  */
 export function taskReward<T extends PromptBatch & RollOutFields>(
   reward: RewardFunction,
@@ -33,9 +33,11 @@ export function taskReward<T extends PromptBatch & RollOutFields>(
     }
     scores.forEach((score, i) => {
       if (typeof score !== "number" || !Number.isFinite(score)) {
+        const text = batch.generations[i];
+        const shown = text.length > 60 ? `${text.slice(0, 60)}…` : text;
         throw new RangeError(
-          `Reward function returned ${score} for row ${i} (record "${batch.recordIds[i]}", ` +
-            `generation ${JSON.stringify(batch.generations[i])}); expected a finite number`,
+          `Reward function returned ${score} for prompt "${batch.recordIds[i]}" (row ${i}, ` +
+            `generation ${JSON.stringify(shown)}); expected a finite number`,
         );
       }
     });

@@ -30,7 +30,14 @@ Deno.test("taskReward() scores prompts, generations and references", async () =>
 Deno.test("taskReward() names the row of a non-finite reward", async () => {
   await assert.rejects(
     firstValueFrom(of(batch).pipe(taskReward(() => Promise.resolve([1, NaN])))),
-    /Reward function returned NaN for row 1 \(record "r1", generation "g1"\); expected a finite number/,
+    /Reward function returned NaN for prompt "r1" \(row 1, generation "g1"\); expected a finite number$/,
+  );
+  const long = { ...batch, generations: ["g0", "x".repeat(500) + "\nmore"] };
+  await assert.rejects(
+    firstValueFrom(of(long).pipe(taskReward(() => Promise.resolve([1, -Infinity])))),
+    (e: Error) =>
+      e.message.startsWith('Reward function returned -Infinity for prompt "r1"') &&
+      !e.message.includes("\n") && e.message.length < 200,
   );
   await assert.rejects(
     firstValueFrom(of(batch).pipe(taskReward(() => Promise.resolve([1])))),
