@@ -5,18 +5,19 @@
  * (preset imdb-small: D2LOLS on IMDB).
  * @module
  */
-import { parseArgs } from "node:util";
 import { lastValueFrom, tap } from "rxjs";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { evaluatePolicy } from "../pipelines/evaluate.ts";
-import { runAlgorithm } from "../pipelines/run_algorithm.ts";
+import { RL_ALGORITHMS, runAlgorithm } from "../pipelines/run_algorithm.ts";
 import { PRESETS, readConfigFile, resolveConfig, type RunConfig } from "./config.ts";
+import { choiceFlag, FlagError, integerFlag, parseFlags } from "./flags.ts";
 import { Progress } from "./progress.ts";
 import { savePolicyFolder, shellQuote } from "./policy_folder.ts";
 import { renderReport } from "./report.ts";
+import { CONSOLE_IO, runCommand } from "./cli_io.ts";
 import {
   acquireRunLock,
   appendJsonl,
@@ -44,7 +45,9 @@ Options:
   --seed N           the seed every random choice comes from (default 0)
   --iterations N     RL iterations (train.iterations)
   --data DIR         dataset folder (else RLGF_DATA_DIR, else download)
-  --resume DIR       continue the run in DIR from its last checkpoint
+  --resume DIR       continue the run in DIR from its last checkpoint; with --iterations N,
+                     extend a run (finished or not) to N iterations (the learning-rate decay
+                     and D2LOLS's switch then follow the new total)
   -h, --help         this text
 
 Presets:
@@ -58,55 +61,103 @@ interface TrainArgs {
   resume: string | null;
 }
 
+const TRAIN_FLAGS = {
+  preset: { type: "string" },
+  algo: { type: "string" },
+  config: { type: "string" },
+  out: { type: "string" },
+  seed: { type: "string" },
+  iterations: { type: "string" },
+  data: { type: "string" },
+  resume: { type: "string" },
+} as const;
+
+/** The algorithm names `--algo` accepts (bc+X for every RL algorithm X). */
+const ALGORITHMS = [
+  ...Object.keys(RL_ALGORITHMS),
+  "bc",
+  ...Object.keys(RL_ALGORITHMS).map((a) => `bc+${a}`),
+];
+
+/** The flag that set each config field, for errors about a flag's value. */
+const FLAG_OF_FIELD: Record<string, string> = {
+  algo: "--algo",
+  seed: "--seed",
+  "train.iterations": "--iterations",
+  "task.dataDir": "--data",
+};
+
 async function parseTrainArgs(argv: string[]): Promise<TrainArgs | null> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      preset: { type: "string" },
-      algo: { type: "string" },
-      config: { type: "string" },
-      out: { type: "string" },
-      seed: { type: "string" },
-      iterations: { type: "string" },
-      data: { type: "string" },
-      resume: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-    allowPositionals: false,
+  const { values: v } = parseFlags(argv, TRAIN_FLAGS, {
+    hint: (arg) =>
+      arg in PRESETS ? `--preset ${arg}` : ALGORITHMS.includes(arg) ? `--algo ${arg}` : null,
   });
+  const values = v as Partial<Record<keyof typeof TRAIN_FLAGS, string>> & { help?: boolean };
   if (values.help) return null;
-  const integer = (flag: string, text: string | undefined) => {
-    if (text === undefined) return undefined;
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 0) {
-      throw new ConfigError(flag, `expected a non-negative integer, got "${text}"`);
-    }
-    return n;
-  };
-  if (values.resume) {
-    const extra = Object.keys(values).filter((k) => k !== "resume");
+  const iterations = integerFlag("--iterations", values.iterations, 1);
+  if (values.resume !== undefined) {
+    const extra = Object.keys(values).filter((k) => k !== "resume" && k !== "iterations");
     if (extra.length > 0) {
-      throw new ConfigError(
-        extra[0],
-        "--resume takes no other options (the run's config.json holds them)",
+      throw new FlagError(
+        `flag --${extra[0]} cannot be used with --resume: the run's config.json holds its ` +
+          `settings (only --iterations N may extend the run)`,
       );
     }
-    return { preset: "", layers: [], out: values.resume, resume: values.resume };
+    return {
+      preset: "",
+      layers: iterations === undefined
+        ? []
+        : [{ source: "flag --iterations", values: { train: { iterations } } }],
+      out: values.resume,
+      resume: values.resume,
+    };
   }
+  choiceFlag("--preset", values.preset, Object.keys(PRESETS), "preset");
+  choiceFlag("--algo", values.algo, ALGORITHMS, "algorithm");
   const layers: TrainArgs["layers"] = [];
   if (values.config) {
     layers.push({ source: values.config, values: await readConfigFile(values.config) });
   }
   const flags: Record<string, unknown> = {};
   if (values.algo) flags.algo = values.algo;
-  const seed = integer("--seed", values.seed);
+  const seed = integerFlag("--seed", values.seed);
   if (seed !== undefined) flags.seed = seed;
-  const iterations = integer("--iterations", values.iterations);
   if (iterations !== undefined) flags.train = { iterations };
   if (values.data) flags.task = { dataDir: values.data };
   layers.push({ source: "command-line flags", values: flags });
   return { preset: values.preset ?? "imdb-small", layers, out: values.out ?? null, resume: null };
+}
+
+/**
+ * {@linkcode resolveConfig}, with an error about a value that came from a flag
+ * reported as that flag's (`flag --iterations: ...`), not as a config field.
+ */
+function resolveWithFlags(preset: string, layers: TrainArgs["layers"]): RunConfig {
+  try {
+    return resolveConfig(preset, layers);
+  } catch (error) {
+    const flagLayer = layers.at(-1);
+    if (
+      error instanceof ConfigError && flagLayer && FLAG_OF_FIELD[error.field] &&
+      fieldIsSet(flagLayer.values, error.field)
+    ) {
+      const what = error.message.replace(/^Config field "[^"]*": /, "").replace(
+        / \(in [^)]*\)$/,
+        "",
+      );
+      throw new FlagError(`flag ${FLAG_OF_FIELD[error.field]}: ${what}`);
+    }
+    throw error;
+  }
+}
+
+function fieldIsSet(values: unknown, field: string): boolean {
+  let node = values;
+  for (const key of field.split(".")) {
+    if (typeof node !== "object" || node === null || !(key in node)) return false;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return true;
 }
 
 function defaultOut(config: RunConfig): string {
@@ -180,9 +231,13 @@ export async function train(argv: string[]): Promise<string | null> {
       throw new InputError(`cannot read the run's config (${(error as Error).message})`, path);
     }
     // Re-resolved, so a hand-edited config.json is checked like any config file.
-    config = resolveConfig(String(saved.preset), [{ source: path, values: saved }]);
+    // `--iterations N` extends (or shortens) the run: the new total is saved with it.
+    config = resolveWithFlags(String(saved.preset), [
+      { source: path, values: saved },
+      ...args.layers,
+    ]);
   } else {
-    config = resolveConfig(args.preset, args.layers);
+    config = resolveWithFlags(args.preset, args.layers);
   }
   const runDir = out ?? defaultOut(config);
   await prepareRunDir(runDir);
@@ -196,6 +251,8 @@ export async function train(argv: string[]): Promise<string | null> {
     await writeJsonAtomic(`${runDir}/config.json`, config);
   }
   await initBackend();
+  const total = config.train.iterations +
+    (config.algo.startsWith("bc") ? config.train.bc.iterations : 0);
   const setup = await buildSetup(config);
   try {
     if (args.resume) {
@@ -207,11 +264,21 @@ export async function train(argv: string[]): Promise<string | null> {
         (line) => console.error(line),
       );
       if (saved) startIteration = saved.value.iteration;
+      if (args.layers.length > 0) {
+        if (startIteration > total) {
+          throw new FlagError(
+            `flag --iterations: the run in ${runDir} has done ${startIteration} iterations; ` +
+              `expected at least that many`,
+          );
+        }
+        await writeJsonAtomic(`${runDir}/config.json`, config);
+      }
       await truncateMetrics(metricsPath, startIteration);
-      console.error(`resuming ${runDir} at iteration ${startIteration}`);
+      console.error(
+        `resuming ${runDir} at iteration ${startIteration}` +
+          (args.layers.length > 0 ? ` (now ${total} iterations in all)` : ""),
+      );
     }
-    const total = config.train.iterations +
-      (config.algo.startsWith("bc") ? config.train.bc.iterations : 0);
     const progress = new Progress(`train ${config.algo}`, total - startIteration);
     const checkpoint = async (iteration: number) => {
       await writeCheckpoint(runDir, iteration, async (dir) => {
@@ -298,15 +365,4 @@ export async function train(argv: string[]): Promise<string | null> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    await train(Deno.args);
-  } catch (error) {
-    const known = error instanceof InputError || error instanceof ConfigError ||
-      error instanceof RangeError ||
-      error instanceof TypeError && /parseArgs|Unknown option|option/.test(String(error.message));
-    console.error(`error: ${(error as Error).message}`);
-    if (!known) console.error((error as Error).stack);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) Deno.exit(await runCommand(() => train(Deno.args), CONSOLE_IO));

@@ -129,3 +129,44 @@ Deno.test("train: --resume of a folder with no run config is a one-line error na
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("train: flag mistakes are one line naming the flag, with a did-you-mean", async () => {
+  const cases: [string[], string[]][] = [
+    [["toy"], ['unexpected argument "toy"', "--preset toy"]],
+    [["--presets", "toy"], ["unknown flag --presets", "did you mean --preset?"]],
+    [["--preset", "toy", "--algo", "ppx"], ["flag --algo", '"ppx"', "ppo++"]],
+    [["--preset", "toy", "--iterations", "-5"], ["flag --iterations", "positive integer", '"-5"']],
+    [["--preset", "toy", "--seed"], ["flag --seed needs a value"]],
+    [["--resume", "runs/x", "--seed", "2"], ["flag --seed", "--resume"]],
+  ];
+  for (const [args, mentions] of cases) {
+    const result = await train(args);
+    assert.equal(result.code, 1, args.join(" "));
+    assertOneLineError(result, ...mentions);
+    assert.doesNotMatch(result.stderr, /Config field|    at /);
+  }
+});
+
+Deno.test("train: --resume DIR --iterations N extends a finished run", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const first = await train(["--preset", "toy", "--iterations", "2", "--out", `${dir}/run`]);
+    assert.equal(first.code, 0, first.stderr);
+    const more = await train(["--resume", `${dir}/run`, "--iterations", "3"]);
+    assert.equal(more.code, 0, more.stderr);
+    assert.match(more.stderr, /resuming .* at iteration 2 \(now 3 iterations in all\)/);
+    const metrics = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n")
+      .map((line) => JSON.parse(line).iteration);
+    assert.deepEqual(metrics, [0, 1, 2]);
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`));
+    assert.equal(config.train.iterations, 3); // a later --resume continues from the new total
+    assert.ok((await Deno.stat(`${dir}/run/checkpoints/iter-000003`)).isDirectory);
+    assertOneLineError(
+      await train(["--resume", `${dir}/run`, "--iterations", "2"]),
+      "flag --iterations",
+      "has done 3 iterations",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
