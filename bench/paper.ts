@@ -15,7 +15,7 @@ import { initBackend } from "../models/backend.ts";
 import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
 import { completionsApi, textGuide } from "../models/text_guide.ts";
 import { GPT2LM } from "../models/gpt2.ts";
-import { OnnxAcceleratedLM, OnnxGpt2Engine } from "../models/onnx_engine.ts";
+import { type EngineMode, OnnxAcceleratedLM, openEngine } from "../models/engine/mod.ts";
 import type { TokenGenerator, Tokenizer } from "../models/types.ts";
 import { evaluatePolicy } from "../pipelines/evaluate.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
@@ -284,15 +284,9 @@ export async function perPromptFromPolicy(config: RunConfig, dir: string): Promi
 
 /** The served model on ONNX Runtime when it is a GPT-2 and the config allows (as train.ts's guide). */
 async function accelerated(model: TokenGenerator, engine: string): Promise<TokenGenerator> {
-  if (engine === "tfjs" || !(model instanceof GPT2LM)) return model;
-  try {
-    const served = await OnnxGpt2Engine.create(model.config, { gradients: false });
-    return new OnnxAcceleratedLM(model, served);
-  } catch (error) {
-    if (engine !== "auto") throw error;
-    console.error(`note: ONNX Runtime unavailable for the API guide (${(error as Error).message})`);
-    return model;
-  }
+  if (!(model instanceof GPT2LM)) return model;
+  const served = await openEngine(model.config, engine as EngineMode, { training: false });
+  return served ? new OnnxAcceleratedLM(model, served) : model;
 }
 
 /**

@@ -37,7 +37,7 @@ import {
   OnnxAcceleratedLM,
   OnnxAcceleratedValueModel,
   OnnxGpt2Engine,
-} from "../models/onnx_engine.ts";
+} from "../models/engine/mod.ts";
 import type { CausalLM, Tokenizer } from "../models/types.ts";
 import { createValueModel } from "../models/value.ts";
 import { lastValueFrom } from "rxjs";

@@ -12,7 +12,7 @@ import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
 import { createGPT2, type GPT2LM } from "../models/gpt2.ts";
 import { type HFTokenizer, loadTokenizer } from "../models/tokenizer.ts";
 import type { CausalLM, GPT2Config, TokenGenerator, Tokenizer } from "../models/types.ts";
-import { OnnxAcceleratedLM, OnnxGpt2Engine } from "../models/onnx_engine.ts";
+import { OnnxAcceleratedLM, openEngine } from "../models/engine/mod.ts";
 import type { GenerationDefaults } from "../tasks/types.ts";
 import { AdamW } from "../stages/adamw.ts";
 import { nllStep } from "../stages/nll_update.ts";
@@ -82,13 +82,14 @@ export function tokenStream(texts: string[], tokenizer: Tokenizer): Int32Array {
  * `model` with its gradient steps on the ONNX Runtime engine when that loads
  * (about 5x faster than tfjs-wasm), else `model` itself.
  */
-async function fastTrainer(model: GPT2LM): Promise<CausalLM> {
-  try {
-    return new OnnxAcceleratedLM(model, await OnnxGpt2Engine.create(model.config));
-  } catch (error) {
-    console.error(`note: ONNX Runtime unavailable (${(error as Error).message}); training on tfjs`);
-    return model;
-  }
+async function fastTrainer(
+  model: GPT2LM,
+): Promise<{ trainer: CausalLM; release(): Promise<void> }> {
+  const engine = await openEngine(model.config, "auto");
+  return {
+    trainer: engine ? new OnnxAcceleratedLM(model, engine) : model,
+    release: async () => await engine?.dispose(),
+  };
 }
 
 /** Language-model pretraining on random windows of a token stream. */
@@ -104,7 +105,7 @@ export async function pretrain(
     label: string;
   },
 ): Promise<number> {
-  const trainer = await fastTrainer(model);
+  const { trainer, release } = await fastTrainer(model);
   const optimizer = new AdamW(model.trainableVariables(), {
     learningRate: options.learningRate,
     weightDecay: 0.01,
@@ -130,6 +131,7 @@ export async function pretrain(
     }
   } finally {
     optimizer.dispose();
+    await release();
   }
   progress.finish();
   return loss;
@@ -141,7 +143,7 @@ export async function fineTune(
   pairs: { prompt: number[]; target: number[] }[],
   options: { steps: number; batchSize: number; learningRate: number; rng: Rng; label: string },
 ): Promise<number> {
-  const trainer = await fastTrainer(model);
+  const { trainer, release } = await fastTrainer(model);
   const optimizer = new AdamW(model.trainableVariables(), {
     learningRate: options.learningRate,
     weightDecay: 0,
@@ -162,6 +164,7 @@ export async function fineTune(
     }
   } finally {
     optimizer.dispose();
+    await release();
   }
   progress.finish();
   return loss;

@@ -20,7 +20,7 @@ import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { loadCausalLM } from "../models/checkpoint.ts";
 import type { GPT2LM } from "../models/gpt2.ts";
-import { OnnxAcceleratedLM, OnnxGpt2Engine } from "../models/onnx_engine.ts";
+import { type EngineMode, OnnxAcceleratedLM, openEngine } from "../models/engine/mod.ts";
 import type { CausalLM, TokenGenerator, Tokenizer } from "../models/types.ts";
 import { evaluatePolicy } from "../pipelines/evaluate.ts";
 import { captionMetrics } from "../rewards/caption_metrics.ts";
@@ -355,22 +355,37 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
 }
 
 /** The policy to generate with: on ONNX Runtime when the engine setting allows and it loads. */
-async function generator(bench: Bench, io: CliIo): Promise<TokenGenerator> {
-  if (bench.engine === "tfjs") return bench.policy;
-  try {
-    // evaluation takes no gradient step: the training graphs are not opened
-    const engine = await OnnxGpt2Engine.create(bench.policy.config, { gradients: false });
-    return new OnnxAcceleratedLM(bench.policy, engine);
-  } catch (error) {
-    if (bench.engine !== "auto") throw error;
-    io.err(`note: ONNX Runtime engine unavailable (${(error as Error).message}); using tfjs`);
-    return bench.policy;
-  }
+async function generator(
+  bench: Bench,
+  io: CliIo,
+): Promise<{ policy: TokenGenerator; release(): Promise<void> }> {
+  // evaluation takes no gradient step: the training graphs are not opened
+  const engine = await openEngine(bench.policy.config, bench.engine as EngineMode, {
+    training: false,
+    note: (message) => io.err(message),
+  });
+  return {
+    policy: engine ? new OnnxAcceleratedLM(bench.policy, engine) : bench.policy,
+    release: async () => await engine?.dispose(),
+  };
 }
 
 /** Generates and scores in chunks so a long evaluation shows progress. */
 async function score(bench: Bench, records: PromptRecord[], greedy: boolean, io: CliIo) {
-  const policy = await generator(bench, io);
+  const { policy, release } = await generator(bench, io);
+  try {
+    return await scoreChunks(bench, policy, records, greedy);
+  } finally {
+    await release();
+  }
+}
+
+async function scoreChunks(
+  bench: Bench,
+  policy: TokenGenerator,
+  records: PromptRecord[],
+  greedy: boolean,
+) {
   const chunk = 64;
   const rng = new Rng(bench.seed).child("eval");
   const rewards: number[] = [];

@@ -8,10 +8,11 @@
 import { Rng } from "../core/prng.ts";
 import { createGPT2, GPT2LM } from "../models/gpt2.ts";
 import {
+  type EngineMode,
   OnnxAcceleratedLM,
   OnnxAcceleratedValueModel,
-  OnnxGpt2Engine,
-} from "../models/onnx_engine.ts";
+  openEngine,
+} from "../models/engine/mod.ts";
 import type { CausalLM, TokenGenerator, Tokenizer } from "../models/types.ts";
 import { createValueModel, type GPT2ValueModel } from "../models/value.ts";
 import { type AlgorithmState, createAlgorithmState } from "../pipelines/state.ts";
@@ -127,7 +128,7 @@ export async function assembleSetup(
   if (config.task.trainRecords > 0) records = records.slice(0, config.task.trainRecords);
   let evalRecords = config.task.evalRecords > 0 ? await parts.task.records("val") : [];
   evalRecords = evalRecords.slice(0, config.task.evalRecords);
-  const engine = await rolloutEngine(config, parts.learner);
+  const engine = await openEngine(parts.learner.config, config.engine as EngineMode);
   const fast = <T extends TokenGenerator | null>(model: T): T | OnnxAcceleratedLM =>
     engine && model instanceof GPT2LM && engine.accepts(model.config)
       ? new OnnxAcceleratedLM(model, engine)
@@ -165,40 +166,9 @@ export async function assembleSetup(
       parts.learner.dispose();
       zeroShot.dispose();
       for (const o of parts.owned) o.dispose();
+      void engine?.dispose();
     },
   };
-}
-
-/**
- * The ONNX Runtime engine, when the config asks for it and it loads: "auto"
- * falls back (gradients on tfjs, then tfjs alone) with a note, "onnx" makes a
- * failure an error, "onnx-rollouts" keeps the gradient steps on tfjs.
- */
-async function rolloutEngine(config: RunConfig, learner: GPT2LM): Promise<OnnxGpt2Engine | null> {
-  if (config.engine === "tfjs") return null;
-  try {
-    return await OnnxGpt2Engine.create(learner.config, {
-      gradients: config.engine !== "onnx-rollouts",
-    });
-  } catch (error) {
-    if (config.engine === "auto") {
-      try {
-        const engine = await OnnxGpt2Engine.create(learner.config, { gradients: false });
-        console.error(
-          `note: ONNX Runtime gradients unavailable (${(error as Error).message}); ` +
-            "gradient steps on tfjs",
-        );
-        return engine;
-      } catch {
-        // neither: tfjs alone, noted below
-      }
-    }
-    if (config.engine === "onnx") throw error;
-    console.error(
-      `note: ONNX Runtime engine unavailable (${(error as Error).message}); using tfjs`,
-    );
-    return null;
-  }
 }
 
 /**

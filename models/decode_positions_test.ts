@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "./backend.ts";
 import { createGPT2 } from "./gpt2.ts";
-import { OnnxGpt2Engine } from "./onnx_engine.ts";
+import { OnnxGpt2Engine } from "./engine/mod.ts";
 
 await initBackend("wasm");
 

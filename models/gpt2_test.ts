@@ -4,6 +4,8 @@ import { initBackend } from "./backend.ts";
 import { loadCausalLM } from "./checkpoint.ts";
 import { createGPT2 } from "./gpt2.ts";
 import { Rng } from "../core/prng.ts";
+import { OnnxAcceleratedLM, OnnxGpt2Engine } from "./engine/mod.ts";
+import type { CausalLM } from "./types.ts";
 
 await initBackend();
 const FIXTURE = new URL("../tests/fixtures/tiny-gpt2", import.meta.url).pathname;
@@ -24,12 +26,18 @@ interface RefCase {
 }
 const cases: RefCase[] = ref.cases;
 
+// The reference tests run on both routes: the tfjs model and the ONNX Runtime engine's graphs.
+const engine = await OnnxGpt2Engine.create(model.config, { gradients: false });
+const ROUTES: [string, CausalLM][] = [["tfjs", model], [
+  "engine",
+  new OnnxAcceleratedLM(model, engine),
+]];
+
 const logitsCache = new Map<string, Promise<number[][][]>>();
-function logitsOf(c: RefCase): Promise<number[][][]> {
-  if (!logitsCache.has(c.name)) {
-    logitsCache.set(c.name, model.logits(c.input_ids, c.attention_mask));
-  }
-  return logitsCache.get(c.name)!;
+function logitsOf(route: string, policy: CausalLM, c: RefCase): Promise<number[][][]> {
+  const key = `${route}/${c.name}`;
+  if (!logitsCache.has(key)) logitsCache.set(key, policy.logits(c.input_ids, c.attention_mask));
+  return logitsCache.get(key)!;
 }
 
 function argmax(row: number[]): number {
@@ -38,88 +46,94 @@ function argmax(row: number[]): number {
   return best;
 }
 
-Deno.test("GPT2LM.logits() matches the PyTorch reference within 2e-4 on every case", async () => {
-  for (const c of cases) {
-    const logits = await logitsOf(c);
-    let worst = 0;
-    c.logits_positions.forEach((pos, p) => {
-      c.input_ids.forEach((_, b) => {
-        const stored = c.logits_at_columns[b][p];
-        if (stored === null) return; // a pad position
-        stored.forEach((v, j) => {
-          worst = Math.max(worst, Math.abs(logits[b][pos][ref.logit_columns[j]] - v));
-        });
-        c.top_columns[b][p]!.forEach((col, j) => {
-          worst = Math.max(worst, Math.abs(logits[b][pos][col] - c.top_logits[b][p]![j]));
+for (const [route, policy] of ROUTES) {
+  Deno.test(`${route}: GPT2LM.logits() matches the PyTorch reference within 2e-4 on every case`, async () => {
+    for (const c of cases) {
+      const logits = await logitsOf(route, policy, c);
+      let worst = 0;
+      c.logits_positions.forEach((pos, p) => {
+        c.input_ids.forEach((_, b) => {
+          const stored = c.logits_at_columns[b][p];
+          if (stored === null) return; // a pad position
+          stored.forEach((v, j) => {
+            worst = Math.max(worst, Math.abs(logits[b][pos][ref.logit_columns[j]] - v));
+          });
+          c.top_columns[b][p]!.forEach((col, j) => {
+            worst = Math.max(worst, Math.abs(logits[b][pos][col] - c.top_logits[b][p]![j]));
+          });
         });
       });
-    });
-    assert.ok(worst < TOL, `${c.name}: max |logit - reference| = ${worst}`);
-  }
-});
+      assert.ok(worst < TOL, `${c.name}: max |logit - reference| = ${worst}`);
+    }
+  });
 
-Deno.test("GPT2LM.logits() argmax over the full vocabulary equals the reference at every real position", async () => {
-  for (const c of cases) {
-    const logits = await logitsOf(c);
-    c.input_ids.forEach((row, b) => {
-      row.forEach((_, t) => {
-        if (c.attention_mask[b][t] === 0) return;
-        assert.equal(argmax(logits[b][t]), c.argmax_ids[b][t], `${c.name} row ${b} position ${t}`);
+  Deno.test(`${route}: GPT2LM.logits() argmax over the full vocabulary equals the reference at every real position`, async () => {
+    for (const c of cases) {
+      const logits = await logitsOf(route, policy, c);
+      c.input_ids.forEach((row, b) => {
+        row.forEach((_, t) => {
+          if (c.attention_mask[b][t] === 0) return;
+          assert.equal(
+            argmax(logits[b][t]),
+            c.argmax_ids[b][t],
+            `${c.name} row ${b} position ${t}`,
+          );
+        });
       });
-    });
-  }
-});
+    }
+  });
 
-Deno.test("GPT2LM.continuationLogProbs() equals the reference next-token log-probs", async () => {
-  for (const c of cases.filter((c) => c.input_ids.length === 1 && c.input_ids[0].length > 1)) {
-    const ids = c.input_ids[0];
-    const [got] = await model.continuationLogProbs([ids.slice(0, 1)], [ids.slice(1)]);
-    const want = c.next_token_logprobs[0] as number[];
-    assert.equal(got.length, want.length);
-    got.forEach((v, t) =>
-      assert.ok(Math.abs(v - want[t]) < TOL, `${c.name} t=${t}: ${v} vs ${want[t]}`)
-    );
-  }
-});
+  Deno.test(`${route}: GPT2LM.continuationLogProbs() equals the reference next-token log-probs`, async () => {
+    for (const c of cases.filter((c) => c.input_ids.length === 1 && c.input_ids[0].length > 1)) {
+      const ids = c.input_ids[0];
+      const [got] = await policy.continuationLogProbs([ids.slice(0, 1)], [ids.slice(1)]);
+      const want = c.next_token_logprobs[0] as number[];
+      assert.equal(got.length, want.length);
+      got.forEach((v, t) =>
+        assert.ok(Math.abs(v - want[t]) < TOL, `${c.name} t=${t}: ${v} vs ${want[t]}`)
+      );
+    }
+  });
 
-Deno.test("GPT2LM.generate() greedy continuations equal the reference", async () => {
-  for (const g of ref.greedy) {
-    const [got] = await model.generate([g.prompt_ids], {
-      maxNewTokens: g.max_new_tokens,
-      doSample: false,
-    });
-    assert.deepEqual(got, g.new_ids);
-    const [lp] = await model.continuationLogProbs([g.prompt_ids], [g.new_ids]);
-    lp.forEach((v, t) => assert.ok(Math.abs(v - g.new_token_logprobs[t]) < TOL, `t=${t}`));
-  }
-});
+  Deno.test(`${route}: GPT2LM.generate() greedy continuations equal the reference`, async () => {
+    for (const g of ref.greedy) {
+      const [got] = await policy.generate([g.prompt_ids], {
+        maxNewTokens: g.max_new_tokens,
+        doSample: false,
+      });
+      assert.deepEqual(got, g.new_ids);
+      const [lp] = await policy.continuationLogProbs([g.prompt_ids], [g.new_ids]);
+      lp.forEach((v, t) => assert.ok(Math.abs(v - g.new_token_logprobs[t]) < TOL, `t=${t}`));
+    }
+  });
 
-Deno.test("GPT2LM a left-padded batch equals its rows run alone", async () => {
-  const rows = [ref.greedy[0].prompt_ids, ref.greedy[1].prompt_ids, [15496]];
-  const batch = await model.logits(rows); // unequal lengths: left-padded internally
-  for (let b = 0; b < rows.length; b++) {
-    const [alone] = await model.logits([rows[b]]);
-    assert.equal(batch[b].length, rows[b].length);
-    let worst = 0;
-    alone.forEach((r, t) =>
-      r.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - batch[b][t][j]))))
-    );
-    assert.ok(worst < 1e-4, `row ${b}: ${worst}`);
-  }
-  const together = await model.generate(rows, { maxNewTokens: 12, eosTokenId: null });
-  for (let b = 0; b < rows.length; b++) {
-    assert.deepEqual(
-      together[b],
-      (await model.generate([rows[b]], { maxNewTokens: 12, eosTokenId: null }))[0],
-    );
-  }
-  const conts = [[11, 12, 13], [14], [15, 16]];
-  const scored = await model.continuationLogProbs(rows, conts);
-  for (let b = 0; b < rows.length; b++) {
-    const [alone] = await model.continuationLogProbs([rows[b]], [conts[b]]);
-    alone.forEach((v, t) => assert.ok(Math.abs(v - scored[b][t]) < 1e-4));
-  }
-});
+  Deno.test(`${route}: GPT2LM a left-padded batch equals its rows run alone`, async () => {
+    const rows = [ref.greedy[0].prompt_ids, ref.greedy[1].prompt_ids, [15496]];
+    const batch = await policy.logits(rows); // unequal lengths: left-padded internally
+    for (let b = 0; b < rows.length; b++) {
+      const [alone] = await policy.logits([rows[b]]);
+      assert.equal(batch[b].length, rows[b].length);
+      let worst = 0;
+      alone.forEach((r, t) =>
+        r.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - batch[b][t][j]))))
+      );
+      assert.ok(worst < 1e-4, `row ${b}: ${worst}`);
+    }
+    const together = await policy.generate(rows, { maxNewTokens: 12, eosTokenId: null });
+    for (let b = 0; b < rows.length; b++) {
+      assert.deepEqual(
+        together[b],
+        (await policy.generate([rows[b]], { maxNewTokens: 12, eosTokenId: null }))[0],
+      );
+    }
+    const conts = [[11, 12, 13], [14], [15, 16]];
+    const scored = await policy.continuationLogProbs(rows, conts);
+    for (let b = 0; b < rows.length; b++) {
+      const [alone] = await policy.continuationLogProbs([rows[b]], [conts[b]]);
+      alone.forEach((v, t) => assert.ok(Math.abs(v - scored[b][t]) < 1e-4));
+    }
+  });
+}
 
 Deno.test("GPT2LM.generate() sampling is reproducible from the seed and leaks no tensors", async () => {
   const prompts = [ref.greedy[0].prompt_ids, ref.greedy[1].prompt_ids];

@@ -66,11 +66,14 @@ export {
 } from "./bpe.ts";
 export { loadOnnxCausalLM, OnnxCausalLM } from "./onnx_causal_lm.ts";
 export {
+  type EngineMode,
   OnnxAcceleratedLM,
   OnnxAcceleratedValueModel,
   OnnxGpt2Engine,
+  openEngine,
+  type OpenEngineOptions,
   type ScoreResult,
-} from "./onnx_engine.ts";
+} from "./engine/mod.ts";
 export {
   type CompleteText,
   completionsApi,

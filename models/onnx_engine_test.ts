@@ -4,7 +4,7 @@ import { Rng } from "../core/prng.ts";
 import { initBackend } from "./backend.ts";
 import { loadCausalLM } from "./checkpoint.ts";
 import { createGPT2 } from "./gpt2.ts";
-import { OnnxAcceleratedLM, OnnxAcceleratedValueModel, OnnxGpt2Engine } from "./onnx_engine.ts";
+import { OnnxAcceleratedLM, OnnxAcceleratedValueModel, OnnxGpt2Engine } from "./engine/mod.ts";
 import { createValueModel } from "./value.ts";
 
 await initBackend("wasm");

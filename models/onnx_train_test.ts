@@ -5,7 +5,7 @@ import { AdamW } from "../stages/adamw.ts";
 import { initBackend } from "./backend.ts";
 import { loadCausalLM } from "./checkpoint.ts";
 import { createGPT2 } from "./gpt2.ts";
-import { OnnxAcceleratedLM, OnnxAcceleratedValueModel, OnnxGpt2Engine } from "./onnx_engine.ts";
+import { OnnxAcceleratedLM, OnnxAcceleratedValueModel, OnnxGpt2Engine } from "./engine/mod.ts";
 import type { ContinuationOutputs, GPT2Config } from "./types.ts";
 import { createValueModel } from "./value.ts";
 
@@ -71,31 +71,41 @@ const CASES: [string, number[][], number[][]][] = [
   ["an empty continuation among others", [[2, 4], [6]], [[], [1, 2, 3, 4, 5, 6, 7]]],
 ];
 
-Deno.test("Engine gradients equal tfjs autograd on a random GPT (odd sizes)", async () => {
-  const { model, fast } = await tinyOnEngine({
-    vocabSize: 37,
-    nPositions: 24,
-    nEmbd: 12,
-    nLayer: 2,
-    nHead: 3,
-  }, 5);
-  const variables = model.trainableVariables();
-  for (const [what, prompts, continuations] of CASES) {
-    const reference = gradients(
-      model.forwardContinuation.bind(model),
-      variables,
-      prompts,
-      continuations,
-    );
-    const ours = gradients(fast.forwardContinuation.bind(fast), variables, prompts, continuations);
-    try {
-      assertClose(reference, ours, 1e-4);
-    } catch (error) {
-      throw new Error(`${what}: ${(error as Error).message}`);
+// n_head 1, 3 and 6 and n_layer 1 and 3 (C = 12 divides by every head count)
+const SHAPES: Partial<GPT2Config>[] = [
+  { vocabSize: 37, nPositions: 24, nEmbd: 12, nLayer: 2, nHead: 3 },
+  { vocabSize: 19, nPositions: 20, nEmbd: 12, nLayer: 1, nHead: 1 },
+  { vocabSize: 41, nPositions: 20, nEmbd: 12, nLayer: 3, nHead: 6 },
+  { vocabSize: 23, nPositions: 20, nEmbd: 12, nLayer: 3, nHead: 1, nInner: 7 },
+];
+
+for (const [i, shape] of SHAPES.entries()) {
+  Deno.test(`Engine gradients equal tfjs autograd on a random GPT (n_head ${shape.nHead}, n_layer ${shape.nLayer})`, async () => {
+    const { model, fast, engine } = await tinyOnEngine(shape, 5 + i);
+    const variables = model.trainableVariables();
+    for (const [what, prompts, continuations] of CASES) {
+      const reference = gradients(
+        model.forwardContinuation.bind(model),
+        variables,
+        prompts,
+        continuations,
+      );
+      const ours = gradients(
+        fast.forwardContinuation.bind(fast),
+        variables,
+        prompts,
+        continuations,
+      );
+      try {
+        assertClose(reference, ours, 1e-4);
+      } catch (error) {
+        throw new Error(`${what}: ${(error as Error).message}`);
+      }
     }
-  }
-  model.dispose();
-});
+    model.dispose();
+    await engine.dispose();
+  });
+}
 
 Deno.test("Engine gradients equal tfjs autograd on the tiny-gpt2 fixture's weights", async () => {
   const model = await loadCausalLM(tinyGpt2);
@@ -225,5 +235,21 @@ Deno.test("Engine training forward rejects bad tokens and over-long rows by name
     () => tf.tidy(() => fast.forwardContinuation([[1, 2, 3, 4]], [[1, 2, 3, 4, 5, 6]]).logProbs),
     /Sequence of 9 tokens exceeds nPositions 8/,
   );
+  model.dispose();
+});
+
+Deno.test("A disposed engine releases its sessions and refuses work by name", async () => {
+  const { model, engine } = await tinyOnEngine({
+    vocabSize: 11,
+    nPositions: 8,
+    nEmbd: 8,
+    nLayer: 1,
+    nHead: 2,
+  }, 2);
+  await engine.logits(model, [[1, 2]]); // opens the lazily built logits session too
+  await engine.dispose();
+  await engine.dispose(); // twice is harmless
+  await assert.rejects(() => engine.score(model, [[1]], [[2]]), /OnnxGpt2Engine was disposed/);
+  assert.throws(() => engine.weightFeeds(model), /OnnxGpt2Engine was disposed/);
   model.dispose();
 });

@@ -31,6 +31,16 @@ interface NativeSession {
   dispose(): void;
 }
 
+/** One output of {@linkcode SyncSession.run}. */
+export interface SyncOutput {
+  /** Element type. */
+  type: ort.Tensor.Type;
+  /** The values (a Float32Array for float outputs, a BigInt64Array for int64 ones). */
+  data: ort.Tensor.DataType;
+  /** Shape. */
+  dims: number[];
+}
+
 /** An ONNX Runtime session whose `run` returns its outputs directly. */
 export class SyncSession {
   /** The graph's input names. */
@@ -65,13 +75,13 @@ export class SyncSession {
    * @param feeds tensors by input name
    * @returns typed arrays and dims by output name
    */
-  run(feeds: Record<string, ort.Tensor>): Record<string, { data: Float32Array; dims: number[] }> {
+  run(feeds: Record<string, ort.Tensor>): Record<string, SyncOutput> {
     const fetches: Record<string, null> = {};
     for (const name of this.outputNames) fetches[name] = null;
     const raw = this.native.run(feeds, fetches, {});
-    const out: Record<string, { data: Float32Array; dims: number[] }> = {};
+    const out: Record<string, SyncOutput> = {};
     for (const [name, value] of Object.entries(raw)) {
-      out[name] = { data: value.data as Float32Array, dims: [...value.dims] };
+      out[name] = { type: value.type, data: value.data, dims: [...value.dims] };
     }
     return out;
   }

@@ -5,7 +5,7 @@
  * saved values and the outputs' gradients to the gradients of the weights.
  * @module
  */
-import { type Graph, isFloat, type Node, type Op, type Value } from "./builder.ts";
+import { type Graph, isFloat, type Op, type Value } from "./builder.ts";
 import { RULES } from "./vjp.ts";
 
 /**

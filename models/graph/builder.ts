@@ -655,6 +655,11 @@ export class Graph {
   /** Axes permuted: result axis i is input axis perm[i]. Transposes of transposes fold. */
   transpose(x: Value, perm: readonly number[]): Value {
     if (perm.every((p, i) => p === i)) return x;
+    const inner = this.producer.get(x.name);
+    if (inner?.op === "Transpose") {
+      const first = inner.attributes.perm as number[];
+      return this.transpose(inner.inputs[0], perm.map((p) => first[p]));
+    }
     const shape = x.shape ? perm.map((p) => x.shape![p]) : null;
     return this.#one("Transpose", [x], x.dtype, shape, { perm: [...perm] });
   }

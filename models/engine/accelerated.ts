@@ -1,0 +1,133 @@
+/**
+ * Drop-in models whose no-grad work (sampling, scoring, values) and, when the
+ * engine has `gradients`, gradient steps run on the ONNX Runtime engine, while
+ * the weights and the optimizer stay on tfjs.
+ * @module
+ */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
+import * as tf from "@tensorflow/tfjs-core";
+import type { GPT2LM } from "../gpt2.ts";
+import type {
+  CausalLM,
+  ContinuationOutputs,
+  GenerateOptions,
+  GPT2Config,
+  ValueModel,
+} from "../types.ts";
+import type { GPT2ValueModel } from "../value.ts";
+import type { OnnxGpt2Engine } from "./engine.ts";
+import { engineContinuation } from "./tfjs_bridge.ts";
+
+/**
+ * A {@linkcode CausalLM} whose sampling, scoring and (when the engine has
+ * `gradients`) gradient steps run on the engine, with the weights and the
+ * optimizer on tfjs: drop-in for the learner, the reference or a guide.
+ */
+export class OnnxAcceleratedLM implements CausalLM {
+  /**
+   * Pairs a tfjs model with an engine built for its config.
+   *
+   * @param model the tfjs model: owns the weights and takes the gradient steps (owned)
+   * @param engine the ONNX engine that samples and scores with those weights (shared)
+   */
+  constructor(readonly model: GPT2LM, readonly engine: OnnxGpt2Engine) {}
+
+  /** The wrapped model's hyperparameters. */
+  get config(): GPT2Config {
+    return this.model.config;
+  }
+
+  generate(inputIds: number[][], options: GenerateOptions): Promise<number[][]> {
+    if (!options.doSample && (options.numBeams ?? 1) > 1) {
+      return this.model.generate(inputIds, options);
+    }
+    return this.engine.generate(this.model, inputIds, options);
+  }
+
+  async continuationLogProbs(prompts: number[][], continuations: number[][]): Promise<number[][]> {
+    return (await this.engine.score(this.model, prompts, continuations)).logProbs;
+  }
+
+  logits(inputIds: number[][], attentionMask?: number[][]): Promise<number[][][]> {
+    return this.engine.logits(this.model, inputIds, attentionMask);
+  }
+
+  forwardContinuation(
+    prompts: number[][],
+    continuations: number[][],
+    options?: { entropy?: boolean },
+  ): ContinuationOutputs {
+    if (!this.engine.gradients) {
+      return this.model.forwardContinuation(prompts, continuations, options);
+    }
+    const out = engineContinuation(this.engine, this.model, prompts, continuations, true);
+    if (!options?.entropy) out.entropy!.dispose();
+    return {
+      logProbs: out.logProbs!,
+      entropy: options?.entropy ? out.entropy : undefined,
+      hidden: out.hidden,
+    };
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.model.trainableVariables();
+  }
+
+  clone(): OnnxAcceleratedLM {
+    return new OnnxAcceleratedLM(this.model.clone(), this.engine);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/**
+ * A {@linkcode ValueModel} whose values come from the engine's hidden states and
+ * whose differentiable forward runs the trunk on the engine (when it has
+ * `gradients`) and the linear head on tfjs.
+ */
+export class OnnxAcceleratedValueModel implements ValueModel {
+  /**
+   * Pairs a tfjs value model with an engine built for its trunk's config.
+   *
+   * @param model the tfjs value model: owns the weights and takes the gradient steps (owned)
+   * @param engine the ONNX engine that computes the trunk's hidden states (shared)
+   */
+  constructor(readonly model: GPT2ValueModel, readonly engine: OnnxGpt2Engine) {}
+
+  async values(prompts: number[][], continuations: number[][]): Promise<number[][]> {
+    const { hidden } = await this.engine.score(this.model.trunk, prompts, continuations, {
+      head: false,
+    });
+    const w = this.model.weight.dataSync();
+    const b = this.model.bias.dataSync()[0];
+    const c = w.length;
+    return hidden.map((h, r) =>
+      continuations[r].map((_, t) => {
+        let v = b;
+        for (let j = 0; j < c; j++) v += h[t * c + j] * w[j];
+        return v;
+      })
+    );
+  }
+
+  forwardValues(prompts: number[][], continuations: number[][]): tf.Tensor2D {
+    if (!this.engine.gradients) return this.model.forwardValues(prompts, continuations);
+    const out = engineContinuation(this.engine, this.model.trunk, prompts, continuations, false);
+    const [b, tc] = out.hidden.shape;
+    const values = tf.tidy(() =>
+      tf.mul(this.model.valuesFromHidden(out.hidden), tf.tensor2d(out.valid, [b, tc]))
+    );
+    out.hidden.dispose();
+    return values as tf.Tensor2D;
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.model.trainableVariables();
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * The ONNX Runtime engine: GPT-2 graphs built by models/graph, sessions and
+ * weight feeds, the tfjs custom-gradient bridge, the accelerated adapters and
+ * {@linkcode openEngine}.
+ * @module
+ */
+export { OnnxGpt2Engine, type ScoreResult, type TrainingForward } from "./engine.ts";
+export { OnnxAcceleratedLM, OnnxAcceleratedValueModel } from "./accelerated.ts";
+export { type EngineMode, openEngine, type OpenEngineOptions } from "./open.ts";

@@ -1,0 +1,115 @@
+/**
+ * The bridge between TensorFlow.js's gradient tape and the engine: a forward of
+ * the engine's training graph as one tfjs custom-gradient op over a model's
+ * variables, whose gradient function runs the engine's backward graph. The
+ * losses (PPO, NLL, value) stay tfjs code and see ordinary tensors.
+ * @module
+ */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
+import * as tf from "@tensorflow/tfjs-core";
+import { checkTokenRows, continuationBatch } from "../padding.ts";
+import type { GPT2LM } from "../gpt2.ts";
+import type { OnnxGpt2Engine } from "./engine.ts";
+
+/** Differentiable outputs of {@linkcode engineContinuation} (tensors the caller owns). */
+export interface EngineContinuation {
+  /** [B, Tc, C] final hidden states at the predicting positions (not zeroed at pads). */
+  hidden: tf.Tensor3D;
+  /** [B, Tc] log-probs, 0 at pads (with the head). */
+  logProbs?: tf.Tensor2D;
+  /** [B, Tc] entropies, 0 at pads (with the head). */
+  entropy?: tf.Tensor2D;
+  /** [B * Tc] 1 where a row has a continuation token. */
+  valid: Float32Array;
+}
+
+/**
+ * The forward of `model` over prompts + continuations on the engine, as one
+ * tfjs custom-gradient op over the model's weights: tfjs's tape sees the op's
+ * packed output [M, C (+2)] and asks the engine's backward graph for the
+ * weight gradients. Call inside a gradient closure or `tf.tidy`.
+ */
+export function engineContinuation(
+  engine: OnnxGpt2Engine,
+  model: GPT2LM,
+  prompts: number[][],
+  continuations: number[][],
+  head: boolean,
+): EngineContinuation {
+  if (prompts.length !== continuations.length) {
+    throw new RangeError(`${prompts.length} prompts but ${continuations.length} continuations`);
+  }
+  const { vocabSize, nEmbd: c, nPositions } = model.config;
+  checkTokenRows(prompts, vocabSize, "prompts");
+  checkTokenRows(continuations, vocabSize, "continuations", true);
+  const b = prompts.length;
+  const tc = Math.max(0, ...continuations.map((row) => row.length));
+  if (b === 0 || tc === 0) {
+    const zeros = () => tf.zeros([b, tc]) as tf.Tensor2D;
+    return {
+      hidden: tf.zeros([b, tc, c]),
+      logProbs: head ? zeros() : undefined,
+      entropy: head ? zeros() : undefined,
+      valid: new Float32Array(b * tc),
+    };
+  }
+  const batch = continuationBatch(prompts, continuations);
+  if (batch.t > nPositions) {
+    throw new RangeError(`Sequence of ${batch.t} tokens exceeds nPositions ${nPositions}`);
+  }
+  const names = [...model.weights.keys()];
+  const variables = names.map((name) => model.weights.get(name)!);
+  const m = b * tc, width = c + (head ? 2 : 0);
+  const op = tf.customGrad((..._weights) => {
+    const run = engine.trainingForward(model, batch, head);
+    const packed = new Float32Array(m * width);
+    for (let i = 0; i < m; i++) {
+      packed.set(run.hidden.subarray(i * c, (i + 1) * c), i * width);
+      if (head) {
+        packed[i * width + c] = run.logProbs![i];
+        packed[i * width + c + 1] = run.entropy![i];
+      }
+    }
+    return {
+      value: tf.tensor2d(packed, [m, width]),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+        const d = (dy as tf.Tensor).dataSync();
+        const grads = {
+          hidden: new Float32Array(m * c),
+          logProbs: new Float32Array(m),
+          entropy: new Float32Array(m),
+        };
+        for (let i = 0; i < m; i++) {
+          grads.hidden.set(d.subarray(i * width, i * width + c), i * c);
+          if (head) {
+            grads.logProbs[i] = d[i * width + c];
+            grads.entropy[i] = d[i * width + c + 1];
+          }
+        }
+        const byName = run.backward(grads);
+        return variables.map((v, i) => tf.tensor(byName.get(names[i])!, v.shape));
+      },
+    };
+  });
+  const packed = op(...variables) as tf.Tensor2D;
+  const out = tf.tidy(() => {
+    const valid = tf.tensor2d(batch.valid, [b, tc]);
+    const column = (j: number) =>
+      tf.mul(tf.reshape(tf.slice(packed, [0, j], [m, 1]), [b, tc]), valid);
+    const kept: tf.NamedTensorMap = {
+      hidden: tf.reshape(tf.slice(packed, [0, 0], [m, c]), [b, tc, c]),
+    };
+    if (head) {
+      kept.logProbs = column(c);
+      kept.entropy = column(c + 1);
+    }
+    return kept;
+  });
+  packed.dispose();
+  return {
+    hidden: out.hidden as tf.Tensor3D,
+    logProbs: out.logProbs as tf.Tensor2D | undefined,
+    entropy: out.entropy as tf.Tensor2D | undefined,
+    valid: batch.valid,
+  };
+}
