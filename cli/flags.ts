@@ -23,7 +23,6 @@ export class FlagError extends InputError {
 export interface FlagOption {
   type: "string" | "boolean";
   short?: string;
-  multiple?: boolean;
 }
 
 /** How {@linkcode parseFlags} treats arguments that are not flags. */
@@ -87,7 +86,7 @@ export function parseFlags(
   argv: readonly string[],
   options: Record<string, FlagOption>,
   settings: ParseFlagsOptions = {},
-): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   const all: Record<string, FlagOption> = { help: { type: "boolean", short: "h" }, ...options };
   const names = Object.keys(all);
   const shorts = new Map(

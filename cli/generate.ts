@@ -4,8 +4,7 @@
  * default, sampled with `--sample` (seeded), or by beam search with `--num-beams`.
  * @module
  */
-import { parseArgs } from "node:util";
-import { ConfigError, InputError } from "../core/errors.ts";
+import { InputError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { loadCausalLM } from "../models/checkpoint.ts";
@@ -14,6 +13,7 @@ import { loadTokenizer } from "../models/tokenizer.ts";
 import type { GenerateOptions, TokenGenerator, Tokenizer } from "../models/types.ts";
 import { type CliIo, CONSOLE_IO, runCommand } from "./cli_io.ts";
 import { exists } from "./_cache.ts";
+import { FlagError, parseFlags } from "./flags.ts";
 
 const HELP = `Usage: deno task generate --model DIR [options] "prompt" ["prompt" ...]
 
@@ -74,7 +74,7 @@ function number(
   if (text === undefined) return undefined;
   const n = Number(text);
   if (text.trim() === "" || !check(n)) {
-    throw new ConfigError(flag, `expected ${what}, got "${text}"`);
+    throw new FlagError(`flag ${flag}: expected ${what}, got "${text}"`);
   }
   return n;
 }
@@ -93,13 +93,13 @@ function decodingOptions(values: Record<string, string | boolean | undefined>): 
   if (!values.sample) {
     for (const flag of ["temperature", "top-k", "top-p", "seed"]) {
       if (values[flag] !== undefined) {
-        throw new ConfigError(`--${flag}`, "only applies with --sample");
+        throw new FlagError(`flag --${flag} only applies with --sample`);
       }
     }
     return { maxNewTokens, minNewTokens, doSample: false, numBeams };
   }
   if (numBeams > 1) {
-    throw new ConfigError("--num-beams", "beam search does not combine with --sample");
+    throw new FlagError("flag --num-beams: beam search does not combine with --sample");
   }
   const seed = number("--seed", str("seed"), int, "an integer >= 0") ?? 0;
   return {
@@ -123,9 +123,9 @@ export async function generate(
   argv: string[],
   io: CliIo = CONSOLE_IO,
 ): Promise<Completion[] | null> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
+  const { values, positionals } = parseFlags(
+    argv,
+    {
       model: { type: "string" },
       "max-new-tokens": { type: "string" },
       "min-new-tokens": { type: "string" },
@@ -136,24 +136,28 @@ export async function generate(
       seed: { type: "string" },
       "num-beams": { type: "string" },
       json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
     },
-    strict: true,
-    allowPositionals: true,
-  });
+    { positionals: true },
+  );
   if (values.help) {
     io.out(HELP);
     return null;
   }
-  if (!values.model) throw new ConfigError("--model", "a model folder is required (--model DIR)");
-  if (positionals.length === 0) throw new ConfigError("prompt", "give at least one prompt");
+  if (typeof values.model !== "string") {
+    throw new FlagError(
+      "flag --model is required: the model folder to generate with (--model DIR)",
+    );
+  }
+  if (positionals.length === 0) {
+    throw new FlagError('give at least one prompt, e.g. deno task generate --model DIR "Hello"');
+  }
   const options = decodingOptions(values);
   await initBackend();
   const loaded = await loadGenerator(values.model.replace(/\/+$/, "") || "/");
   try {
     const inputs = positionals.map((p) => loaded.tokenizer.encode(p));
     const empty = inputs.findIndex((ids) => ids.length === 0);
-    if (empty >= 0) throw new ConfigError("prompt", `prompt ${empty + 1} is empty`);
+    if (empty >= 0) throw new InputError(`prompt ${empty + 1} is empty`);
     const out = await loaded.model.generate(inputs, options);
     const eos = loaded.tokenizer.eosTokenId;
     const completions = positionals.map((prompt, i) => {

@@ -66,7 +66,15 @@ Deno.test("main() of generate gives a one-line error naming the bad input and ex
   const cases: [string[], RegExp][] = [
     [["--model", TINY, "--bogus", "x"], /--bogus/],
     [["--model", "/no/such/model", "x"], /\/no\/such\/model: model folder not found/],
-    [["--model", TINY], /"prompt"/],
+    [["--model", TINY], /give at least one prompt/],
+    [
+      ["--model", TINY, "--max-new-tokens", "-5", "x"],
+      /^error: flag --max-new-tokens: expected an integer >= 0, got "-5"$/,
+    ],
+    [
+      ["--model", TINY, "--max-tokens", "5", "x"],
+      /unknown flag --max-tokens \(did you mean --max-new-tokens\?\)/,
+    ],
     [["x"], /--model/],
     [["--model", TINY, "--temperature", "0.7", "x"], /--temperature.*only applies with --sample/],
     [["--model", TINY, "--max-new-tokens", "many", "x"], /--max-new-tokens.*"many"/],
