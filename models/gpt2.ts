@@ -22,10 +22,10 @@ import type {
 import type { HostTensor } from "./safetensors.ts";
 import {
   attentionBias,
-  type Batch,
   checkTokenRows,
   continuationBatch,
-  leftPad,
+  logitsBatch,
+  logitsRows,
   PAD,
   positionIds,
 } from "./padding.ts";
@@ -301,26 +301,7 @@ export class GPT2LM implements CausalLM {
   /** Logits as plain arrays; rows of unequal length are left-padded and returned unpadded. */
   async logits(inputIds: number[][], attentionMask?: number[][]): Promise<number[][][]> {
     this.#checkRows(inputIds, "inputIds");
-    let batch: Batch;
-    if (attentionMask) {
-      const t = inputIds[0].length;
-      if (
-        attentionMask.length !== inputIds.length ||
-        inputIds.some((r, i) => r.length !== t || attentionMask[i].length !== t)
-      ) {
-        throw new RangeError(
-          "With an attentionMask, inputIds and mask rows must all have one length",
-        );
-      }
-      batch = {
-        ids: Int32Array.from(inputIds.flat()),
-        mask: Uint8Array.from(attentionMask.flat()),
-        b: inputIds.length,
-        t,
-      };
-    } else {
-      batch = leftPad(inputIds, PAD);
-    }
+    const batch = logitsBatch(inputIds, attentionMask);
     const { b, t, mask } = batch;
     this.#checkLength(t);
     const logits = tf.tidy(() => {
@@ -330,15 +311,7 @@ export class GPT2LM implements CausalLM {
     });
     const flat = await logits.data<"float32">();
     logits.dispose();
-    const v = this.config.vocabSize;
-    return inputIds.map((row, i) => {
-      const first = attentionMask ? 0 : t - row.length;
-      const out: number[][] = [];
-      for (let j = first; j < t; j++) {
-        out.push(Array.from(flat.subarray((i * t + j) * v, (i * t + j + 1) * v)));
-      }
-      return out;
-    });
+    return logitsRows(flat, inputIds, t, this.config.vocabSize, attentionMask !== undefined);
   }
 
   /**

@@ -176,3 +176,47 @@ export function attentionBiasData(
 export function attentionBias(keyMask: Uint8Array, b: number, t: number, tk: number): tf.Tensor4D {
   return tf.tensor4d(attentionBiasData(keyMask, b, t, tk), [b, 1, t, tk]);
 }
+
+/**
+ * The batch `logits(inputIds, attentionMask?)` runs: equal-length rows with
+ * their mask, or ragged rows left-padded.
+ * @param inputIds token rows
+ * @param attentionMask per-position 1 (real) or 0, rows as long as `inputIds`'
+ * @returns the batch
+ */
+export function logitsBatch(inputIds: number[][], attentionMask?: number[][]): Batch {
+  if (!attentionMask) return leftPad(inputIds, PAD);
+  const t = inputIds[0].length;
+  if (
+    attentionMask.length !== inputIds.length ||
+    inputIds.some((r, i) => r.length !== t || attentionMask[i].length !== t)
+  ) {
+    throw new RangeError("With an attentionMask, inputIds and mask rows must all have one length");
+  }
+  return {
+    ids: Int32Array.from(inputIds.flat()),
+    mask: Uint8Array.from(attentionMask.flat()),
+    b: inputIds.length,
+    t,
+  };
+}
+
+/**
+ * Per-row logits of a flat [B, T, V] array from a {@linkcode logitsBatch}:
+ * every position with a mask, else only each row's real (unpadded) ones.
+ */
+export function logitsRows(
+  flat: Float32Array,
+  inputIds: number[][],
+  t: number,
+  vocab: number,
+  masked: boolean,
+): number[][][] {
+  return inputIds.map((row, i) => {
+    const out: number[][] = [];
+    for (let j = masked ? 0 : t - row.length; j < t; j++) {
+      out.push(Array.from(flat.subarray((i * t + j) * vocab, (i * t + j + 1) * vocab)));
+    }
+    return out;
+  });
+}

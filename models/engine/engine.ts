@@ -18,6 +18,8 @@ import {
   checkTokenRows,
   type ContinuationBatch,
   leftPad,
+  logitsBatch,
+  logitsRows,
   positionIds,
 } from "../padding.ts";
 import type { GPT2LM } from "../gpt2.ts";
@@ -356,13 +358,7 @@ export class OnnxGpt2Engine {
     checkTokenRows(inputIds, this.config.vocabSize, "inputIds");
     const rows = inputIds.length;
     if (rows === 0) return [];
-    const batch = attentionMask
-      ? {
-        ids: Int32Array.from(inputIds.flat()),
-        mask: Uint8Array.from(attentionMask.flat()),
-        t: inputIds[0].length,
-      }
-      : leftPad(inputIds, this.config.eosTokenId);
+    const batch = logitsBatch(inputIds, attentionMask);
     const t = batch.t;
     if (t > this.config.nPositions) {
       throw new RangeError(`Sequence of ${t} tokens exceeds nPositions ${this.config.nPositions}`);
@@ -383,16 +379,8 @@ export class OnnxGpt2Engine {
         t,
       ]),
     }));
-    const flat = out.logits.data as Float32Array;
-    const v = this.config.vocabSize;
-    return inputIds.map((row, i) => {
-      const first = attentionMask ? 0 : t - row.length;
-      const result: number[][] = [];
-      for (let j = first; j < t; j++) {
-        result.push(Array.from(flat.subarray((i * t + j) * v, (i * t + j + 1) * v)));
-      }
-      return result;
-    });
+    const masked = attentionMask !== undefined;
+    return logitsRows(out.logits.data as Float32Array, inputIds, t, this.config.vocabSize, masked);
   }
 
   /** `model.generate()` run on ONNX Runtime (same sampling code and random draws). */
