@@ -1,7 +1,7 @@
 /**
  * `deno task bench:speed [--rounds N] [--threads N] [--no-torch] [--no-stock] [--no-rl]
  * [--gpt2-small] [--tfjs-train]`: our GPT on the library's default route (the ONNX Runtime
- * engine of models/onnx_engine.ts for gradient steps, forwards and generation, 2 threads) and on
+ * engine of models/engine/ for gradient steps, forwards and generation, 2 threads) and on
  * tfjs-wasm (with the kernels of kernels/, on one thread and split over worker threads) against
  * the same model in PyTorch (bench/torch_ref.py, Debian's python3-torch, 2 threads), interleaved
  * in one run: every round times each side once per task, and the report gives medians.
@@ -345,7 +345,7 @@ const model = createGPT2(MODEL, rng.child("weights"));
 const optimizer = values["memory-probe"] || (gpt2Small && !values["tfjs-train"])
   ? null
   : new AdamW(model.trainableVariables(), { learningRate: 1e-4 });
-// The library's default route (models/onnx_engine.ts): gradient steps, forwards and roll-outs.
+// The library's default route (models/engine/): gradient steps, forwards and roll-outs.
 const engine = await OnnxGpt2Engine.create(model.config, { threads: 2 });
 const engineModel = new OnnxAcceleratedLM(model, engine);
 const engineOptimizer = new AdamW(model.trainableVariables(), { learningRate: 1e-4 });
@@ -658,8 +658,8 @@ const report = [
   "|---|---|---|---|---|",
   ...rows,
   "",
-  "Ratios use the library's default route, the ONNX Runtime engine (models/onnx_engine.ts: our " +
-  "GPT-2 forward and backward graphs, weights fed from the tfjs variables, AdamW as one SIMD " +
+  "Ratios use the library's default route, the ONNX Runtime engine (models/engine/: our " +
+  "GPT-2 graphs with the backward derived by models/graph/, weights fed from the tfjs variables, AdamW as one SIMD " +
   "pass per tensor on the tfjs-wasm heap)." +
   (gpt2Small ? "" : ` The threaded tfjs row is registerFastKernels({ threads: ${workers} }).`),
   ...(Number(load[0]) > navigator.hardwareConcurrency

@@ -2,7 +2,7 @@
  * A {@linkcode DecodeSession} over an ONNX Runtime graph with past keys/values:
  * the host keeps the left-padded mask, position ids and the cache, and hands one
  * step's inputs to a graph adapter. Used by the transformers.js ONNX guide and by
- * our own GPT-2 graphs (models/onnx_engine.ts).
+ * our own GPT-2 graphs (models/engine/engine.ts).
  * @module
  */
 import type { DecodeSession } from "./decode_session.ts";
