@@ -13,7 +13,6 @@
  * defaults.
  * @module
  */
-import { parseArgs } from "node:util";
 import { writeJsonAtomic } from "../core/atomic.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
@@ -39,6 +38,8 @@ import { imdbMetrics } from "./imdb_metrics.ts";
 import { type CliIo, CONSOLE_IO, runCommand } from "./cli_io.ts";
 import { Progress } from "./progress.ts";
 import { checkpointPath, listCheckpoints } from "./run_dir.ts";
+import { useRunCache } from "./run_cache.ts";
+import { flagError, parseFlags } from "./flags.ts";
 import { buildTaskParts } from "./setup.ts";
 import { exists } from "./_cache.ts";
 
@@ -97,9 +98,9 @@ interface EvalArgs {
 }
 
 function parseEvalArgs(argv: string[]): EvalArgs | null {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const { values: v } = parseFlags(
+    argv,
+    {
       run: { type: "string" },
       model: { type: "string" },
       task: { type: "string" },
@@ -111,39 +112,37 @@ function parseEvalArgs(argv: string[]): EvalArgs | null {
       engine: { type: "string" },
       seed: { type: "string" },
       greedy: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
     },
-    strict: true,
-    allowPositionals: false,
-  });
+  );
+  const values = v as Record<string, string | undefined> & { help?: boolean; greedy?: boolean };
   if (values.help) return null;
   if (!values.run === !values.model) {
-    throw new ConfigError("--run", "give exactly one of --run DIR or --model DIR");
+    throw flagError("--run", "give exactly one of --run DIR or --model DIR");
   }
   if (values.model && !values.task) {
-    throw new ConfigError("--task", "--model needs --task imdb|commongen");
+    throw flagError("--task", "--model needs --task imdb|commongen");
   }
   if (values.task !== undefined && !["imdb", "commongen"].includes(values.task)) {
-    throw new ConfigError("--task", `unknown task "${values.task}"; expected imdb or commongen`);
+    throw flagError("--task", `unknown task "${values.task}"; expected imdb or commongen`);
   }
   const split = values.split ?? "val";
   if (split !== "val" && split !== "test") {
-    throw new ConfigError("--split", `unknown split "${split}"; expected val or test`);
+    throw flagError("--split", `unknown split "${split}"; expected val or test`);
   }
   if (values.engine !== undefined && !CONFIG_CHOICES.engine.includes(values.engine)) {
-    throw new ConfigError(
+    throw flagError(
       "--engine",
       `unknown engine "${values.engine}"; expected ${CONFIG_CHOICES.engine.join(", ")}`,
     );
   }
   if (values.reward && values.task === "commongen") {
-    throw new ConfigError("--reward", "is for IMDB (CommonGen's reward is CIDEr-D)");
+    throw flagError("--reward", "is for IMDB (CommonGen's reward is CIDEr-D)");
   }
   if (values.reference && values.task === "commongen") {
-    throw new ConfigError("--reference", "is for IMDB's perplexity");
+    throw flagError("--reference", "is for IMDB's perplexity");
   }
   if (values.reference && values.run) {
-    throw new ConfigError("--reference", "only with --model (a run uses its zero-shot model)");
+    throw flagError("--reference", "only with --model (a run uses its zero-shot model)");
   }
   return {
     run: values.run ?? null,
@@ -164,7 +163,7 @@ function integer(flag: string, text: string | undefined): number | null {
   if (text === undefined) return null;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0) {
-    throw new ConfigError(flag, `expected a non-negative integer, got "${text}"`);
+    throw flagError(flag, `expected a non-negative integer, got "${text}"`);
   }
   return n;
 }
@@ -233,17 +232,26 @@ async function runBench(args: EvalArgs, io: CliIo): Promise<Bench> {
     );
   }
   if (args.task && args.task !== config.task.name) {
-    throw new ConfigError("--task", `the run's task is "${config.task.name}", not "${args.task}"`);
+    throw flagError("--task", `the run's task is "${config.task.name}", not "${args.task}"`);
   }
   if (args.reward && config.task.name !== "imdb") {
-    throw new ConfigError("--reward", "is for IMDB (CommonGen's reward is CIDEr-D)");
+    throw flagError("--reward", "is for IMDB (CommonGen's reward is CIDEr-D)");
   }
   if (args.data) config.task.dataDir = args.data;
   // The guide plays no part in evaluation: skip building or loading it.
   config.guide.kind = "none";
   const policyDir = await runPolicyDir(run, io.err);
-  const parts = await buildTaskParts(config, new Rng(config.seed));
-  const owned: { dispose(): void }[] = [parts.learner, ...parts.owned];
+  // What the run used, said before anything is loaded or built.
+  const cache = await useRunCache(run);
+  io.err(describeRunEval(run, config, policyDir, cache, args));
+  let parts;
+  try {
+    parts = await buildTaskParts(config, new Rng(config.seed));
+  } catch (error) {
+    cache.restore();
+    throw error;
+  }
+  const owned: { dispose(): void }[] = [parts.learner, ...parts.owned, { dispose: cache.restore }];
   const disposeAll = () => owned.forEach((o) => o.dispose());
   try {
     const policy = await loadPolicy(policyDir, "--run");
@@ -283,11 +291,38 @@ async function runBench(args: EvalArgs, io: CliIo): Promise<Bench> {
   }
 }
 
+/** One line: what `eval --run` evaluates with, taken from the run (or overridden by a flag). */
+function describeRunEval(
+  run: string,
+  config: RunConfig,
+  policyDir: string,
+  cache: { cacheDir: string; recorded: boolean; present: boolean },
+  args: EvalArgs,
+): string {
+  const g = config.train.generation;
+  const decoding = args.greedy
+    ? "greedy decoding (--greedy)"
+    : `sampling top-k ${g.topK}, top-p ${g.topP}, temperature ${g.temperature}`;
+  const from = (flag: unknown, name: string) =>
+    flag === null || flag === undefined ? "" : ` (${name})`;
+  const where = cache.recorded
+    ? `the run's cache ${cache.cacheDir}`
+    : `the cache ${cache.cacheDir}`;
+  return `eval: ${policyDir} with the run's settings: task ${config.task.name} (preset ` +
+    `${config.preset}), ${decoding}, up to ${g.maxNewTokens} new tokens, seed ` +
+    `${args.seed ?? config.seed}${from(args.seed, "--seed")}, engine ${
+      args.engine ?? config.engine
+    }` +
+    `${from(args.engine, "--engine")}; tokenizer, reward and zero-shot model from ${where}` +
+    (cache.recorded ? "" : ` (${run} does not record its cache)`) +
+    (cache.present ? "" : ", which is missing: they will be rebuilt there");
+}
+
 async function rewardKind(path: string): Promise<string> {
   try {
     return (await Deno.stat(path)).isDirectory ? "onnx" : "classifier";
   } catch {
-    throw new ConfigError(
+    throw flagError(
       "--reward",
       `"${path}" does not exist (expected an ONNX folder or a classifier file)`,
     );
@@ -306,7 +341,7 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
     let metrics: MetricFunction;
     if (args.task === "imdb") {
       if (!args.reward) {
-        throw new ConfigError(
+        throw flagError(
           "--reward",
           "--task imdb needs --reward PATH (an ONNX sentiment model folder or a classifier file)",
         );

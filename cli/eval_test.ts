@@ -136,6 +136,29 @@ Deno.test("evaluate() of an IMDB run: sentiment and perplexity of its policy's g
   }
 });
 
+Deno.test("evaluate() of a run says what it evaluates with, first, and uses the run's cache", async () => {
+  const ws = await workspace();
+  try {
+    const run = await imdbRun(ws.root);
+    await Deno.writeTextFile(`${run}/cache.json`, JSON.stringify({ cacheDir: `${ws.root}/c1` }));
+    Deno.env.set("RLGF_CACHE_DIR", `${ws.root}/c2`); // not the run's
+    const io = collector();
+    await evaluate(["--run", run, "--records", "1", "--seed", "5"], io);
+    assert.match(
+      io.errors[0],
+      new RegExp(
+        `^eval: ${run}/policy with the run's settings: task imdb \\(preset imdb-gpt2\\), ` +
+          `sampling top-k \\d+, top-p 1, temperature 1, up to 6 new tokens, seed 5 \\(--seed\\), ` +
+          `engine tfjs; tokenizer, reward and zero-shot model from the run's cache ${ws.root}/c1, ` +
+          `which is missing: they will be rebuilt there$`,
+      ),
+    );
+    assert.equal(Deno.env.get("RLGF_CACHE_DIR"), `${ws.root}/c2`); // restored afterwards
+  } finally {
+    await ws.cleanup();
+  }
+});
+
 Deno.test("evaluate() of a run without policy/ uses its last checkpoint's policy", async () => {
   const ws = await workspace();
   try {

@@ -19,6 +19,16 @@ export class FlagError extends InputError {
   }
 }
 
+/**
+ * A {@linkcode FlagError} about one flag's value: `flag --x: <message>`.
+ * @param flag the flag, e.g. "--task"
+ * @param message what is wrong and what was expected
+ * @returns the error, to throw
+ */
+export function flagError(flag: string, message: string): FlagError {
+  return new FlagError(`flag ${flag}: ${message}`);
+}
+
 /** One flag: a string value or a boolean switch, with an optional one-letter alias. */
 export interface FlagOption {
   type: "string" | "boolean";

@@ -16,6 +16,7 @@ import { PRESETS, readConfigFile, resolveConfig, type RunConfig } from "./config
 import { choiceFlag, FlagError, integerFlag, parseFlags } from "./flags.ts";
 import { Progress } from "./progress.ts";
 import { savePolicyFolder, shellQuote } from "./policy_folder.ts";
+import { recordRunCache, useRunCache } from "./run_cache.ts";
 import { renderReport } from "./report.ts";
 import { CONSOLE_IO, runCommand } from "./cli_io.ts";
 import {
@@ -244,15 +245,27 @@ export async function train(argv: string[]): Promise<string | null> {
   // A second run into the same folder is refused while this one holds the lock.
   await using _lock = await acquireRunLock(runDir, (line) => console.error(line));
   const metricsPath = `${runDir}/metrics.jsonl`;
+  const total = config.train.iterations +
+    (config.algo.startsWith("bc") ? config.train.bc.iterations : 0);
   if (!args.resume) {
     if ((await listCheckpoints(runDir)).length > 0 || (await readJsonl(metricsPath)).length > 0) {
       throw new InputError("run folder already holds a run; use --resume or another --out", runDir);
     }
     await writeJsonAtomic(`${runDir}/config.json`, config);
+    await recordRunCache(runDir);
+  } else {
+    const done = Math.max(0, ...(await listCheckpoints(runDir)));
+    if (args.layers.length > 0 && done > total) {
+      throw new FlagError(
+        `flag --iterations: the run in ${runDir} has done ${done} iterations; ` +
+          `expected at least that many`,
+      );
+    }
+    // The parts the run was built from (tokenizer, reward, zero-shot model, guide), not rebuilt.
+    const cache = await useRunCache(runDir);
+    if (cache.recorded) console.error(`using the run's cache ${cache.cacheDir}`);
   }
   await initBackend();
-  const total = config.train.iterations +
-    (config.algo.startsWith("bc") ? config.train.bc.iterations : 0);
   const setup = await buildSetup(config);
   try {
     if (args.resume) {
@@ -264,15 +277,7 @@ export async function train(argv: string[]): Promise<string | null> {
         (line) => console.error(line),
       );
       if (saved) startIteration = saved.value.iteration;
-      if (args.layers.length > 0) {
-        if (startIteration > total) {
-          throw new FlagError(
-            `flag --iterations: the run in ${runDir} has done ${startIteration} iterations; ` +
-              `expected at least that many`,
-          );
-        }
-        await writeJsonAtomic(`${runDir}/config.json`, config);
-      }
+      if (args.layers.length > 0) await writeJsonAtomic(`${runDir}/config.json`, config);
       await truncateMetrics(metricsPath, startIteration);
       console.error(
         `resuming ${runDir} at iteration ${startIteration}` +

@@ -150,10 +150,15 @@ Deno.test("train: flag mistakes are one line naming the flag, with a did-you-mea
 Deno.test("train: --resume DIR --iterations N extends a finished run", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const first = await train(["--preset", "toy", "--iterations", "2", "--out", `${dir}/run`]);
+    const first = await train(["--preset", "toy", "--iterations", "2", "--out", `${dir}/run`], {
+      RLGF_CACHE_DIR: `${dir}/c1`,
+    });
     assert.equal(first.code, 0, first.stderr);
-    const more = await train(["--resume", `${dir}/run`, "--iterations", "3"]);
+    const more = await train(["--resume", `${dir}/run`, "--iterations", "3"], {
+      RLGF_CACHE_DIR: `${dir}/c2`,
+    });
     assert.equal(more.code, 0, more.stderr);
+    assert.match(more.stderr, new RegExp(`using the run's cache ${dir}/c1`)); // not rebuilt in c2
     assert.match(more.stderr, /resuming .* at iteration 2 \(now 3 iterations in all\)/);
     const metrics = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n")
       .map((line) => JSON.parse(line).iteration);
