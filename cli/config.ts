@@ -5,10 +5,22 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { mergeConfig } from "../core/config.ts";
+import { checkRange, mergeConfig } from "../core/config.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { type TrainOptions, trainOptions } from "../pipelines/options.ts";
 import { RL_ALGORITHMS } from "../pipelines/run_algorithm.ts";
+
+/** Bounds past which the run report warns (the `report` section of a config). */
+export interface ReportBounds {
+  /** The learner's perplexity may exceed the zero-shot model's by this fraction. @default 0.2 */
+  maxPerplexityRise: number;
+  /** Entropy collapse: the last iteration's below this fraction of the first's. @default 0.5 */
+  minEntropyRatio: number;
+  /** Entropy blow-up: the last iteration's above this multiple of the first's. @default 1.5 */
+  maxEntropyRatio: number;
+  /** A PPO update is too large when its clip fraction exceeds this. @default 0.3 */
+  maxClipFraction: number;
+}
 
 /** Everything a run needs besides its run folder. */
 export interface RunConfig {
@@ -67,6 +79,8 @@ export interface RunConfig {
   engine: string;
   /** Checkpoint every this many iterations; keep the last `keep`. */
   checkpoint: { every: number; keep: number };
+  /** Bounds past which the report (cli/report.ts) warns. */
+  report: ReportBounds;
   /** The algorithms' hyperparameters (pipelines/options.ts). */
   train: TrainOptions;
 }
@@ -100,6 +114,12 @@ const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
   critic: { shared: false },
   engine: "auto",
   checkpoint: { every: 5, keep: 3 },
+  report: {
+    maxPerplexityRise: 0.2,
+    minEntropyRatio: 0.5,
+    maxEntropyRatio: 1.5,
+    maxClipFraction: 0.3,
+  },
   train: {},
 };
 
@@ -295,6 +315,9 @@ export function validateRunConfig(config: RunConfig): void {
         `unknown value ${JSON.stringify(values[field])}; expected one of: ${choices.join(", ")}`,
       );
     }
+  }
+  for (const [key, value] of Object.entries(config.report)) {
+    checkRange(`report.${key}`, value, 0, Number.MAX_VALUE);
   }
   const require = (field: string, value: unknown, why: string) => {
     if (value === null || value === "") throw new ConfigError(field, `must be set ${why}`);

@@ -17,7 +17,7 @@ import { choiceFlag, FlagError, integerFlag, parseFlags } from "./flags.ts";
 import { Progress } from "./progress.ts";
 import { savePolicyFolder, shellQuote } from "./policy_folder.ts";
 import { recordRunCache, useRunCache } from "./run_cache.ts";
-import { renderReport } from "./report.ts";
+import { writeRunReport } from "./report.ts";
 import { CONSOLE_IO, runCommand } from "./cli_io.ts";
 import {
   acquireRunLock,
@@ -350,18 +350,8 @@ export async function train(argv: string[]): Promise<string | null> {
         Number(learnerRow.reward_mean) >= Number(guideRow.reward_mean) ? "+" : ""
       }${(Number(learnerRow.reward_mean) - Number(guideRow.reward_mean)).toFixed(4)}).`
       : undefined;
-    await writeFileAtomic(
-      `${runDir}/report.html`,
-      renderReport({
-        title:
-          `rlgf ${config.algo} on ${config.task.name} (preset ${config.preset}, seed ${config.seed})`,
-        config,
-        metrics: await readJsonl(metricsPath),
-        evaluation: evaluation.rows,
-        summary,
-        samples,
-      }),
-    );
+    // from the folder's files, as `deno task report RUN` renders it again
+    await writeRunReport(runDir, summary);
     if (summary) console.log(summary);
     console.log(`run folder: ${runDir} (report: ${runDir}/report.html)`);
     return runDir;

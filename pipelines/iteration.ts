@@ -75,6 +75,15 @@ export interface IterationMetrics {
   kl: number;
   /** The KL coefficient used in this iteration. */
   kl_coef: number;
+  /**
+   * The KL part of the reward: mean per-trajectory sum of the per-token KL rewards
+   * (−c · KL estimate; 0 when the KL reward is off).
+   */
+  kl_penalty: number;
+  /** Mean generated tokens per trajectory (the response length). */
+  response_length: number;
+  /** The longest trajectory of the iteration, in generated tokens. */
+  response_length_max: number;
   /** Clipped surrogate policy loss, mean over the update's gradient steps. */
   loss_policy: number;
   /** Clipped value loss (before the `vfCoef` weight), mean over the gradient steps. */
@@ -337,6 +346,9 @@ function iterationMetrics(
     reward_rollout_only: rolloutOnly.length === 0 ? null : mean(rolloutOnly),
     kl: mean(batch.kl),
     kl_coef: batch.klCoef,
+    kl_penalty: mean(batch.klRewards.map((row) => row.reduce((sum, r) => sum + r, 0))),
+    response_length: mean(batch.tokens.map((row) => row.length)),
+    response_length_max: batch.tokens.reduce((n, row) => Math.max(n, row.length), 0),
     loss_policy: stats.policyLoss,
     loss_value: stats.valueLoss,
     loss_nll: stats.nllLoss,
