@@ -5,7 +5,6 @@
  * @module
  */
 import { AutoTokenizer, env } from "@huggingface/transformers";
-import { parseArgs } from "node:util";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import type { Tokenizer } from "../models/types.ts";
 import { commonGenRecords } from "../tasks/commongen_task.ts";
@@ -13,11 +12,22 @@ import { loadCommonGenSplit } from "../tasks/commongen.ts";
 import { resolveDataDir } from "../tasks/data_dir.ts";
 import { imdbPrompt, loadImdbSplit } from "../tasks/imdb.ts";
 import { imdbSplitIndices } from "../tasks/imdb_task.ts";
+import { commandFlags } from "../cli/flags.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { data: { type: "string" }, results: { type: "string", default: "bench/results" } },
-});
+const HELP = `Usage: deno task bench:data [options]
+
+One loader pass over all 50,000 IMDB reviews (the spec's prompts, GPT-2 tokenized) and every
+CommonGen split; counts and times go to RESULTS/data.md and .json.
+
+Options:
+  --data DIR       dataset folder (else RLGF_DATA_DIR, else ../shared/data)
+  --results DIR    where the results go (default bench/results)
+  -h, --help       this text`;
+
+const values = commandFlags(Deno.args, {
+  data: { type: "string" },
+  results: { type: "string", default: "bench/results" },
+}, HELP);
 const dataDir = resolveDataDir(values.data) ??
   new URL("../../shared/data", import.meta.url).pathname;
 

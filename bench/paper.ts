@@ -6,12 +6,12 @@
  * evaluation.json is reused; one with a config but no evaluation is resumed.
  * @module
  */
-import { parseArgs } from "node:util";
 import { lastValueFrom } from "rxjs";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
+import { choiceFlag, integerFlag, parseFlags } from "../cli/flags.ts";
 import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
 import { completionsApi, textGuide } from "../models/text_guide.ts";
 import { GPT2LM } from "../models/gpt2.ts";
@@ -23,6 +23,7 @@ import type { RewardFunction } from "../rewards/types.ts";
 import type { PromptRecord, Task } from "../tasks/types.ts";
 import { PRESETS, resolveConfig, type RunConfig } from "../cli/config.ts";
 import { Progress } from "../cli/progress.ts";
+import { readRunFiles, renderComparison } from "../cli/report.ts";
 import { appendJsonl } from "../cli/run_dir.ts";
 import { assembleSetup, buildTaskParts, type RunSetup } from "../cli/setup.ts";
 import { evaluateSetup, train } from "../cli/train.ts";
@@ -84,43 +85,23 @@ export interface PaperArgs {
  * Parses the bench's flags.
  * @param argv the arguments
  * @returns the options, or null for --help
- * @throws {ConfigError} naming the bad flag
+ * @throws {FlagError} naming the bad flag
  */
 export function parsePaperArgs(argv: string[]): PaperArgs | null {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      preset: { type: "string" },
-      seeds: { type: "string" },
-      algos: { type: "string" },
-      tables: { type: "string" },
-      iterations: { type: "string" },
-      out: { type: "string" },
-      runs: { type: "string" },
-      "api-guide": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-    allowPositionals: false,
+  const { values } = parseFlags(argv, {
+    preset: { type: "string" },
+    seeds: { type: "string" },
+    algos: { type: "string" },
+    tables: { type: "string" },
+    iterations: { type: "string" },
+    out: { type: "string" },
+    runs: { type: "string" },
+    "api-guide": { type: "string" },
   });
   if (values.help) return null;
-  const preset = values.preset ?? "imdb-small";
-  if (!(preset in PRESETS)) {
-    throw new ConfigError(
-      "--preset",
-      `unknown preset "${preset}"; expected one of: ${Object.keys(PRESETS).join(", ")}`,
-    );
-  }
-  let iterations: number | null = null;
-  if (values.iterations !== undefined) {
-    iterations = Number(values.iterations);
-    if (!/^\d+$/.test(values.iterations) || iterations < 1) {
-      throw new ConfigError(
-        "--iterations",
-        `expected a positive integer, got "${values.iterations}"`,
-      );
-    }
-  }
+  const preset = choiceFlag("--preset", values.preset, Object.keys(PRESETS), "preset") ??
+    "imdb-small";
+  const iterations = integerFlag("--iterations", values.iterations, 1) ?? null;
   return {
     preset,
     seeds: parseSeeds(values.seeds ?? "0,1,2"),
@@ -544,6 +525,15 @@ export async function paper(argv: string[]): Promise<PaperReport | null> {
   const report = paperReport(runs, { tables: args.tables, algos: args.algos, header });
   await Deno.mkdir(args.out, { recursive: true });
   await writeFileAtomic(`${args.out}/paper.md`, report.markdown);
+  // every run of the grid in one page: curves overlaid, evaluation rows, warnings
+  const compared = await Promise.all(unique.map(async (p) => {
+    const files = await readRunFiles(p.dir);
+    return { name: p.dir.split("/").at(-1)!, ...files };
+  }));
+  await writeFileAtomic(
+    `${args.out}/paper_runs.html`,
+    renderComparison(compared, `Paper grid runs (preset ${args.preset})`),
+  );
   await writeJsonAtomic(`${args.out}/paper.json`, {
     command,
     preset: args.preset,
@@ -561,7 +551,9 @@ export async function paper(argv: string[]): Promise<PaperReport | null> {
     })),
   });
   console.log(report.markdown.replace(/<svg[\s\S]*?<\/svg>/g, "(chart in paper.md)"));
-  console.log(`wrote ${args.out}/paper.md and ${args.out}/paper.json`);
+  console.log(
+    `wrote ${args.out}/paper.md, ${args.out}/paper.json and ${args.out}/paper_runs.html`,
+  );
   return report;
 }
 

@@ -27,11 +27,11 @@
  * @module
  */
 import process from "node:process";
-import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
+import { commandFlags, integerFlag } from "../cli/flags.ts";
 import { createGPT2, type GPT2LM } from "../models/gpt2.ts";
 import {
   OnnxAcceleratedLM,
@@ -53,25 +53,38 @@ import {
   unregisterFastKernels,
 } from "../kernels/mod.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    rounds: { type: "string", default: "5" },
-    threads: { type: "string", default: "1" },
-    "no-torch": { type: "boolean", default: false },
-    "no-stock": { type: "boolean", default: false },
-    "no-rl": { type: "boolean", default: false },
-    "gpt2-small": { type: "boolean", default: false },
-    "tfjs-train": { type: "boolean", default: false },
-    // internal: the child process that measures the default route's peak memory alone
-    "memory-probe": { type: "boolean", default: false },
-    results: { type: "string", default: "bench/results" },
-  },
-});
-const rounds = Number(values.rounds);
-const workers = Number(values.threads);
-if (!(Number.isInteger(rounds) && rounds > 0)) throw new RangeError("--rounds must be >= 1");
-if (!(Number.isInteger(workers) && workers >= 0)) throw new RangeError("--threads must be >= 0");
+const HELP = `Usage: deno task bench:speed [options]
+
+Our GPT on the default route (ONNX Runtime engine) and on tfjs-wasm against the same model in
+PyTorch (bench/torch_ref.py), interleaved in one run: train step, forward, generation, one RL
+iteration, peak memory. Writes RESULTS/speed.md and speed.json (speed_gpt2_small.* with
+--gpt2-small). Takes minutes.
+
+Options:
+  --rounds N       timed rounds per task (default 5)
+  --threads N      tfjs-wasm kernel worker threads, 0 = none (default 1)
+  --no-torch       skip the PyTorch side
+  --no-stock       skip stock tfjs-wasm (no custom kernels)
+  --no-rl          skip the RL iteration
+  --gpt2-small     GPT-2 small (124 M) at batch 4 x 112 instead
+  --tfjs-train     with --gpt2-small, also time its tfjs train step
+  --results DIR    where the results go (default bench/results)
+  -h, --help       this text`;
+
+const values = commandFlags(Deno.args, {
+  rounds: { type: "string", default: "5" },
+  threads: { type: "string", default: "1" },
+  "no-torch": { type: "boolean", default: false },
+  "no-stock": { type: "boolean", default: false },
+  "no-rl": { type: "boolean", default: false },
+  "gpt2-small": { type: "boolean", default: false },
+  "tfjs-train": { type: "boolean", default: false },
+  // internal: the child process that measures the default route's peak memory alone
+  "memory-probe": { type: "boolean", default: false },
+  results: { type: "string", default: "bench/results" },
+}, HELP);
+const rounds = integerFlag("--rounds", values.rounds, 1)!;
+const workers = integerFlag("--threads", values.threads, 0)!;
 
 const gpt2Small = values["gpt2-small"];
 /** The benchmark model (5.3 M parameters), or GPT-2 small (124 M) with `--gpt2-small`. */

@@ -29,11 +29,20 @@ export function flagError(flag: string, message: string): FlagError {
   return new FlagError(`flag ${flag}: ${message}`);
 }
 
-/** One flag: a string value or a boolean switch, with an optional one-letter alias. */
+/** One flag: a string value or a boolean switch, with an optional one-letter alias and default. */
 export interface FlagOption {
   type: "string" | "boolean";
   short?: string;
+  default?: string | boolean;
 }
+
+type FlagValue<O extends FlagOption> = O["type"] extends "boolean" ? boolean : string;
+
+/** The parsed values of flags `T`: flags with a default are always set, `help` may be. */
+export type FlagValues<T extends Record<string, FlagOption>> =
+  & { [K in keyof T as T[K] extends { default: unknown } ? K : never]: FlagValue<T[K]> }
+  & { [K in keyof T as T[K] extends { default: unknown } ? never : K]?: FlagValue<T[K]> }
+  & { help?: boolean };
 
 /** How {@linkcode parseFlags} treats arguments that are not flags. */
 export interface ParseFlagsOptions {
@@ -92,11 +101,11 @@ export function closest(word: string, choices: readonly string[]): string | null
  * @param settings positionals and their hint
  * @returns the values and the positionals
  */
-export function parseFlags(
+export function parseFlags<T extends Record<string, FlagOption>>(
   argv: readonly string[],
-  options: Record<string, FlagOption>,
+  options: T,
   settings: ParseFlagsOptions = {},
-): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+): { values: FlagValues<T>; positionals: string[] } {
   const all: Record<string, FlagOption> = { help: { type: "boolean", short: "h" }, ...options };
   const names = Object.keys(all);
   const shorts = new Map(
@@ -159,7 +168,36 @@ export function parseFlags(
       }; see --help`,
     );
   }
-  return { values: parsed.values as Record<string, string | boolean | undefined>, positionals };
+  return { values: parsed.values as FlagValues<T>, positionals };
+}
+
+/**
+ * The flags of a script's command line, for `deno task` entry points that parse
+ * at the top level: `--help` prints `help` and exits 0; a mistake prints
+ * `error: <one line>` and exits 1.
+ * @param argv the arguments
+ * @param options the flags
+ * @param help the usage text
+ * @returns the values
+ */
+export function commandFlags<T extends Record<string, FlagOption>>(
+  argv: readonly string[],
+  options: T,
+  help: string,
+): FlagValues<T> {
+  let values: FlagValues<T>;
+  try {
+    values = parseFlags(argv, options).values;
+  } catch (error) {
+    if (!(error instanceof FlagError)) throw error;
+    console.error(`error: ${error.message}`);
+    Deno.exit(1);
+  }
+  if (values.help) {
+    console.log(help);
+    Deno.exit(0);
+  }
+  return values;
 }
 
 /**

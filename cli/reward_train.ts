@@ -4,21 +4,32 @@
  * test reviews, saves the model, and writes accuracy and time to bench/results/reward_classifier.*.
  * @module
  */
-import { parseArgs } from "node:util";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import { trainSentimentClassifier } from "../rewards/sentiment_classifier.ts";
 import { imdbDataDir } from "../tasks/download.ts";
 import { loadImdbSplit } from "../tasks/imdb.ts";
+import { commandFlags, integerFlag } from "./flags.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    data: { type: "string" },
-    out: { type: "string", default: "runs/reward/sentiment_classifier.bin" },
-    results: { type: "string", default: "bench/results" },
-    seed: { type: "string", default: "42" },
-  },
-});
+const HELP = `Usage: deno task reward:train [options]
+
+Trains our IMDB sentiment classifier (tf-idf + logistic regression, the imdb-small reward) on the
+25,000 labelled training reviews, scores the 25,000 test reviews, saves the model and writes its
+accuracy and time to RESULTS/reward_classifier.md and .json.
+
+Options:
+  --data DIR       IMDB folder (else RLGF_DATA_DIR, else the aclImdb archive is downloaded)
+  --out FILE       where the model goes (default runs/reward/sentiment_classifier.bin)
+  --results DIR    where the results go (default bench/results)
+  --seed N         the seed (default 42)
+  -h, --help       this text`;
+
+const values = commandFlags(Deno.args, {
+  data: { type: "string" },
+  out: { type: "string", default: "runs/reward/sentiment_classifier.bin" },
+  results: { type: "string", default: "bench/results" },
+  seed: { type: "string", default: "42" },
+}, HELP);
+integerFlag("--seed", values.seed);
 // The flag, else RLGF_DATA_DIR, else the aclImdb archive downloaded into the cache folder.
 let dataDir: string;
 try {
