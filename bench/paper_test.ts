@@ -285,6 +285,10 @@ Deno.test("paper: a one-run toy grid trains once, then reuses the folder", async
     assert.match(second!.markdown, /1 runs, 0 trained now/);
     const json = JSON.parse(await Deno.readTextFile(`${root}/out/paper.json`));
     assert.deepEqual(json.tables.map((t: { id: string }) => t.id), ["1", "fig3"]);
+    // the grid's runs compared in one page (cli/report.ts)
+    const page = await Deno.readTextFile(`${root}/out/paper_runs.html`);
+    assert.match(page, /<td>ppo-seed0<\/td><td>learner \(trained\)<\/td>/);
+    assert.match(page, /<h2>Warnings<\/h2>\s*<h3>ppo-seed0<\/h3>/);
     // Another iteration count must not silently reuse the folder.
     await assert.rejects(paper(argv.with(9, "2")), /another config/);
   } finally {
