@@ -23,6 +23,7 @@ import type { RewardFunction } from "../rewards/types.ts";
 import type { PromptRecord, Task } from "../tasks/types.ts";
 import { PRESETS, resolveConfig, type RunConfig } from "../cli/config.ts";
 import { Progress } from "../cli/progress.ts";
+import { readRunFiles, renderComparison } from "../cli/report.ts";
 import { appendJsonl } from "../cli/run_dir.ts";
 import { assembleSetup, buildTaskParts, type RunSetup } from "../cli/setup.ts";
 import { evaluateSetup, train } from "../cli/train.ts";
@@ -524,6 +525,15 @@ export async function paper(argv: string[]): Promise<PaperReport | null> {
   const report = paperReport(runs, { tables: args.tables, algos: args.algos, header });
   await Deno.mkdir(args.out, { recursive: true });
   await writeFileAtomic(`${args.out}/paper.md`, report.markdown);
+  // every run of the grid in one page: curves overlaid, evaluation rows, warnings
+  const compared = await Promise.all(unique.map(async (p) => {
+    const files = await readRunFiles(p.dir);
+    return { name: p.dir.split("/").at(-1)!, ...files };
+  }));
+  await writeFileAtomic(
+    `${args.out}/paper_runs.html`,
+    renderComparison(compared, `Paper grid runs (preset ${args.preset})`),
+  );
   await writeJsonAtomic(`${args.out}/paper.json`, {
     command,
     preset: args.preset,
@@ -541,7 +551,9 @@ export async function paper(argv: string[]): Promise<PaperReport | null> {
     })),
   });
   console.log(report.markdown.replace(/<svg[\s\S]*?<\/svg>/g, "(chart in paper.md)"));
-  console.log(`wrote ${args.out}/paper.md and ${args.out}/paper.json`);
+  console.log(
+    `wrote ${args.out}/paper.md, ${args.out}/paper.json and ${args.out}/paper_runs.html`,
+  );
   return report;
 }
 
