@@ -99,9 +99,15 @@ export function completionsApi(options: CompletionsApiOptions): CompleteText {
           body,
         });
         if (!response.ok) {
-          throw new InputError(`HTTP ${response.status}: ${await response.text()}`, options.url);
+          const text = (await response.text()).split("\n")[0].slice(0, 200);
+          throw new InputError(`HTTP ${response.status}: ${text}`, options.url);
         }
-        const json = await response.json() as { choices?: { index?: number; text?: string }[] };
+        let json: { choices?: { index?: number; text?: string }[] };
+        try {
+          json = await response.json();
+        } catch (error) {
+          throw new InputError(`response is not JSON (${(error as Error).message})`, options.url);
+        }
         if (!Array.isArray(json.choices)) {
           throw new InputError(`response has no "choices" array`, options.url);
         }
@@ -112,6 +118,15 @@ export function completionsApi(options: CompletionsApiOptions): CompleteText {
         lastError = error;
       }
     }
-    throw lastError;
+    // One line for the user (a refused connection is a TypeError from fetch): the guide's API
+    // is input like a model folder, and the CLI prints such errors without a stack trace.
+    const attempts = (options.retries ?? 2) + 1;
+    const message = String((lastError as Error)?.message ?? lastError).split("\n")[0];
+    throw new InputError(
+      `the text API guide failed (${attempts} attempt${attempts === 1 ? "" : "s"}): ${
+        message.replace(`${options.url}: `, "")
+      }`,
+      options.url,
+    );
   };
 }

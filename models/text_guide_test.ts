@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { InputError } from "../core/errors.ts";
 import { completionsApi, textGuide } from "./text_guide.ts";
 import type { Tokenizer } from "./types.ts";
 
@@ -69,5 +70,35 @@ Deno.test("completionsApi() reports an HTTP error with the URL after its retries
     assert.equal(calls, 2);
   } finally {
     await server.shutdown();
+  }
+});
+
+Deno.test("completionsApi() failures are one-line input errors naming the URL (no stack trace in the CLI)", async () => {
+  // A server that answers with a page that is not JSON, then a port nobody listens on.
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("<html>\n<body>oops</body>\n</html>", { status: 200 }),
+  );
+  const url = `http://127.0.0.1:${server.addr.port}/v1/completions`;
+  const failures: Error[] = [];
+  try {
+    await completionsApi({ url, model: "m", retries: 0 })(["x"], { maxNewTokens: 1 })
+      .catch((e) => failures.push(e));
+  } finally {
+    await server.shutdown();
+  }
+  // the server is gone: the connection is refused
+  await completionsApi({ url, model: "m", retries: 1 })(["x"], { maxNewTokens: 1 })
+    .catch((e) => failures.push(e));
+  assert.equal(failures.length, 2);
+  assert.match(
+    failures[0].message,
+    /^http:.*: the text API guide failed \(1 attempt\): response is not JSON/,
+  );
+  assert.match(failures[1].message, /^http:.*: the text API guide failed \(2 attempts\): /);
+  for (const error of failures) {
+    assert.ok(error instanceof InputError); // the CLI prints `error: <line>`, no stack trace
+    assert.ok(!error.message.includes("\n"), error.message);
+    assert.ok(error.message.startsWith(url));
   }
 });

@@ -175,3 +175,24 @@ Deno.test("train: --resume DIR --iterations N extends a finished run", async () 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("train: a failing text-API guide is one line naming its URL, no stack trace", async () => {
+  const dir = await Deno.makeTempDir();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("internal error\n    at handler (server.js:1)", { status: 500 }),
+  );
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/v1/completions`;
+    await Deno.writeTextFile(
+      `${dir}/api.json`,
+      JSON.stringify({ guide: { kind: "api", apiUrl: url, apiModel: "m" } }),
+    );
+    const args = ["--preset", "toy", "--algo", "ppo++", "--config", `${dir}/api.json`];
+    const result = await train([...args, "--out", `${dir}/run`]);
+    assertOneLineError(result, url, "the text API guide failed", "HTTP 500: internal error");
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
