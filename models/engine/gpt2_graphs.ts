@@ -62,11 +62,9 @@ function attention(
     keys = g.concat([ctx.past.k, keys], 2); // (B, nh, P+T, hs)
     values = g.concat([ctx.past.v, values], 2);
   }
-  // q·kᵀ/√hs with the scale folded into q (fewer elements than the scores)
-  const scores = g.add(
-    g.matmul(g.mul(heads(q), 1 / Math.sqrt(hs)), g.transpose(keys, [0, 1, 3, 2])),
-    ctx.bias,
-  ); // (B, nh, T, P+T)
+  // q·kᵀ/√hs (ONNX Runtime folds the scale and the transpose into its MatMul)
+  const qk = g.matmul(heads(q), g.transpose(keys, [0, 1, 3, 2])); // (B, nh, T, P+T)
+  const scores = g.add(g.mul(qk, 1 / Math.sqrt(hs)), ctx.bias);
   const y = g.matmul(g.softmax(scores, -1), values); // (B, nh, T, hs)
   const merged = g.reshape(g.transpose(y, [0, 2, 1, 3]), [-1, c]); // (B, T, nh, hs) -> (N, C)
   return { y: linear(g, merged, w, `${h}attn.c_proj`), present: { k: keys, v: values } };

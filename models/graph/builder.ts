@@ -652,14 +652,14 @@ export class Graph {
     if (dims) shape = [...dims];
     return this.#one("Reshape", [x, this.ints(t)], x.dtype, shape);
   }
-  /** Axes permuted: result axis i is input axis perm[i]. Transposes of transposes fold. */
+  /** Axes permuted: result axis i is input axis perm[i]. A transpose of its inverse folds away. */
   transpose(x: Value, perm: readonly number[]): Value {
     if (perm.every((p, i) => p === i)) return x;
+    // a transpose that undoes another gives back its input (other pairs stay: ONNX Runtime folds
+    // a last-two-axes transpose into the MatMul that reads it, which a merged one would defeat)
     const inner = this.producer.get(x.name);
-    if (inner?.op === "Transpose") {
-      const first = inner.attributes.perm as number[];
-      return this.transpose(inner.inputs[0], perm.map((p) => first[p]));
-    }
+    const first = inner?.op === "Transpose" ? inner.attributes.perm as number[] : null;
+    if (first && perm.every((p, i) => first[p] === i)) return inner!.inputs[0];
     const shape = x.shape ? perm.map((p) => x.shape![p]) : null;
     return this.#one("Transpose", [x], x.dtype, shape, { perm: [...perm] });
   }

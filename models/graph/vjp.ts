@@ -48,6 +48,7 @@ export function sumToShape(g: Graph, dy: Value, target: Value): Value {
     }
   });
   if (axes.length === 0) return dy;
+  if (axes.length === lead) return g.reduceSum(dy, axes, false);
   const summed = g.reduceSum(dy, axes, true);
   return lead > 0 ? g.squeeze(summed, axes.slice(0, lead)) : summed;
 }
