@@ -12,9 +12,10 @@
  * (`RUN/report.html`), or compares several runs in one page (`--out FILE`).
  * @module
  */
-import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../core/atomic.ts";
-import { ConfigError, InputError } from "../core/errors.ts";
+import { InputError } from "../core/errors.ts";
+import { CONSOLE_IO, runCommand } from "./cli_io.ts";
+import { FlagError, parseFlags } from "./flags.ts";
 import type { ReportBounds } from "./config.ts";
 import { readJsonl } from "./run_dir.ts";
 
@@ -904,28 +905,16 @@ Options:
  * @returns the page written, or null after --help
  */
 export async function reportCommand(argv: string[]): Promise<string | null> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        out: { type: "string" },
-        title: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (error) {
-    throw new ConfigError("arguments", (error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseFlags(argv, {
+    out: { type: "string" },
+    title: { type: "string" },
+  }, { positionals: true });
   if (values.help) {
     console.log(HELP);
     return null;
   }
   if (positionals.length === 0) {
-    throw new ConfigError("RUN", "give at least one run folder (deno task report RUN [RUN...])");
+    throw new FlagError("give at least one run folder: deno task report RUN [RUN...]");
   }
   if (positionals.length === 1 && !values.out) {
     const path = await writeRunReport(positionals[0]);
@@ -955,14 +944,4 @@ export async function reportCommand(argv: string[]): Promise<string | null> {
   return out;
 }
 
-if (import.meta.main) {
-  try {
-    await reportCommand(Deno.args);
-  } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
-    if (!(error instanceof InputError || error instanceof ConfigError)) {
-      console.error((error as Error).stack);
-    }
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) Deno.exit(await runCommand(() => reportCommand(Deno.args), CONSOLE_IO));

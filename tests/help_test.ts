@@ -14,6 +14,7 @@ const COMMANDS: [string, string][] = [
   ["train", "Usage: deno task train"],
   ["eval", "Usage:\n  deno task eval"],
   ["generate", "Usage: deno task generate"],
+  ["report", "Usage: deno task report"],
   ["reward:train", "Usage: deno task reward:train"],
   ["bench", "Usage: deno task bench"],
   ["bench:speed", "Usage: deno task bench:speed"],
