@@ -124,3 +124,47 @@ Deno.test("savePolicyFolder() keeps a folder tokenizer's files and adds model_ma
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a toy training run leaves a complete policy folder (and one per checkpoint) that loads back", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const root = new URL("..", import.meta.url).pathname;
+    const args = ["--preset", "toy", "--iterations", "2", "--seed", "1", "--out", `${dir}/run`];
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "cli/train.ts", ...args],
+      cwd: root,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    for (const policy of [`${dir}/run/policy`, `${dir}/run/checkpoints/iter-000002/policy`]) {
+      for (
+        const file of [
+          "config.json",
+          "model.safetensors",
+          "generation_config.json",
+          "tokenizer.json",
+          "tokenizer_config.json",
+          "special_tokens_map.json",
+          "README.md",
+        ]
+      ) assert.ok((await Deno.stat(`${policy}/${file}`)).isFile, `${policy}/${file}`);
+      const generation = await readJson(`${policy}/generation_config.json`);
+      assert.equal(generation.max_new_tokens, 3);
+      assert.equal(generation.do_sample, true);
+      assert.equal((await readJson(`${policy}/tokenizer_config.json`)).model_max_length, 32);
+      const card = await Deno.readTextFile(`${policy}/README.md`);
+      assert.ok(card.includes(`deno task train ${args.join(" ")}`), card);
+    }
+    const card = await Deno.readTextFile(`${dir}/run/policy/README.md`);
+    const evaluation = await readJson(`${dir}/run/evaluation.json`);
+    const mean: number = evaluation[0].reward_mean;
+    const shown = Number.isInteger(mean) ? String(mean) : mean.toPrecision(4);
+    assert.ok(card.includes(`| learner (trained) | ${shown} |`), card);
+    const model = await loadCausalLM(`${dir}/run/policy`);
+    assert.deepEqual(model.tokenizer!.encode("caf"), new ToyTokenizer().encode("caf"));
+    model.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
