@@ -143,7 +143,7 @@ Deno.test("train: flag mistakes are one line naming the flag, with a did-you-mea
     const result = await train(args);
     assert.equal(result.code, 1, args.join(" "));
     assertOneLineError(result, ...mentions);
-    assert.doesNotMatch(result.stderr, /Config field|    at /);
+    assert.doesNotMatch(result.stderr, /Config field|^\s+at /m);
   }
 });
 
