@@ -305,14 +305,27 @@ export async function acquireRunLock(
   return { path, release, [Symbol.asyncDispose]: release };
 }
 
-/** Appends one metrics object as a JSON line and flushes it to disk. */
+/**
+ * Appends one metrics object as a JSON line and flushes it to disk.
+ * @throws {InputError} naming the file and the cause (a full disk, say)
+ */
 export async function appendJsonl(path: string, record: unknown): Promise<void> {
-  const file = await Deno.open(path, { append: true, create: true });
+  const bytes = new TextEncoder().encode(JSON.stringify(record) + "\n");
   try {
-    await file.write(new TextEncoder().encode(JSON.stringify(record) + "\n"));
-    await file.sync();
-  } finally {
-    file.close();
+    const file = await Deno.open(path, { append: true, create: true });
+    try {
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+  } catch (error) {
+    // a torn line is dropped when the file is read back; the lines before it stay whole
+    throw new InputError(
+      `cannot append a line (${(error as Error).message}); the lines before it are intact`,
+      path,
+    );
   }
 }
 

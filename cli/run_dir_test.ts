@@ -117,6 +117,12 @@ Deno.test("disk full while writing a checkpoint: a clear error and the previous 
       before,
     );
     await verifyCheckpoint(checkpointPath(dir, 2));
+    if (devFull) {
+      await assert.rejects(
+        () => appendJsonl("/dev/full", { iteration: 3 }),
+        /^InputError: \/dev\/full: cannot append a line \(No space left on device.*the lines before it are intact$/,
+      );
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
