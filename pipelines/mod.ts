@@ -3,9 +3,14 @@
  * chooser of phases) run by one shared driver, plus `runAlgorithm` for the CLI.
  *
  * @example A custom algorithm: PPO++ whose restart point is half the guide's roll-in
- * ```ts ignore
+ * ```ts
  * import { lastValueFrom, toArray } from "rxjs";
- * import { type Phase, runIterations, trainOptions } from "./mod.ts";
+ * import {
+ *   createAlgorithmState, disposeAlgorithmState, type Phase, runIterations, trainOptions,
+ * } from "./mod.ts";
+ * import { createGPT2, createValueModel, initBackend } from "../models/mod.ts";
+ * import { Rng } from "../core/mod.ts";
+ * import { toyGuide, toySparseTask, ToyTokenizer } from "../tasks/mod.ts";
  *
  * const halfway: Phase = {
  *   name: "ppo++-halfway",
@@ -17,8 +22,26 @@
  *   valueMask: "suffix",
  *   critic: "learner",
  * };
- * // `state` from createAlgorithmState({ learner, guide, critics, tokenizer, records, reward, rng }, options)
- * const metrics = await lastValueFrom(runIterations(state, trainOptions(), () => halfway).pipe(toArray()));
+ * await initBackend();
+ * const rng = new Rng(0);
+ * const tokenizer = new ToyTokenizer();
+ * const task = toySparseTask({ maxNewTokens: 3 });
+ * const learner = createGPT2(
+ *   { vocabSize: tokenizer.vocabSize, nPositions: 16, nEmbd: 16, nLayer: 1, nHead: 2, bosTokenId: 0, eosTokenId: 0 },
+ *   rng.child("learner"),
+ * );
+ * const options = trainOptions({
+ *   iterations: 2, trajectoriesPerUpdate: 8, maxPromptTokens: 8,
+ *   learner: { epochs: 1, minibatchSize: 8 }, generation: { maxNewTokens: 3, minNewTokens: 0, topK: 0 },
+ * });
+ * const state = createAlgorithmState({
+ *   learner, guide: toyGuide("caf", tokenizer), tokenizer, reward: task.reward, rng: rng.child("run"),
+ *   critics: { learner: createValueModel(learner, rng.child("critic")) },
+ *   records: await task.records("train"),
+ * }, options);
+ * const metrics = await lastValueFrom(runIterations(state, options, () => halfway).pipe(toArray()));
+ * if (metrics.some((m) => m.phase !== "ppo++-halfway")) throw new Error("expected the custom phase");
+ * disposeAlgorithmState(state);
  * ```
  * @module
  */

@@ -17,13 +17,21 @@ async function deno(args: string[], cwd: string): Promise<{ code: number; out: s
   return { code: result.code, out: decode(result.stdout) + decode(result.stderr) };
 }
 
-Deno.test("the README's ts snippets type-check and run", async () => {
+/** The package's entry points (deno.json exports), whose module docs hold examples. */
+const ENTRY_POINTS = [
+  "mod.ts",
+  ...["core", "models", "stages", "pipelines", "rewards", "tasks"]
+    .map((dir) => `${dir}/mod.ts`),
+];
+
+Deno.test("the README's ts snippets and the entry points' examples type-check and run", async () => {
   const readme = await Deno.readTextFile(`${root}/README.md`);
   const blocks = readme.match(/^```ts$/gm) ?? [];
   assert.ok(blocks.length >= 3, `expected the README's checked ts blocks, found ${blocks.length}`);
-  const { code, out } = await deno(["test", "--doc", "-A", "README.md"], root);
+  const { code, out } = await deno(["test", "--doc", "-A", "README.md", ...ENTRY_POINTS], root);
   assert.equal(code, 0, out);
-  assert.match(out, new RegExp(`ok \\| ${blocks.length} passed \\| 0 failed`));
+  const passed = Number(out.match(/ok \| (\d+) passed \| 0 failed/)?.[1]);
+  assert.ok(passed >= blocks.length + 5, out.slice(-400)); // README blocks + module examples
   assert.match(out, /ppo\+\+-halfway: reward/); // the custom algorithm ran its iterations
   assert.match(out, /"generation":"[^"]*","reward":/); // the stream pipeline scored rows
 });
