@@ -118,7 +118,7 @@ function trunk(
  * logits (M, V), with a fused backward: d/dlogits of log p[target] is
  * onehot − p, of the entropy H it is −p (log p + H).
  */
-function tokenLogProbs(g: Graph, logits: Value, targets: Value, vocab: number): [Value, Value] {
+function tokenLogProbs(g: Graph, logits: Value, targets: Value): [Value, Value] {
   let logp!: Value;
   const [picked, entropy] = g.composite(
     [logits, targets],
@@ -129,15 +129,14 @@ function tokenLogProbs(g: Graph, logits: Value, targets: Value, vocab: number): 
       return [g.squeeze(gathered, [1]), g.neg(g.reduceSum(plogp, [1]))];
     },
     (g, { outputs: [, h], dOutputs: [dLogp, dEntropy] }) => {
-      const probs = g.exp(logp);
+      // -p (dlogp + dH (log p + H)), then dlogp added at the targets: few passes over (M, V)
       const column = (d: Value | null) => (d ? g.unsqueeze(d, [1]) : null); // (M, 1)
       const [dl, de] = [column(dLogp), column(dEntropy)];
-      let dLogits: Value | null = null;
-      const coefficient = de ? g.mul(de, g.add(logp, g.unsqueeze(h, [1]))) : null;
-      const weight = dl && coefficient ? g.add(dl, coefficient) : dl ?? coefficient!;
-      dLogits = g.neg(g.mul(probs, weight));
-      if (dl) dLogits = g.add(g.mul(g.oneHot(targets, vocab), dl), dLogits);
-      return [dLogits, null];
+      const spread = de ? g.mul(de, g.add(logp, g.unsqueeze(h, [1]))) : null; // (M, V)
+      const weight = dl && spread ? g.sub(g.neg(dl), spread) : spread ? g.neg(spread) : g.neg(dl!);
+      const dLogits = g.mul(g.exp(logp), weight);
+      if (!dl) return [dLogits, null];
+      return [g.scatterElements(dLogits, g.unsqueeze(targets, [1]), dl, 1, "add"), null];
     },
   );
   return [picked, entropy];
@@ -213,7 +212,7 @@ export function buildScoreGraph(config: GPT2Config, options: { head: ScoreHead }
     if (options.head === "logits") outputs.push(g.name(logits, "logits"));
     else {
       const targets = g.input("targets", "int64", ["B", "T"]);
-      const [logp, entropy] = tokenLogProbs(g, logits, g.reshape(targets, [-1]), config.vocabSize);
+      const [logp, entropy] = tokenLogProbs(g, logits, g.reshape(targets, [-1]));
       outputs.push(g.name(logp, "target_logprobs"), g.name(entropy, "entropy"));
       inputs.push(targets);
     }
@@ -247,7 +246,7 @@ export function buildTrainingGraphs(
   if (options.head) {
     const targets = g.input("targets", "int64", ["M"]);
     const logits = g.gemm(picked, w.get("wte.weight")!, undefined, { transB: true }); // (M, V)
-    const [logp, entropy] = tokenLogProbs(g, logits, targets, config.vocabSize);
+    const [logp, entropy] = tokenLogProbs(g, logits, targets);
     outputs.push(g.name(logp, "target_logprobs"), g.name(entropy, "entropy"));
     seeds.push(
       g.input("grad_logprobs", "float32", ["M"]),
