@@ -26,7 +26,6 @@ import {
   continuationBatch,
   logitsBatch,
   logitsRows,
-  PAD,
   positionIds,
 } from "./padding.ts";
 import { KVSession } from "./kv_session.ts";
