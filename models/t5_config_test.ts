@@ -61,7 +61,7 @@ Deno.test("t5ConfigFromHF names the file and field of a bad value", () => {
     /m\/config\.json: unknown "feed_forward_proj" "swish"/,
   );
   assert.throws(
-    () => t5ConfigFromHF({ vocab_size: -1 }, "m/config.json"),
+    () => t5ConfigFromHF({ num_layers: 1, vocab_size: -1 }, "m/config.json"),
     /m\/config\.json: "vocab_size" must be/,
   );
 });
