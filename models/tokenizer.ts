@@ -106,6 +106,38 @@ export async function loadTokenizer(dir: string): Promise<HFTokenizer> {
   }
 }
 
+/**
+ * The tokenizer of a model folder, when it has `tokenizer.json`, checked
+ * against the model: a tokenizer with more ids than the model's `vocab_size`
+ * is an error naming both files (fewer is fine: T5 pads its embedding
+ * table past the tokenizer's 32100 ids).
+ * @param dir the model folder
+ * @param vocabSize the model's vocabulary size
+ * @param configFile the file `vocabSize` came from, named in the error
+ * @returns the tokenizer, or undefined when the folder has none
+ */
+export async function loadModelTokenizer(
+  dir: string,
+  vocabSize: number,
+  configFile = `${dir}/config.json`,
+): Promise<HFTokenizer | undefined> {
+  try {
+    await Deno.stat(`${dir}/tokenizer.json`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  const tokenizer = await loadTokenizer(dir);
+  if (tokenizer.vocabSize > vocabSize) {
+    throw new InputError(
+      `A tokenizer whose vocabulary does not fit the model's: tokenizer ${dir}/tokenizer.json ` +
+        `has ${tokenizer.vocabSize} tokens, model ${configFile} has vocab_size ${vocabSize}`,
+      dir,
+    );
+  }
+  return tokenizer;
+}
+
 /** Files that make up a Hugging Face tokenizer folder (copied when a model is saved). */
 export const TOKENIZER_FILES: readonly string[] = [
   "tokenizer.json",

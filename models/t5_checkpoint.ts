@@ -1,0 +1,118 @@
+/**
+ * Loads and saves Hugging Face T5 folders (`config.json`, weights in
+ * `model.safetensors` or shards listed in `model.safetensors.index.json`,
+ * tokenizer files when present), and {@linkcode loadPolicy}, which picks the
+ * GPT-2 or the T5 loader by config.json's `model_type`.
+ * @module
+ */
+import { exists } from "../core/fs.ts";
+import { InputError } from "../core/errors.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
+import { ensureBackend } from "./backend.ts";
+import { loadCausalLM } from "./checkpoint.ts";
+import type { GPT2LM } from "./gpt2.ts";
+import { readSafetensorsDir, writeSafetensors } from "./safetensors.ts";
+import { t5ConfigFromHF, t5ConfigToHF } from "./t5_config.ts";
+import { checkT5Config, t5FromHost, type T5LM } from "./t5.ts";
+import { HFTokenizer, loadModelTokenizer, TOKENIZER_FILES } from "./tokenizer.ts";
+
+/** Reads and parses `dir/config.json` as a JSON object. */
+async function readConfigJson(
+  dir: string,
+): Promise<{ json: Record<string, unknown>; file: string }> {
+  const file = `${dir}/config.json`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new InputError("Missing config.json", dir);
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`Invalid JSON: ${(error as Error).message}`, file);
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new InputError("Expected a JSON object", file);
+  }
+  return { json: json as Record<string, unknown>, file };
+}
+
+/**
+ * Loads a Hugging Face T5ForConditionalGeneration folder (original T5 or
+ * v1.1 / flan-t5 layout; F32, F16 or BF16 safetensors, single or sharded;
+ * with or without the `embed_tokens` copies of `shared.weight`), with its
+ * tokenizer when `tokenizer.json` is there. A bad checkpoint is a one-line
+ * error naming the file and the field or tensor.
+ * @param dir the folder
+ * @returns the model (the caller disposes it); `model.tokenizer` is set when present
+ */
+export async function loadSeq2SeqLM(dir: string): Promise<T5LM> {
+  await ensureBackend();
+  const { json, file: configFile } = await readConfigJson(dir);
+  if (json.model_type !== "t5") {
+    throw new InputError(
+      `Field "model_type" is ${JSON.stringify(json.model_type)}, expected "t5"`,
+      configFile,
+    );
+  }
+  const config = checkT5Config(t5ConfigFromHF(json, configFile), configFile);
+  const tokenizer = await loadModelTokenizer(dir, config.vocabSize, configFile);
+  const tensors = await readSafetensorsDir(dir);
+  const file = (await exists(`${dir}/model.safetensors`))
+    ? `${dir}/model.safetensors`
+    : `${dir}/model.safetensors.index.json`;
+  const model = t5FromHost(config, tensors, file);
+  model.tokenizer = tokenizer;
+  return model;
+}
+
+/**
+ * Saves a T5 as a Hugging Face folder: `config.json`, `model.safetensors`
+ * (F32, `shared.weight` once, no `embed_tokens` copies, `lm_head.weight` only
+ * when untied, as `save_pretrained` writes it) and, if the model has a
+ * tokenizer loaded from a folder, its tokenizer files. Each file is written
+ * atomically; other files in `dir` are left alone.
+ * @param model the model
+ * @param dir the folder (created if missing)
+ */
+export async function saveSeq2SeqLM(model: T5LM, dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const host = await model.toHost();
+  // read the tokenizer files before writing, in case dir is where they came from
+  const files: [string, Uint8Array][] = [];
+  if (model.tokenizer instanceof HFTokenizer) {
+    for (const name of TOKENIZER_FILES) {
+      const path = `${model.tokenizer.dir}/${name}`;
+      if (await exists(path)) files.push([name, await Deno.readFile(path)]);
+    }
+  }
+  await writeSafetensors(`${dir}/model.safetensors`, host, { format: "pt" });
+  for (const [name, bytes] of files) await writeFileAtomic(`${dir}/${name}`, bytes);
+  await writeJsonAtomic(`${dir}/config.json`, t5ConfigToHF(model.config));
+}
+
+/**
+ * Loads a policy folder by its config.json `model_type`: "gpt2" with
+ * {@linkcode loadCausalLM}, "t5" with {@linkcode loadSeq2SeqLM}.
+ * @param dir a Hugging Face model folder
+ * @returns the model (the caller disposes it)
+ */
+export async function loadPolicy(dir: string): Promise<GPT2LM | T5LM> {
+  const { json, file } = await readConfigJson(dir);
+  switch (json.model_type) {
+    case "gpt2":
+      return await loadCausalLM(dir);
+    case "t5":
+      return await loadSeq2SeqLM(dir);
+    default:
+      throw new InputError(
+        `Field "model_type" is ${
+          JSON.stringify(json.model_type)
+        }; expected "gpt2" (GPT2LMHeadModel) or "t5" (T5ForConditionalGeneration)`,
+        file,
+      );
+  }
+}
