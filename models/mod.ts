@@ -1,6 +1,7 @@
 /**
- * GPT-2 on TensorFlow.js: load and save Hugging Face folders, sample, score
- * and train, plus the value model and the backend switch.
+ * GPT-2 and T5 on TensorFlow.js: load and save Hugging Face folders
+ * (`loadPolicy` picks the model by config.json's `model_type`), sample,
+ * score and train, plus the value model and the backend switch.
  *
  * @example A tiny model, greedy decoding
  * ```ts
@@ -37,10 +38,34 @@ export {
 } from "./safetensors.ts";
 export {
   HFTokenizer,
+  loadModelTokenizer,
   loadTokenizer,
   TOKENIZER_FILES,
   type TransformersTokenizer,
 } from "./tokenizer.ts";
+export {
+  checkT5Config,
+  createT5,
+  T5_DEFAULTS,
+  type T5Batch,
+  t5Batch,
+  type T5CrossState,
+  t5FromHost,
+  type T5GenerateOptions,
+  type T5KV,
+  T5LM,
+} from "./t5.ts";
+export {
+  positionBuckets,
+  relativePositionBucket,
+  type T5Config,
+  t5ConfigFromHF,
+  t5ConfigToHF,
+  type T5FeedForward,
+  t5WeightShapes,
+} from "./t5_config.ts";
+export { loadPolicy, loadSeq2SeqLM, saveSeq2SeqLM } from "./t5_checkpoint.ts";
+export { T5Session } from "./t5_session.ts";
 export {
   createValueModel,
   GPT2ValueModel,

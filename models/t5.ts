@@ -22,7 +22,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
-import type { ContinuationOutputs, GenerateOptions, Tokenizer } from "./types.ts";
+import type { ContinuationOutputs, GenerateOptions, Seq2SeqLM, Tokenizer } from "./types.ts";
 import type { HostTensor } from "./safetensors.ts";
 import { positionBuckets, type T5Config, t5WeightShapes } from "./t5_config.ts";
 import { attentionBias, checkTokenRows } from "./padding.ts";
@@ -205,7 +205,7 @@ export interface T5GenerateOptions extends GenerateOptions {
 const linearOp = lmHead;
 
 /** A T5 encoder-decoder LM whose weights are tf.Variables named as in the checkpoint. */
-export class T5LM {
+export class T5LM implements Seq2SeqLM {
   /** The hyperparameters (checked). */
   readonly config: T5Config;
   /** The tokenizer loaded with the checkpoint, if any. */
@@ -318,20 +318,19 @@ export class T5LM {
   encode(batch: T5Batch, inference = false): tf.Tensor2D {
     const { b, t: s } = batch;
     let x = this.#lookup("shared.weight", batch.ids, inference); // (B*S, C)
-    const keyBias = attentionBias(batch.mask, b, 1, s); // (B, 1, 1, S)
-    const bias = tf.add(this.#positionBias("encoder", s, s, 0, inference), keyBias) as tf.Tensor4D; // (B, nh, S, S)
+    const keyBias = attentionBias(batch.mask, b, 1, s); // (B, 1, 1, S): pads
+    const position = this.#positionBias("encoder", s, s, 0, inference); // (1, nh, S, S)
+    const bias = tf.add(position, keyBias) as tf.Tensor4D; // (B, nh, S, S), every layer
     for (let i = 0; i < this.config.numLayers; i++) {
       const pre = `encoder.block.${i}.layer`;
       const a = `${pre}.0.SelfAttention`;
       const h = this.#norm(x, `${pre}.0.layer_norm.weight`);
+      const q = this.#project(h, a, "q", b, s, inference);
       const kv = {
         k: this.#project(h, a, "k", b, s, inference),
         v: this.#project(h, a, "v", b, s, inference),
       };
-      x = tf.add(
-        x,
-        this.#attend(this.#project(h, a, "q", b, s, inference), kv, bias, a, inference),
-      );
+      x = tf.add(x, this.#attend(q, kv, bias, a, inference));
       x = tf.add(x, this.#mlp(this.#norm(x, `${pre}.1.layer_norm.weight`), `${pre}.1`, inference));
     }
     return this.#norm(x, "encoder.final_layer_norm.weight");
@@ -382,27 +381,28 @@ export class T5LM {
     const tk = tp + t;
     const mask = selfMask ?? new Uint8Array(b * tk).fill(1);
     const causal = attentionBias(mask, b, t, tk); // (B, 1, T, Tk): future keys and pads
-    const bias = tf.add(this.#positionBias("decoder", t, tk, tp, inference), causal) as tf.Tensor4D; // (B, nh, T, Tk)
+    const position = this.#positionBias("decoder", t, tk, tp, inference); // (1, nh, T, Tk)
+    const bias = tf.add(position, causal) as tf.Tensor4D; // (B, nh, T, Tk), every layer
     let x = this.#lookup("shared.weight", ids, inference); // (B*T, C)
     const caches: T5KV[] = [];
     for (let i = 0; i < this.config.numDecoderLayers; i++) {
       const pre = `decoder.block.${i}.layer`;
+      // causal self-attention over the cached and the new positions
       const a = `${pre}.0.SelfAttention`;
       let h = this.#norm(x, `${pre}.0.layer_norm.weight`);
-      const kNew = this.#project(h, a, "k", b, t, inference);
-      const vNew = this.#project(h, a, "v", b, t, inference);
-      const kv = past
-        ? { k: tf.concat([past[i].k, kNew], 2), v: tf.concat([past[i].v, vNew], 2) } // (B, nh, Tk, d_kv)
-        : { k: kNew, v: vNew };
+      const q = this.#project(h, a, "q", b, t, inference);
+      const k = this.#project(h, a, "k", b, t, inference);
+      const v = this.#project(h, a, "v", b, t, inference);
+      const kv = past // (B, nh, Tk, d_kv) each
+        ? { k: tf.concat([past[i].k, k], 2), v: tf.concat([past[i].v, v], 2) }
+        : { k, v };
       caches.push(kv);
-      x = tf.add(
-        x,
-        this.#attend(this.#project(h, a, "q", b, t, inference), kv, bias, a, inference),
-      );
+      x = tf.add(x, this.#attend(q, kv, bias, a, inference));
+      // cross-attention to the encoder output (no position bias)
       const c = `${pre}.1.EncDecAttention`;
       h = this.#norm(x, `${pre}.1.layer_norm.weight`);
-      const q = this.#project(h, c, "q", b, t, inference);
-      x = tf.add(x, this.#attend(q, cross.layers[i], cross.bias, c, inference));
+      const qc = this.#project(h, c, "q", b, t, inference);
+      x = tf.add(x, this.#attend(qc, cross.layers[i], cross.bias, c, inference));
       x = tf.add(x, this.#mlp(this.#norm(x, `${pre}.2.layer_norm.weight`), `${pre}.2`, inference));
     }
     return { hidden: this.#norm(x, "decoder.final_layer_norm.weight"), caches };

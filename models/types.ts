@@ -6,6 +6,7 @@
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../core/prng.ts";
+import type { T5Config } from "./t5_config.ts";
 
 /** Decoding options, named as Hugging Face's `generate` names them. */
 export interface GenerateOptions {
@@ -94,6 +95,48 @@ export interface CausalLM extends TokenGenerator {
   trainableVariables(): tf.Variable[];
   /** A deep copy with its own weights (e.g. the frozen reference policy). */
   clone(): CausalLM;
+  /** Frees every tensor the model owns. */
+  dispose(): void;
+}
+
+/**
+ * An encoder-decoder LM (T5) we can sample from, score and train: the prompt
+ * is the encoder input, a continuation is the decoder output after the
+ * decoder start token (teacher forcing: decoder inputs = [start] +
+ * continuation[:-1]). Prompts are right-padded internally.
+ */
+export interface Seq2SeqLM extends TokenGenerator {
+  /** The T5 hyperparameters the weights follow. */
+  readonly config: T5Config;
+  /**
+   * Logits as plain arrays [batch][decoder position][vocab]; without masks,
+   * ragged rows are right-padded and each row's real positions returned.
+   */
+  logits(
+    inputIds: number[][],
+    decoderInputIds: number[][],
+    options?: { attentionMask?: number[][]; decoderAttentionMask?: number[][] },
+  ): Promise<number[][][]>;
+  /** New decoder tokens per row (decoder start excluded); `attentionMask` masks encoder pads. */
+  generate(
+    inputIds: number[][],
+    options: GenerateOptions & { attentionMask?: number[][] },
+  ): Promise<number[][]>;
+  /** log π(c_t | prompt, c_<t) per continuation token, one array per row of its length. */
+  continuationLogProbs(prompts: number[][], continuations: number[][]): Promise<number[][]>;
+  /**
+   * Differentiable forward for the learner (call inside `tf.tidy` or
+   * `optimizer.minimize`); `hidden` is the decoder's final-layer-norm output.
+   */
+  forwardContinuation(
+    prompts: number[][],
+    continuations: number[][],
+    options?: { entropy?: boolean },
+  ): ContinuationOutputs;
+  /** The weights the optimizer updates. */
+  trainableVariables(): tf.Variable[];
+  /** A deep copy with its own weights. */
+  clone(): Seq2SeqLM;
   /** Frees every tensor the model owns. */
   dispose(): void;
 }
