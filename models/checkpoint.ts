@@ -12,7 +12,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import type { GPT2Config } from "./types.ts";
 import { checkGPT2Config, gpt2FromHost, type GPT2LM } from "./gpt2.ts";
 import { type HostTensor, readSafetensorsDir, writeSafetensors } from "./safetensors.ts";
-import { HFTokenizer, loadTokenizer, TOKENIZER_FILES } from "./tokenizer.ts";
+import { HFTokenizer, loadModelTokenizer, TOKENIZER_FILES } from "./tokenizer.ts";
 
 /** config.json keys (snake_case) of each GPT2Config field. */
 const CONFIG_KEYS: Record<keyof GPT2Config, string> = {
@@ -102,17 +102,7 @@ export async function loadCausalLM(dir: string): Promise<GPT2LM> {
     throw new InputError(`Invalid JSON: ${(error as Error).message}`, configFile);
   }
   const config = parseGPT2Config(json, configFile);
-  let tokenizer: HFTokenizer | undefined;
-  if (await exists(`${dir}/tokenizer.json`)) {
-    tokenizer = await loadTokenizer(dir);
-    if (tokenizer.vocabSize > config.vocabSize) {
-      throw new InputError(
-        `A tokenizer whose vocabulary does not fit the model's: tokenizer ${dir}/tokenizer.json ` +
-          `has ${tokenizer.vocabSize} tokens, model ${configFile} has vocab_size ${config.vocabSize}`,
-        dir,
-      );
-    }
-  }
+  const tokenizer = await loadModelTokenizer(dir, config.vocabSize, configFile);
   const tensors = await readSafetensorsDir(dir);
   const file = (await exists(`${dir}/model.safetensors`))
     ? `${dir}/model.safetensors`
