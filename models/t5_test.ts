@@ -135,8 +135,17 @@ for (const name of ["tiny-t5", "tiny-t5-v1_1"]) {
     }
     const greedyPrompts = ref.greedy.map((g) => g.input_ids);
     const together = await model.generate(greedyPrompts, { maxNewTokens: 12, eosTokenId: null });
+    // the same prompts padded by hand (pads 7, not the pad id) with an explicit encoder mask
+    const width = Math.max(...greedyPrompts.map((p) => p.length));
+    const padded = greedyPrompts.map((p) => [...p, ...new Array(width - p.length).fill(7)]);
+    const masked = await model.generate(padded, {
+      maxNewTokens: 12,
+      eosTokenId: null,
+      attentionMask: greedyPrompts.map((p) => padded[0].map((_, j) => (j < p.length ? 1 : 0))),
+    });
     for (let b = 0; b < greedyPrompts.length; b++) {
       assert.deepEqual(together[b], ref.greedy[b].new_ids);
+      assert.deepEqual(masked[b], ref.greedy[b].new_ids);
     }
   });
 
@@ -387,6 +396,47 @@ Deno.test("loadSeq2SeqLM() takes embed_tokens copies, a tied lm_head copy and a 
     sharded.dispose();
   });
   model.dispose();
+});
+
+Deno.test("loadSeq2SeqLM() reads a BF16 checkpoint as its float32 values", async () => {
+  const original = await readSafetensors(`${fixture("tiny-t5-v1_1")}/model.safetensors`);
+  await withDir(async (dir) => {
+    await Deno.copyFile(`${fixture("tiny-t5-v1_1")}/config.json`, `${dir}/config.json`);
+    // BF16 is the top half of a float32: write each tensor's top halves under a BF16 header
+    const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
+    const halves: Uint16Array[] = [];
+    let offset = 0;
+    for (const [name, t] of original) {
+      const bits = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
+      halves.push(Uint16Array.from(bits, (b) => b >>> 16));
+      header[name] = {
+        dtype: "BF16",
+        shape: t.shape,
+        data_offsets: [offset, offset + 2 * t.data.length],
+      };
+      offset += 2 * t.data.length;
+    }
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const bytes = new Uint8Array(8 + json.length + offset);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
+    bytes.set(json, 8);
+    let at = 8 + json.length;
+    for (const h of halves) {
+      bytes.set(new Uint8Array(h.buffer), at);
+      at += h.byteLength;
+    }
+    await Deno.writeFile(`${dir}/model.safetensors`, bytes);
+    const model = await loadSeq2SeqLM(dir);
+    const host = await model.toHost();
+    for (const [name, t] of original) {
+      const expected = Uint32Array.from(
+        new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length),
+        (b) => (b & 0xffff0000) >>> 0,
+      );
+      assert.deepEqual(new Uint32Array(host.get(name)!.data.buffer), expected, name);
+    }
+    model.dispose();
+  });
 });
 
 Deno.test("a bad T5 checkpoint is a one-line error naming the file and the tensor or field", async () => {
