@@ -522,6 +522,39 @@ Deno.test("loadPolicy() picks the loader by model_type; the T5 folder's tokenize
   t5.dispose();
 });
 
+Deno.test("a T5 folder with a SentencePiece Unigram tokenizer.json loads it; a larger vocab_size is fine", async () => {
+  const tokenizerDir = fixture("t5-unigram-tokenizer");
+  const model = createT5({
+    vocabSize: 24, // the tokenizer has 20 ids: the embedding table may be larger, never smaller
+    dModel: 8,
+    dKv: 4,
+    numHeads: 2,
+    dFf: 16,
+    numLayers: 1,
+    numDecoderLayers: 1,
+  }, new Rng(2));
+  await withDir(async (dir) => {
+    await saveSeq2SeqLM(model, dir);
+    for (const file of ["tokenizer.json", "tokenizer_config.json"]) {
+      await Deno.copyFile(`${tokenizerDir}/${file}`, `${dir}/${file}`);
+    }
+    const back = await loadSeq2SeqLM(dir);
+    const tokenizer = back.tokenizer!;
+    assert.deepEqual([tokenizer.vocabSize, tokenizer.eosTokenId, tokenizer.padTokenId], [20, 1, 0]);
+    assert.deepEqual(tokenizer.encode("the dogs run"), [8, 4, 6, 7]);
+    assert.equal(tokenizer.decode([8, 4, 6, 1]), "the dogs");
+    const [ids] = await back.generate([tokenizer.encode("the cat")], { maxNewTokens: 3 });
+    assert.ok(ids.length >= 1 && ids.length <= 3);
+    back.dispose();
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ ...config, vocab_size: 16 }));
+    const message = await loadError(dir);
+    assert.ok(message.includes(`${dir}/tokenizer.json has 20 tokens`), message);
+    assert.ok(message.includes(`${dir}/config.json has vocab_size 16`), message);
+  });
+  model.dispose();
+});
+
 Deno.test("createT5(): the training forward's gradients equal plain autograd of the decoding forward", async () => {
   for (const feedForwardProj of ["relu", "gated-gelu"] as const) {
     const model = createT5({

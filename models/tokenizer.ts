@@ -1,7 +1,8 @@
 /**
- * GPT-2's byte-level BPE tokenizer from a local Hugging Face folder
- * (`tokenizer.json`, `tokenizer_config.json`), through transformers.js with
- * remote downloads turned off.
+ * A Hugging Face tokenizer from a local folder (`tokenizer.json`,
+ * `tokenizer_config.json`): GPT-2's byte-level BPE, T5's SentencePiece
+ * Unigram, or any other transformers.js reads, with remote downloads turned
+ * off.
  * @module
  */
 import { InputError } from "../core/errors.ts";
