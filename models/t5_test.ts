@@ -133,6 +133,10 @@ for (const name of ["tiny-t5", "tiny-t5-v1_1"]) {
       const [alone] = await model.continuationLogProbs([prompts[b]], [labels[b]]);
       assert.ok(maxDiff(batch[b], alone) < 1e-5);
     }
+    // an empty continuation scores as [] and leaves its neighbour alone
+    const [first, empty] = await model.continuationLogProbs(prompts, [labels[0], []]);
+    assert.deepEqual(empty, []);
+    assert.ok(maxDiff(first, batch[0]) < 1e-5);
     const greedyPrompts = ref.greedy.map((g) => g.input_ids);
     const together = await model.generate(greedyPrompts, { maxNewTokens: 12, eosTokenId: null });
     // the same prompts padded by hand (pads 7, not the pad id) with an explicit encoder mask
