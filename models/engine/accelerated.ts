@@ -16,7 +16,7 @@ import type {
 } from "../types.ts";
 import type { GPT2ValueModel } from "../value.ts";
 import type { OnnxGpt2Engine } from "./engine.ts";
-import { engineContinuation } from "./tfjs_bridge.ts";
+import { engineContinuation, gpt2Trainer } from "./tfjs_bridge.ts";
 
 /**
  * A {@linkcode CausalLM} whose sampling, scoring and (when the engine has
@@ -60,7 +60,12 @@ export class OnnxAcceleratedLM implements CausalLM {
     if (!this.engine.gradients) {
       return this.model.forwardContinuation(prompts, continuations, options);
     }
-    const out = engineContinuation(this.engine, this.model, prompts, continuations, true);
+    const out = engineContinuation(
+      gpt2Trainer(this.engine, this.model),
+      prompts,
+      continuations,
+      true,
+    );
     if (!options?.entropy) out.entropy!.dispose();
     return {
       logProbs: out.logProbs!,
@@ -114,7 +119,12 @@ export class OnnxAcceleratedValueModel implements ValueModel {
 
   forwardValues(prompts: number[][], continuations: number[][]): tf.Tensor2D {
     if (!this.engine.gradients) return this.model.forwardValues(prompts, continuations);
-    const out = engineContinuation(this.engine, this.model.trunk, prompts, continuations, false);
+    const out = engineContinuation(
+      gpt2Trainer(this.engine, this.model.trunk),
+      prompts,
+      continuations,
+      false,
+    );
     const [b, tc] = out.hidden.shape;
     const values = tf.tidy(() =>
       tf.mul(this.model.valuesFromHidden(out.hidden), tf.tensor2d(out.valid, [b, tc]))

@@ -5,9 +5,7 @@
  * gradient step run here with two threads; the weights and the optimizer stay
  * on tfjs (models/engine/tfjs_bridge.ts connects the two).
  *
- * Weights are graph inputs: the engine copies a variable to the host only when
- * its tfjs data changed (a `Variable.assign` gives it a new dataId), so a frozen
- * reference or guide is copied once and the learner once per update.
+ * Weights are graph inputs, fed from host copies (models/engine/weight_feeds.ts).
  * @module
  */
 /** @ignore onnxruntime documents its own types; we reference them, not re-export them. */
@@ -32,11 +30,7 @@ import {
   type StepInputs,
 } from "../ort_decode_session.ts";
 import { buildScoreGraph, buildStepGraph, buildTrainingGraphs } from "./gpt2_graphs.ts";
-
-interface CachedWeight {
-  dataId: unknown;
-  tensor: ort.Tensor;
-}
+import { WeightFeeds } from "./weight_feeds.ts";
 
 /** The forward and backward sessions of one training graph pair. */
 interface TrainingSessions {
@@ -47,6 +41,17 @@ interface TrainingSessions {
 
 // gelu_new and gelu_pytorch_tanh are the same function, the one our graphs build.
 const GELU_TANH = ["gelu_new", "gelu_pytorch_tanh"];
+
+/** A [V, C] weight transposed to [C, V] (the head of the step and score graphs). */
+function transpose(weight: ort.Tensor): ort.Tensor {
+  const [v, c] = weight.dims as [number, number];
+  const data = weight.data as Float32Array;
+  const transposed = new Float32Array(v * c);
+  for (let i = 0; i < v; i++) {
+    for (let j = 0; j < c; j++) transposed[j * v + i] = data[i * c + j];
+  }
+  return new ort.Tensor("float32", transposed, [c, v]);
+}
 
 const int64 = (values: ArrayLike<number>, dims: number[]) =>
   new ort.Tensor("int64", BigInt64Array.from(Array.from(values), BigInt), dims);
@@ -89,7 +94,7 @@ export interface ScoreResult {
 
 /** Runs GPT-2 forwards (and backwards) for any {@linkcode GPT2LM} of one config on ONNX Runtime. */
 export class OnnxGpt2Engine {
-  #weights = new WeakMap<GPT2LM, Map<string, CachedWeight>>();
+  #weights = new WeightFeeds();
   #training = new Map<boolean, TrainingSessions>();
   #logits: Promise<ort.InferenceSession> | null = null;
   #disposed = false;
@@ -195,34 +200,10 @@ export class OnnxGpt2Engine {
     if (!this.accepts(model.config)) {
       throw new RangeError("OnnxGpt2Engine was built for a different GPT-2 config");
     }
-    let cache = this.#weights.get(model);
-    if (!cache) this.#weights.set(model, cache = new Map());
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, variable] of model.weights) {
-      const dataId = (variable as unknown as { dataId: unknown }).dataId;
-      let entry = cache.get(name);
-      if (!entry || entry.dataId !== dataId) {
-        entry = {
-          dataId,
-          tensor: new ort.Tensor("float32", variable.dataSync() as Float32Array, variable.shape),
-        };
-        cache.set(name, entry);
-        if (name === "wte.weight") cache.delete("wte_t");
-      }
-      feeds[name] = entry.tensor;
+    const feeds = this.#weights.of(model, model.weights);
+    if (transposedHead) {
+      feeds["wte_t"] = this.#weights.derived(model, "wte_t", feeds["wte.weight"], transpose);
     }
-    if (!transposedHead) return feeds;
-    if (!cache.has("wte_t")) {
-      const wte = feeds["wte.weight"];
-      const [v, c] = wte.dims as [number, number];
-      const data = wte.data as Float32Array;
-      const transposed = new Float32Array(v * c);
-      for (let i = 0; i < v; i++) {
-        for (let j = 0; j < c; j++) transposed[j * v + i] = data[i * c + j];
-      }
-      cache.set("wte_t", { dataId: null, tensor: new ort.Tensor("float32", transposed, [c, v]) });
-    }
-    feeds["wte_t"] = cache.get("wte_t")!.tensor;
     return feeds;
   }
 

@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { checkTokenRows, continuationBatch } from "../padding.ts";
 import type { GPT2LM } from "../gpt2.ts";
-import type { OnnxGpt2Engine } from "./engine.ts";
+import type { OnnxGpt2Engine, TrainingForward } from "./engine.ts";
 
 /** Differentiable outputs of {@linkcode engineContinuation} (tensors the caller owns). */
 export interface EngineContinuation {
@@ -24,14 +24,46 @@ export interface EngineContinuation {
 }
 
 /**
- * The forward of `model` over prompts + continuations on the engine, as one
+ * What the bridge needs of a model on an engine: its variables, its width, and
+ * the engine forward over B·Tc continuation rows (row i·Tc + j predicts token
+ * j of continuation i) whose backward gives every variable's gradient.
+ */
+export interface EngineTrainer {
+  /** The model's variables by weight name (the gradients' keys). */
+  readonly weights: ReadonlyMap<string, tf.Variable>;
+  /** Width C of the hidden states. */
+  readonly width: number;
+  /** Vocabulary size (token ids are checked against it). */
+  readonly vocabSize: number;
+  /** The engine's forward of a batch (Tc >= 1). */
+  forward(prompts: number[][], continuations: number[][], head: boolean): TrainingForward;
+}
+
+/** The GPT-2 trainer: prompts and continuations in one left-padded causal batch. */
+export function gpt2Trainer(engine: OnnxGpt2Engine, model: GPT2LM): EngineTrainer {
+  const { vocabSize, nEmbd, nPositions } = model.config;
+  return {
+    weights: model.weights,
+    width: nEmbd,
+    vocabSize,
+    forward(prompts, continuations, head) {
+      const batch = continuationBatch(prompts, continuations);
+      if (batch.t > nPositions) {
+        throw new RangeError(`Sequence of ${batch.t} tokens exceeds nPositions ${nPositions}`);
+      }
+      return engine.trainingForward(model, batch, head);
+    },
+  };
+}
+
+/**
+ * The forward of a model over prompts + continuations on its engine, as one
  * tfjs custom-gradient op over the model's weights: tfjs's tape sees the op's
  * packed output [M, C (+2)] and asks the engine's backward graph for the
  * weight gradients. Call inside a gradient closure or `tf.tidy`.
  */
 export function engineContinuation(
-  engine: OnnxGpt2Engine,
-  model: GPT2LM,
+  trainer: EngineTrainer,
   prompts: number[][],
   continuations: number[][],
   head: boolean,
@@ -39,29 +71,27 @@ export function engineContinuation(
   if (prompts.length !== continuations.length) {
     throw new RangeError(`${prompts.length} prompts but ${continuations.length} continuations`);
   }
-  const { vocabSize, nEmbd: c, nPositions } = model.config;
+  const { vocabSize, width: c } = trainer;
   checkTokenRows(prompts, vocabSize, "prompts");
   checkTokenRows(continuations, vocabSize, "continuations", true);
   const b = prompts.length;
   const tc = Math.max(0, ...continuations.map((row) => row.length));
+  const valid = new Float32Array(b * tc);
+  continuations.forEach((row, i) => valid.fill(1, i * tc, i * tc + row.length));
   if (b === 0 || tc === 0) {
     const zeros = () => tf.zeros([b, tc]) as tf.Tensor2D;
     return {
       hidden: tf.zeros([b, tc, c]),
       logProbs: head ? zeros() : undefined,
       entropy: head ? zeros() : undefined,
-      valid: new Float32Array(b * tc),
+      valid,
     };
   }
-  const batch = continuationBatch(prompts, continuations);
-  if (batch.t > nPositions) {
-    throw new RangeError(`Sequence of ${batch.t} tokens exceeds nPositions ${nPositions}`);
-  }
-  const names = [...model.weights.keys()];
-  const variables = names.map((name) => model.weights.get(name)!);
+  const names = [...trainer.weights.keys()];
+  const variables = names.map((name) => trainer.weights.get(name)!);
   const m = b * tc, width = c + (head ? 2 : 0);
   const op = tf.customGrad((..._weights) => {
-    const run = engine.trainingForward(model, batch, head);
+    const run = trainer.forward(prompts, continuations, head);
     const packed = new Float32Array(m * width);
     for (let i = 0; i < m; i++) {
       packed.set(run.hidden.subarray(i * c, (i + 1) * c), i * width);
@@ -93,9 +123,9 @@ export function engineContinuation(
   });
   const packed = op(...variables) as tf.Tensor2D;
   const out = tf.tidy(() => {
-    const valid = tf.tensor2d(batch.valid, [b, tc]);
+    const mask = tf.tensor2d(valid, [b, tc]);
     const column = (j: number) =>
-      tf.mul(tf.reshape(tf.slice(packed, [0, j], [m, 1]), [b, tc]), valid);
+      tf.mul(tf.reshape(tf.slice(packed, [0, j], [m, 1]), [b, tc]), mask);
     const kept: tf.NamedTensorMap = {
       hidden: tf.reshape(tf.slice(packed, [0, 0], [m, c]), [b, tc, c]),
     };
@@ -110,6 +140,6 @@ export function engineContinuation(
     hidden: out.hidden as tf.Tensor3D,
     logProbs: out.logProbs as tf.Tensor2D | undefined,
     entropy: out.entropy as tf.Tensor2D | undefined,
-    valid: batch.valid,
+    valid,
   };
 }
