@@ -1,0 +1,479 @@
+/**
+ * T5 on the ONNX Runtime engine: the graphs of models/engine/t5_graphs.ts fed
+ * the current weights of a tfjs T5 (any object with its `config` and its
+ * `weights` by Hugging Face name). Logits, teacher-forced scoring, decoding
+ * with a self-attention KV cache and cross-attention keys/values computed once
+ * per prompt, and the forward/backward of a gradient step.
+ *
+ * Host layout: encoder inputs right-padded with the pad id (T5's positions are
+ * relative, so padding only needs its mask); decoder inputs are
+ * [decoder_start] + continuation[:-1], right-padded, as Hugging Face builds
+ * them from labels.
+ * @module
+ */
+/** @ignore onnxruntime documents its own types; we reference them, not re-export them. */
+import * as ort from "onnxruntime-node";
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
+import type * as tf from "@tensorflow/tfjs-core";
+import type { GenerateOptions } from "../types.ts";
+import { attentionBiasData, checkTokenRows, MASKED } from "../padding.ts";
+import { positionBuckets, type T5Config } from "../t5_config.ts";
+import { generateWithSession } from "../generate.ts";
+import type { DecodeSession } from "../decode_session.ts";
+import { SyncSession } from "../ort_sync.ts";
+import type { TrainingForward } from "./engine.ts";
+import {
+  buildT5EncodeGraph,
+  buildT5ScoreGraph,
+  buildT5StepGraph,
+  buildT5TrainingGraphs,
+} from "./t5_graphs.ts";
+import { WeightFeeds } from "./weight_feeds.ts";
+import type { EngineTrainer } from "./tfjs_bridge.ts";
+
+/** What the engine reads of a T5 model: its config and its weights by Hugging Face name. */
+export interface T5Weights {
+  /** Hyperparameters. */
+  readonly config: T5Config;
+  /** Every weight of `t5WeightShapes(config)`, by name. */
+  readonly weights: ReadonlyMap<string, tf.Variable>;
+}
+
+const int64 = (values: ArrayLike<number>, dims: number[]) =>
+  new ort.Tensor("int64", BigInt64Array.from(Array.from(values), BigInt), dims);
+const float32 = (values: Float32Array, dims: number[]) => new ort.Tensor("float32", values, dims);
+
+function pick(names: readonly string[], feeds: Record<string, ort.Tensor>) {
+  const picked: Record<string, ort.Tensor> = {};
+  for (const name of names) {
+    if (!feeds[name]) throw new Error(`No feed for graph input "${name}"`);
+    picked[name] = feeds[name];
+  }
+  return picked;
+}
+
+/** Rows right-padded with `pad`: ids and mask [b * t]. */
+function rightPad(rows: number[][], pad: number, minLength = 1) {
+  const b = rows.length;
+  const t = Math.max(minLength, ...rows.map((r) => r.length));
+  const ids = new Int32Array(b * t).fill(pad);
+  const mask = new Uint8Array(b * t);
+  rows.forEach((row, i) => {
+    ids.set(row, i * t);
+    mask.fill(1, i * t, i * t + row.length);
+  });
+  return { ids, mask, b, t };
+}
+
+/** The additive key mask [b, 1, 1, t]: 0 at real tokens, -1e9 at padding. */
+function keyBias(mask: Uint8Array): Float32Array {
+  return Float32Array.from(mask, (m) => (m ? 0 : MASKED));
+}
+
+/** Per-token outputs of {@linkcode OnnxT5Engine.score}, one array per row. */
+export interface T5ScoreResult {
+  /** log π(c_t | prompt, c_<t) per continuation token. */
+  logProbs: number[][];
+  /** Entropy (nats) of the next-token distribution at each continuation step. */
+  entropy: number[][];
+  /** Decoder final states at the position predicting each token: [T_i * d_model] per row. */
+  hidden: Float32Array[];
+}
+
+/** Runs T5 forwards (and backwards) for any T5 model of one config on ONNX Runtime. */
+export class OnnxT5Engine {
+  #weights = new WeightFeeds();
+  #training = new Map<boolean, { forward: SyncSession; backward: SyncSession; saved: string[] }>();
+  #logits: Promise<ort.InferenceSession> | null = null;
+  #disposed = false;
+
+  private constructor(
+    readonly config: T5Config,
+    private sessions: {
+      encode: ort.InferenceSession;
+      step: ort.InferenceSession;
+      score: ort.InferenceSession;
+    },
+    private bigBuffers: ort.InferenceSession.SessionOptions,
+    /** Whether gradient steps run on the engine. */
+    readonly gradients: boolean,
+  ) {}
+
+  /** Builds the graphs for `config` and opens their sessions (training graphs with `gradients`). */
+  static async create(
+    config: T5Config,
+    options: { threads?: number; gradients?: boolean } = {},
+  ): Promise<OnnxT5Engine> {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: options.threads ?? 2,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: "all",
+      logSeverityLevel: 3,
+    };
+    const bigBuffers = { ...sessionOptions, enableCpuMemArena: false };
+    const [encode, step, score] = await Promise.all([
+      ort.InferenceSession.create(buildT5EncodeGraph(config), sessionOptions),
+      ort.InferenceSession.create(buildT5StepGraph(config), sessionOptions),
+      ort.InferenceSession.create(buildT5ScoreGraph(config, { head: "logprobs" }), bigBuffers),
+    ]);
+    const engine = new OnnxT5Engine(
+      config,
+      { encode, step, score },
+      bigBuffers,
+      options.gradients ?? true,
+    );
+    try {
+      if (engine.gradients) { for (const head of [true, false]) engine.#trainingSessions(head); }
+    } catch (error) {
+      await engine.dispose();
+      throw error;
+    }
+    return engine;
+  }
+
+  /** Releases every ONNX Runtime session; the engine cannot be used afterwards. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const { forward, backward } of this.#training.values()) {
+      forward.dispose();
+      backward.dispose();
+    }
+    this.#training.clear();
+    const logits = this.#logits;
+    this.#logits = null;
+    await Promise.all([
+      logits?.then((session) => session.release()),
+      ...Object.values(this.sessions).map((session) => session.release()),
+    ]);
+  }
+
+  #feeds(model: T5Weights): Record<string, ort.Tensor> {
+    if (this.#disposed) throw new Error("OnnxT5Engine was disposed");
+    const c = this.config, m = model.config;
+    if (JSON.stringify(c) !== JSON.stringify(m)) {
+      throw new RangeError("OnnxT5Engine was built for a different T5 config");
+    }
+    return this.#weights.of(model, model.weights);
+  }
+
+  #encoderFeeds(prompts: number[][]) {
+    checkTokenRows(prompts, this.config.vocabSize, "inputIds");
+    const enc = rightPad(prompts, this.config.padTokenId);
+    return {
+      enc,
+      feeds: {
+        input_ids: int64(enc.ids, [enc.b, enc.t]),
+        encoder_buckets: int64(positionBuckets(enc.t, enc.t, true, this.config), [enc.t, enc.t]),
+        encoder_bias: float32(keyBias(enc.mask), [enc.b, 1, 1, enc.t]),
+      },
+    };
+  }
+
+  /** Teacher-forcing decoder feeds: [start] + continuation[:-1], right-padded; targets. */
+  #decoderFeeds(continuations: number[][]) {
+    checkTokenRows(continuations, this.config.vocabSize, "continuations", true);
+    const { padTokenId: pad, decoderStartTokenId: start } = this.config;
+    const inputs = continuations.map((c) => [start, ...c.slice(0, Math.max(0, c.length - 1))]);
+    const dec = rightPad(inputs, pad);
+    const targets = new Int32Array(dec.b * dec.t);
+    continuations.forEach((c, i) => targets.set(c, i * dec.t));
+    const t = dec.t;
+    return {
+      dec,
+      feeds: {
+        decoder_input_ids: int64(dec.ids, [dec.b, t]),
+        decoder_buckets: int64(positionBuckets(t, t, false, this.config), [t, t]),
+        decoder_bias: float32(attentionBiasData(dec.mask, dec.b, t, t), [dec.b, 1, t, t]),
+        targets: int64(targets, [dec.b, t]),
+      },
+    };
+  }
+
+  /**
+   * Decoder logits [batch][decoder position][vocab] of `decoderInputIds` given
+   * `inputIds`, as Hugging Face's forward returns them: ragged rows are
+   * right-padded and only their real positions returned; with masks, rows of
+   * one length run as given.
+   */
+  async logits(
+    model: T5Weights,
+    inputIds: number[][],
+    decoderInputIds: number[][],
+    masks: { attentionMask?: number[][]; decoderAttentionMask?: number[][] } = {},
+  ): Promise<number[][][]> {
+    const weights = this.#feeds(model);
+    const { feeds: encoder } = this.#encoderFeeds(inputIds);
+    if (masks.attentionMask) {
+      const mask = Uint8Array.from(masks.attentionMask.flat());
+      const [b, s] = encoder.input_ids.dims as number[];
+      if (mask.length !== b * s) throw new RangeError("attentionMask rows must match inputIds");
+      encoder.encoder_bias = float32(keyBias(mask), [b, 1, 1, s]);
+    }
+    checkTokenRows(decoderInputIds, this.config.vocabSize, "decoderInputIds");
+    const dec = rightPad(decoderInputIds, this.config.padTokenId);
+    const mask = masks.decoderAttentionMask
+      ? Uint8Array.from(masks.decoderAttentionMask.flat())
+      : dec.mask;
+    const t = dec.t;
+    this.#logits ??= ort.InferenceSession.create(
+      buildT5ScoreGraph(this.config, { head: "logits" }),
+      this.bigBuffers,
+    );
+    const session = await this.#logits;
+    const out = await session.run(pick(session.inputNames, {
+      ...weights,
+      ...encoder,
+      decoder_input_ids: int64(dec.ids, [dec.b, t]),
+      decoder_buckets: int64(positionBuckets(t, t, false, this.config), [t, t]),
+      decoder_bias: float32(attentionBiasData(mask, dec.b, t, t), [dec.b, 1, t, t]),
+    }));
+    const flat = out.logits.data as Float32Array;
+    const v = this.config.vocabSize;
+    return decoderInputIds.map((row, i) => {
+      const n = masks.decoderAttentionMask ? t : row.length;
+      return Array.from(
+        { length: n },
+        (_, j) => Array.from(flat.subarray((i * t + j) * v, (i * t + j + 1) * v)),
+      );
+    });
+  }
+
+  /** Log-probs, entropies and decoder states of each continuation token (decoder outputs). */
+  async score(
+    model: T5Weights,
+    prompts: number[][],
+    continuations: number[][],
+  ): Promise<T5ScoreResult> {
+    const weights = this.#feeds(model);
+    if (prompts.length === 0) return { logProbs: [], entropy: [], hidden: [] };
+    const { feeds: encoder } = this.#encoderFeeds(prompts);
+    const { feeds: decoder, dec } = this.#decoderFeeds(continuations);
+    const session = this.sessions.score;
+    const out = await session.run(pick(session.inputNames, { ...weights, ...encoder, ...decoder }));
+    const logp = out.target_logprobs.data as Float32Array;
+    const entropy = out.entropy.data as Float32Array;
+    const states = out.decoder_states.data as Float32Array;
+    const d = this.config.dModel;
+    const result: T5ScoreResult = { logProbs: [], entropy: [], hidden: [] };
+    continuations.forEach((c, i) => {
+      const first = i * dec.t;
+      result.logProbs.push(Array.from(logp.subarray(first, first + c.length)));
+      result.entropy.push(Array.from(entropy.subarray(first, first + c.length)));
+      result.hidden.push(states.slice(first * d, (first + c.length) * d));
+    });
+    return result;
+  }
+
+  /** Decoder tokens after the start token (sampling, greedy or beam search, as `generate`). */
+  generate(model: T5Weights, inputIds: number[][], options: GenerateOptions): Promise<number[][]> {
+    const weights = this.#feeds(model);
+    return generateWithSession(
+      (rows) => new T5DecodeSession(this, weights, rows),
+      inputIds,
+      options,
+      { eosTokenId: this.config.eosTokenId, maxLength: Number.POSITIVE_INFINITY },
+    );
+  }
+
+  /** @internal the encoder's outputs for the decode session. */
+  async encode(weights: Record<string, ort.Tensor>, prompts: number[][]) {
+    const { feeds, enc } = this.#encoderFeeds(prompts);
+    const session = this.sessions.encode;
+    const out = await session.run(pick(session.inputNames, { ...weights, ...feeds }));
+    return { out, enc };
+  }
+
+  /** @internal one decoder step for the decode session. */
+  step(
+    weights: Record<string, ort.Tensor>,
+    feeds: Record<string, ort.Tensor>,
+  ): Promise<ort.InferenceSession.OnnxValueMapType> {
+    const session = this.sessions.step;
+    return session.run(pick(session.inputNames, { ...weights, ...feeds }));
+  }
+
+  #trainingSessions(head: boolean) {
+    let sessions = this.#training.get(head);
+    if (!sessions) {
+      const models = buildT5TrainingGraphs(this.config, { head });
+      const forward = SyncSession.open(models.forward, this.bigBuffers);
+      let backward: SyncSession;
+      try {
+        backward = SyncSession.open(models.backward, this.bigBuffers);
+      } catch (error) {
+        forward.dispose();
+        throw error;
+      }
+      sessions = { forward, backward, saved: models.saved };
+      this.#training.set(head, sessions);
+    }
+    return sessions;
+  }
+
+  /**
+   * A teacher-forced forward for a gradient step, run synchronously (tfjs's
+   * tape is synchronous): decoder states of the B·Tc positions (Tc = the
+   * longest continuation, >= 1), with the head their log-probs and entropies,
+   * and `backward` from those outputs' gradients to every weight's gradient.
+   */
+  trainingForward(
+    model: T5Weights,
+    prompts: number[][],
+    continuations: number[][],
+    head: boolean,
+  ): TrainingForward {
+    const weights = this.#feeds(model);
+    const { forward, backward, saved } = this.#trainingSessions(head);
+    const { feeds: encoder } = this.#encoderFeeds(prompts);
+    const { feeds: decoder, dec } = this.#decoderFeeds(continuations);
+    const feeds: Record<string, ort.Tensor> = { ...weights, ...encoder, ...decoder };
+    const out = forward.run(pick(forward.inputNames, feeds));
+    const kept: Record<string, ort.Tensor> = {};
+    for (const name of saved) {
+      const { type, data, dims } = out[name];
+      kept[name] = new ort.Tensor(type, data as Float32Array, dims);
+    }
+    const m = dec.b * dec.t, d = this.config.dModel;
+    return {
+      hidden: out.decoder_states.data as Float32Array,
+      logProbs: head ? out.target_logprobs.data as Float32Array : undefined,
+      entropy: head ? out.entropy.data as Float32Array : undefined,
+      backward(grads) {
+        const gradFeeds: Record<string, ort.Tensor> = {
+          ...feeds,
+          ...kept,
+          grad_states: float32(grads.hidden, [m, d]),
+        };
+        if (head) {
+          gradFeeds.grad_logprobs = float32(grads.logProbs!, [m]);
+          gradFeeds.grad_entropy = float32(grads.entropy!, [m]);
+        }
+        const g = backward.run(pick(backward.inputNames, gradFeeds));
+        const result = new Map<string, Float32Array>();
+        for (const [name, variable] of model.weights) {
+          // a weight the outputs do not read (the head, for a critic's trunk) gets zeros
+          const grad = g[`grad.${name}`];
+          result.set(name, grad ? grad.data as Float32Array : new Float32Array(variable.size));
+        }
+        return result;
+      },
+    };
+  }
+
+  /** The tfjs bridge's view of `model` on this engine. */
+  trainer(model: T5Weights): EngineTrainer {
+    return {
+      weights: model.weights,
+      width: this.config.dModel,
+      vocabSize: this.config.vocabSize,
+      forward: (prompts, continuations, head) =>
+        this.trainingForward(model, prompts, continuations, head),
+    };
+  }
+}
+
+/**
+ * A decode session over the T5 step graph: the encoder runs once per prompt
+ * (its cross-attention keys and values copied to each of the prompt's rows),
+ * then the decoder advances one token per step from the start token.
+ */
+class T5DecodeSession implements DecodeSession {
+  readonly vocabSize: number;
+  #past = 0;
+  #self: { k: Float32Array; v: Float32Array }[] = [];
+  #cross: { k: Float32Array; v: Float32Array }[] = [];
+  #crossBias = new Float32Array(0);
+  #sourceLength = 0;
+
+  constructor(
+    private engine: OnnxT5Engine,
+    private weights: Record<string, ort.Tensor>,
+    readonly rows: number,
+  ) {
+    this.vocabSize = engine.config.vocabSize;
+  }
+
+  async prefill(prompts: number[][]): Promise<Float32Array> {
+    const { out, enc } = await this.engine.encode(this.weights, prompts);
+    const perPrompt = this.rows / prompts.length; // beam search asks for numBeams rows per prompt
+    const { numHeads: h, dKv, numDecoderLayers } = this.engine.config;
+    const s = enc.t, block = h * s * dKv;
+    const spread = (source: Float32Array) => {
+      const rows = new Float32Array(this.rows * block);
+      for (let r = 0; r < this.rows; r++) {
+        const p = Math.floor(r / perPrompt);
+        rows.set(source.subarray(p * block, (p + 1) * block), r * block);
+      }
+      return rows;
+    };
+    this.#cross = Array.from({ length: numDecoderLayers }, (_, l) => ({
+      k: spread(out[`cross_key.${l}`].data as Float32Array),
+      v: spread(out[`cross_value.${l}`].data as Float32Array),
+    }));
+    const bias = keyBias(enc.mask);
+    this.#crossBias = new Float32Array(this.rows * s);
+    for (let r = 0; r < this.rows; r++) {
+      const p = Math.floor(r / perPrompt);
+      this.#crossBias.set(bias.subarray(p * s, (p + 1) * s), r * s);
+    }
+    this.#sourceLength = s;
+    this.#self = Array.from({ length: numDecoderLayers }, () => ({
+      k: new Float32Array(0),
+      v: new Float32Array(0),
+    }));
+    this.#past = 0;
+    const start = new Int32Array(this.rows).fill(this.engine.config.decoderStartTokenId);
+    return await this.#advance(start);
+  }
+
+  async step(tokens: Int32Array, parents?: Int32Array): Promise<Float32Array> {
+    if (parents) this.#reorder(parents);
+    return await this.#advance(tokens);
+  }
+
+  async #advance(tokens: Int32Array): Promise<Float32Array> {
+    const rows = this.rows, past = this.#past, s = this.#sourceLength;
+    const { numHeads: h, dKv } = this.engine.config;
+    const feeds: Record<string, ort.Tensor> = {
+      decoder_input_ids: int64(tokens, [rows, 1]),
+      decoder_buckets: int64(positionBuckets(1, past + 1, false, this.engine.config, past), [
+        1,
+        past + 1,
+      ]),
+      // every earlier decoder token is real: no padding while decoding
+      decoder_bias: float32(new Float32Array(rows * (past + 1)), [rows, 1, 1, past + 1]),
+      cross_bias: float32(this.#crossBias, [rows, 1, 1, s]),
+    };
+    this.#self.forEach(({ k, v }, l) => {
+      feeds[`past_key.${l}`] = float32(k, [rows, h, past, dKv]);
+      feeds[`past_value.${l}`] = float32(v, [rows, h, past, dKv]);
+      feeds[`cross_key.${l}`] = float32(this.#cross[l].k, [rows, h, s, dKv]);
+      feeds[`cross_value.${l}`] = float32(this.#cross[l].v, [rows, h, s, dKv]);
+    });
+    const out = await this.engine.step(this.weights, feeds);
+    this.#self = this.#self.map((_, l) => ({
+      k: out[`present_key.${l}`].data as Float32Array,
+      v: out[`present_value.${l}`].data as Float32Array,
+    }));
+    this.#past = past + 1;
+    return out.last_logits.data as Float32Array;
+  }
+
+  #reorder(parents: Int32Array): void {
+    const take = (source: Float32Array) => {
+      const size = source.length / this.rows;
+      const out = new Float32Array(source.length);
+      parents.forEach((p, r) => out.set(source.subarray(p * size, (p + 1) * size), r * size));
+      return out;
+    };
+    this.#self = this.#self.map(({ k, v }) => ({ k: take(k), v: take(v) }));
+    this.#cross = this.#cross.map(({ k, v }) => ({ k: take(k), v: take(v) }));
+    this.#crossBias = take(this.#crossBias);
+  }
+
+  dispose(): void {
+    this.#self = [];
+    this.#cross = [];
+  }
+}
