@@ -661,7 +661,9 @@ function shapeHint(name: string, config: T5Config): string {
  * Builds T5 weights from host tensors in Hugging Face's layout: checks every
  * shape against the config, accepts the encoder/decoder `embed_tokens`
  * copies of `shared.weight` (and uses one when `shared.weight` is absent),
- * ignores a tied `lm_head.weight`.
+ * ignores a tied `lm_head.weight` and the unused
+ * `decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight` of
+ * older checkpoints (as Hugging Face does).
  * @param config a checked config
  * @param tensors host tensors by checkpoint name
  * @param file the checkpoint named in errors
@@ -680,6 +682,8 @@ export function t5FromHost(
   }
   for (const name of copies) byName.delete(name);
   if (config.tieWordEmbeddings) byName.delete("lm_head.weight");
+  // older checkpoints (t5-base's) carry an unused cross-attention bias table; HF ignores it too
+  byName.delete("decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight");
   const shapes = t5WeightShapes(config);
   for (const [name, shape] of shapes) {
     const t = byName.get(name);
