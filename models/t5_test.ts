@@ -261,6 +261,14 @@ for (const name of ["tiny-t5", "tiny-t5-v1_1"]) {
     sampled.forEach((row) => assert.ok(row.length >= 2 && row.length <= 4));
     const beams = await model.generate(prompts, { maxNewTokens: 3, numBeams: 3 });
     assert.equal(beams.length, 2);
+    // the same prompts padded by hand with an encoder mask: the same beams
+    const width = prompts[0].length;
+    const padded = prompts.map((p) => [...p, ...new Array(width - p.length).fill(5)]);
+    const attentionMask = prompts.map((p) => padded[0].map((_, j) => (j < p.length ? 1 : 0)));
+    assert.deepEqual(
+      await model.generate(padded, { maxNewTokens: 3, numBeams: 3, attentionMask }),
+      beams,
+    );
     assert.equal(tf.memory().numTensors, before, "generate");
     await model.continuationLogProbs(prompts, continuations);
     await model.logits(prompts, [[model.config.decoderStartTokenId], [
