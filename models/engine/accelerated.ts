@@ -5,7 +5,7 @@
  * @module
  */
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
-import * as tf from "@tensorflow/tfjs-core";
+import type * as tf from "@tensorflow/tfjs-core";
 import type { GPT2LM } from "../gpt2.ts";
 import type {
   CausalLM,
@@ -64,7 +64,7 @@ export class OnnxAcceleratedLM implements CausalLM {
       gpt2Trainer(this.engine, this.model),
       prompts,
       continuations,
-      true,
+      "lm",
     );
     if (!options?.entropy) out.entropy!.dispose();
     return {
@@ -119,18 +119,12 @@ export class OnnxAcceleratedValueModel implements ValueModel {
 
   forwardValues(prompts: number[][], continuations: number[][]): tf.Tensor2D {
     if (!this.engine.gradients) return this.model.forwardValues(prompts, continuations);
-    const out = engineContinuation(
-      gpt2Trainer(this.engine, this.model.trunk),
-      prompts,
-      continuations,
-      false,
-    );
-    const [b, tc] = out.hidden.shape;
-    const values = tf.tidy(() =>
-      tf.mul(this.model.valuesFromHidden(out.hidden), tf.tensor2d(out.valid, [b, tc]))
-    );
+    // trunk and value head in one engine graph; its values are 0 at pads already
+    const { weight, bias } = this.model;
+    const trainer = gpt2Trainer(this.engine, this.model.trunk, { weight, bias });
+    const out = engineContinuation(trainer, prompts, continuations, "value");
     out.hidden.dispose();
-    return values as tf.Tensor2D;
+    return out.values!;
   }
 
   trainableVariables(): tf.Variable[] {

@@ -10,6 +10,8 @@
  */
 /** @ignore onnxruntime documents its own types; we reference them, not re-export them. */
 import * as ort from "onnxruntime-node";
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
+import type * as tf from "@tensorflow/tfjs-core";
 import { generateWithSession } from "../generate.ts";
 import {
   attentionBiasData,
@@ -29,7 +31,13 @@ import {
   type OrtStepGraph,
   type StepInputs,
 } from "../ort_decode_session.ts";
-import { buildScoreGraph, buildStepGraph, buildTrainingGraphs } from "./gpt2_graphs.ts";
+import {
+  buildScoreGraph,
+  buildStepGraph,
+  buildTrainingGraphs,
+  type TrainingHead,
+  VALUE_HEAD,
+} from "./gpt2_graphs.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
 
 /** The forward and backward sessions of one training graph pair. */
@@ -74,11 +82,14 @@ export interface TrainingForward {
   logProbs?: Float32Array;
   /** [M] entropies of the next-token distributions (with the head). */
   entropy?: Float32Array;
+  /** [M] values (with a value head). */
+  values?: Float32Array;
   /** The weight gradients (by weight name) given the outputs' gradients. */
   backward(grads: {
     hidden: Float32Array;
     logProbs?: Float32Array;
     entropy?: Float32Array;
+    values?: Float32Array;
   }): Map<string, Float32Array>;
 }
 
@@ -95,7 +106,7 @@ export interface ScoreResult {
 /** Runs GPT-2 forwards (and backwards) for any {@linkcode GPT2LM} of one config on ONNX Runtime. */
 export class OnnxGpt2Engine {
   #weights = new WeightFeeds();
-  #training = new Map<boolean, TrainingSessions>();
+  #training = new Map<TrainingHead, TrainingSessions>();
   #logits: Promise<ort.InferenceSession> | null = null;
   #disposed = false;
 
@@ -147,7 +158,7 @@ export class OnnxGpt2Engine {
     // open the training graphs now, so a runtime that cannot run them fails here, not mid-run
     try {
       if (engine.gradients) {
-        for (const withHead of [true, false]) engine.#trainingSessions(withHead);
+        for (const head of ["lm", "value"] as const) engine.#trainingSessions(head);
       }
     } catch (error) {
       await engine.dispose();
@@ -245,7 +256,7 @@ export class OnnxGpt2Engine {
     };
   }
 
-  #trainingSessions(head: boolean): TrainingSessions {
+  #trainingSessions(head: TrainingHead): TrainingSessions {
     let sessions = this.#training.get(head);
     if (!sessions) {
       const models = buildTrainingGraphs(this.config, { head });
@@ -266,16 +277,24 @@ export class OnnxGpt2Engine {
   /**
    * A teacher-forced forward of `batch` under `model` for a gradient step, run
    * synchronously (tfjs's tape is synchronous). Returns the final hidden
-   * states of the Tc predicting positions, with the head their log-probs and
-   * entropies, and `backward`, which maps the gradients of those outputs to the
-   * gradient of every weight of `model` (by weight name). The activations
-   * `backward` needs are held until it runs or the result is dropped.
+   * states of the Tc predicting positions, with the LM head their log-probs and
+   * entropies, with a value head (`valueHead`: its weight [1, C] and bias [1])
+   * their values, and `backward`, which maps the gradients of those outputs to
+   * the gradient of every weight (by weight name; the value head's as
+   * `v_head.summary.weight` and `.bias`). The activations `backward` needs are
+   * held until it runs or the result is dropped.
    * @param model the model (its current weights)
    * @param batch the layout of `continuationBatch` (Tc >= 1)
-   * @param head whether to run the LM head (log-probs and entropies)
+   * @param head what runs past the trunk
+   * @param valueHead the value head's variables, for head "value"
    * @returns the outputs and their backward
    */
-  trainingForward(model: GPT2LM, batch: ContinuationBatch, head: boolean): TrainingForward {
+  trainingForward(
+    model: GPT2LM,
+    batch: ContinuationBatch,
+    head: TrainingHead,
+    valueHead?: { weight: tf.Variable; bias: tf.Variable },
+  ): TrainingForward {
     this.#alive();
     const { forward, backward, saved } = this.#trainingSessions(head);
     const weights = this.weightFeeds(model, false);
@@ -293,7 +312,17 @@ export class OnnxGpt2Engine {
       attn_bias: new ort.Tensor("float32", attentionBiasData(mask, b, t, t), [b, 1, t, t]),
       predict_rows: int64(predictRows, [m]),
     };
-    if (head) feeds.targets = int64(batch.targets, [m]);
+    if (head === "lm") feeds.targets = int64(batch.targets, [m]);
+    const names = [...model.weights.keys()];
+    if (head === "value") {
+      if (!valueHead) throw new RangeError('trainingForward: head "value" needs the value head');
+      const variables = new Map([[VALUE_HEAD.weight, valueHead.weight], [
+        VALUE_HEAD.bias,
+        valueHead.bias,
+      ]]);
+      Object.assign(feeds, this.#weights.of(valueHead, variables));
+      names.push(VALUE_HEAD.weight, VALUE_HEAD.bias);
+    }
     const out = forward.run(pick(forward.inputNames, feeds));
     const kept: Record<string, ort.Tensor> = {};
     for (const name of saved) {
@@ -301,26 +330,26 @@ export class OnnxGpt2Engine {
       kept[name] = new ort.Tensor(type, data as Float32Array, dims);
     }
     const c = this.config.nEmbd;
+    const column = (name: string) => out[name]?.data as Float32Array | undefined;
     return {
       hidden: out.hidden.data as Float32Array,
-      logProbs: head ? out.target_logprobs.data as Float32Array : undefined,
-      entropy: head ? out.entropy.data as Float32Array : undefined,
+      logProbs: column("target_logprobs"),
+      entropy: column("entropy"),
+      values: column("values"),
       backward(grads) {
         const gradFeeds: Record<string, ort.Tensor> = {
           ...feeds,
           ...kept,
           grad_hidden: new ort.Tensor("float32", grads.hidden, [m, c]),
         };
-        if (head) {
+        if (head === "lm") {
           gradFeeds.grad_logprobs = new ort.Tensor("float32", grads.logProbs!, [m]);
           gradFeeds.grad_entropy = new ort.Tensor("float32", grads.entropy!, [m]);
+        } else if (head === "value") {
+          gradFeeds.grad_values = new ort.Tensor("float32", grads.values!, [m]);
         }
         const g = backward.run(pick(backward.inputNames, gradFeeds));
-        const result = new Map<string, Float32Array>();
-        for (const name of model.weights.keys()) {
-          result.set(name, g[`grad.${name}`].data as Float32Array);
-        }
-        return result;
+        return new Map(names.map((name) => [name, g[`grad.${name}`].data as Float32Array]));
       },
     };
   }

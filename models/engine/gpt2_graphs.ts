@@ -192,17 +192,24 @@ export function buildScoreGraph(config: GPT2Config, options: { head: ScoreHead }
   return g.model({ name: `gpt2_score_${options.head}`, inputs, outputs });
 }
 
+/** What a training graph computes past the trunk: the LM head, a critic's value head, or neither. */
+export type TrainingHead = "lm" | "value" | "none";
+
+/** The value head's weights (trl's names), graph inputs of the "value" training graphs. */
+export const VALUE_HEAD = { weight: "v_head.summary.weight", bias: "v_head.summary.bias" } as const;
+
 /**
  * The training graphs: the forward over a batch laid out as `continuationBatch`
  * lays it out, the rows `predict_rows` [M] (indices into the B·T positions)
- * that predict the continuation, their hidden states [M, C] and, with the head,
- * log-probs and entropies of `targets` [M]; the backward maps the gradients
- * `grad_hidden` (and `grad_logprobs`, `grad_entropy`) to `grad.<weight>` for
- * every weight.
+ * that predict the continuation, their hidden states [M, C] and, with the LM
+ * head, log-probs and entropies of `targets` [M], or with the value head
+ * (`v_head.summary.weight` [1, C], `.bias` [1]) values [M]; the backward maps
+ * the gradients `grad_hidden` (and `grad_logprobs`, `grad_entropy`, or
+ * `grad_values`) to `grad.<weight>` for every weight.
  */
 export function buildTrainingGraphs(
   config: GPT2Config,
-  options: { head: boolean },
+  options: { head: TrainingHead },
 ): TrainingModels {
   const g = new Graph();
   const { nEmbd: c } = config;
@@ -215,7 +222,8 @@ export function buildTrainingGraphs(
   const inputs = [rows.ids, rows.positions, bias, predictRows, ...w.values()];
   const outputs = [picked];
   const seeds = [g.input("grad_hidden", "float32", ["M", c])];
-  if (options.head) {
+  const wrt = [...w.values()];
+  if (options.head === "lm") {
     const targets = g.input("targets", "int64", ["M"]);
     const logits = g.gemm(picked, w.get("wte.weight")!, undefined, { transB: true }); // (M, V)
     const [logp, entropy] = tokenLogProbs(g, logits, targets);
@@ -225,12 +233,14 @@ export function buildTrainingGraphs(
       g.input("grad_entropy", "float32", ["M"]),
     );
     inputs.push(targets);
+  } else if (options.head === "value") {
+    const weight = g.input(VALUE_HEAD.weight, "float32", [1, c]);
+    const offset = g.input(VALUE_HEAD.bias, "float32", [1]);
+    const values = g.squeeze(g.gemm(picked, weight, offset, { transB: true }), [1]); // (M)
+    outputs.push(g.name(values, "values"));
+    seeds.push(g.input("grad_values", "float32", ["M"]));
+    inputs.push(weight, offset);
+    wrt.push(weight, offset);
   }
-  return trainingModels(g, {
-    name: options.head ? "gpt2_train_head" : "gpt2_train",
-    inputs,
-    outputs,
-    seeds,
-    wrt: [...w.values()],
-  });
+  return trainingModels(g, { name: `gpt2_train_${options.head}`, inputs, outputs, seeds, wrt });
 }

@@ -1,5 +1,5 @@
 /**
- * The ONNX Runtime engine: GPT-2 graphs built by models/graph, sessions and
+ * The ONNX Runtime engine: GPT-2 and T5 graphs built by models/graph, sessions and
  * weight feeds, the tfjs custom-gradient bridge, the accelerated adapters and
  * {@linkcode openEngine}.
  * @module
@@ -7,3 +7,4 @@
 export { OnnxGpt2Engine, type ScoreResult, type TrainingForward } from "./engine.ts";
 export { OnnxAcceleratedLM, OnnxAcceleratedValueModel } from "./accelerated.ts";
 export { type EngineMode, openEngine, type OpenEngineOptions } from "./open.ts";
+export { OnnxT5Engine, type T5ScoreResult, type T5Weights } from "./t5_engine.ts";

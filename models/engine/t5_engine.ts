@@ -367,8 +367,10 @@ export class OnnxT5Engine {
       weights: model.weights,
       width: this.config.dModel,
       vocabSize: this.config.vocabSize,
-      forward: (prompts, continuations, head) =>
-        this.trainingForward(model, prompts, continuations, head),
+      forward: (prompts, continuations, head) => {
+        if (head === "value") throw new RangeError("OnnxT5Engine has no value-head graph yet");
+        return this.trainingForward(model, prompts, continuations, head === "lm");
+      },
     };
   }
 }

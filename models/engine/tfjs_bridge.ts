@@ -10,6 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { checkTokenRows, continuationBatch } from "../padding.ts";
 import type { GPT2LM } from "../gpt2.ts";
 import type { OnnxGpt2Engine, TrainingForward } from "./engine.ts";
+import { type TrainingHead, VALUE_HEAD } from "./gpt2_graphs.ts";
 
 /** Differentiable outputs of {@linkcode engineContinuation} (tensors the caller owns). */
 export interface EngineContinuation {
@@ -19,6 +20,8 @@ export interface EngineContinuation {
   logProbs?: tf.Tensor2D;
   /** [B, Tc] entropies, 0 at pads (with the head). */
   entropy?: tf.Tensor2D;
+  /** [B, Tc] values, 0 at pads (with a value head). */
+  values?: tf.Tensor2D;
   /** [B * Tc] 1 where a row has a continuation token. */
   valid: Float32Array;
 }
@@ -36,14 +39,25 @@ export interface EngineTrainer {
   /** Vocabulary size (token ids are checked against it). */
   readonly vocabSize: number;
   /** The engine's forward of a batch (Tc >= 1). */
-  forward(prompts: number[][], continuations: number[][], head: boolean): TrainingForward;
+  forward(prompts: number[][], continuations: number[][], head: TrainingHead): TrainingForward;
 }
 
-/** The GPT-2 trainer: prompts and continuations in one left-padded causal batch. */
-export function gpt2Trainer(engine: OnnxGpt2Engine, model: GPT2LM): EngineTrainer {
+/**
+ * The GPT-2 trainer: prompts and continuations in one left-padded causal
+ * batch; with `valueHead` (a critic's head) its variables train too.
+ */
+export function gpt2Trainer(
+  engine: OnnxGpt2Engine,
+  model: GPT2LM,
+  valueHead?: { weight: tf.Variable; bias: tf.Variable },
+): EngineTrainer {
   const { vocabSize, nEmbd, nPositions } = model.config;
+  const weights = new Map(model.weights);
+  if (valueHead) {
+    weights.set(VALUE_HEAD.weight, valueHead.weight).set(VALUE_HEAD.bias, valueHead.bias);
+  }
   return {
-    weights: model.weights,
+    weights,
     width: nEmbd,
     vocabSize,
     forward(prompts, continuations, head) {
@@ -51,7 +65,7 @@ export function gpt2Trainer(engine: OnnxGpt2Engine, model: GPT2LM): EngineTraine
       if (batch.t > nPositions) {
         throw new RangeError(`Sequence of ${batch.t} tokens exceeds nPositions ${nPositions}`);
       }
-      return engine.trainingForward(model, batch, head);
+      return engine.trainingForward(model, batch, head, valueHead);
     },
   };
 }
@@ -66,7 +80,7 @@ export function engineContinuation(
   trainer: EngineTrainer,
   prompts: number[][],
   continuations: number[][],
-  head: boolean,
+  head: TrainingHead,
 ): EngineContinuation {
   if (prompts.length !== continuations.length) {
     throw new RangeError(`${prompts.length} prompts but ${continuations.length} continuations`);
@@ -82,39 +96,39 @@ export function engineContinuation(
     const zeros = () => tf.zeros([b, tc]) as tf.Tensor2D;
     return {
       hidden: tf.zeros([b, tc, c]),
-      logProbs: head ? zeros() : undefined,
-      entropy: head ? zeros() : undefined,
+      logProbs: head === "lm" ? zeros() : undefined,
+      entropy: head === "lm" ? zeros() : undefined,
+      values: head === "value" ? zeros() : undefined,
       valid,
     };
   }
   const names = [...trainer.weights.keys()];
   const variables = names.map((name) => trainer.weights.get(name)!);
-  const m = b * tc, width = c + (head ? 2 : 0);
+  // packed rows: the hidden state, then the head's columns
+  const columns = head === "lm"
+    ? ["logProbs", "entropy"] as const
+    : head === "value"
+    ? ["values"] as const
+    : [] as const;
+  const m = b * tc, width = c + columns.length;
   const op = tf.customGrad((..._weights) => {
     const run = trainer.forward(prompts, continuations, head);
     const packed = new Float32Array(m * width);
     for (let i = 0; i < m; i++) {
       packed.set(run.hidden.subarray(i * c, (i + 1) * c), i * width);
-      if (head) {
-        packed[i * width + c] = run.logProbs![i];
-        packed[i * width + c + 1] = run.entropy![i];
-      }
+      columns.forEach((name, j) => (packed[i * width + c + j] = run[name]![i]));
     }
     return {
       value: tf.tensor2d(packed, [m, width]),
       gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
         const d = (dy as tf.Tensor).dataSync();
-        const grads = {
+        const grads: Parameters<TrainingForward["backward"]>[0] = {
           hidden: new Float32Array(m * c),
-          logProbs: new Float32Array(m),
-          entropy: new Float32Array(m),
         };
+        for (const name of columns) grads[name] = new Float32Array(m);
         for (let i = 0; i < m; i++) {
           grads.hidden.set(d.subarray(i * width, i * width + c), i * c);
-          if (head) {
-            grads.logProbs[i] = d[i * width + c];
-            grads.entropy[i] = d[i * width + c + 1];
-          }
+          columns.forEach((name, j) => (grads[name]![i] = d[i * width + c + j]));
         }
         const byName = run.backward(grads);
         return variables.map((v, i) => tf.tensor(byName.get(names[i])!, v.shape));
@@ -129,10 +143,7 @@ export function engineContinuation(
     const kept: tf.NamedTensorMap = {
       hidden: tf.reshape(tf.slice(packed, [0, 0], [m, c]), [b, tc, c]),
     };
-    if (head) {
-      kept.logProbs = column(c);
-      kept.entropy = column(c + 1);
-    }
+    columns.forEach((name, j) => (kept[name] = column(c + j)));
     return kept;
   });
   packed.dispose();
@@ -140,6 +151,7 @@ export function engineContinuation(
     hidden: out.hidden as tf.Tensor3D,
     logProbs: out.logProbs as tf.Tensor2D | undefined,
     entropy: out.entropy as tf.Tensor2D | undefined,
+    values: out.values as tf.Tensor2D | undefined,
     valid,
   };
 }
