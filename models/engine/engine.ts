@@ -31,13 +31,8 @@ import {
   type OrtStepGraph,
   type StepInputs,
 } from "../ort_decode_session.ts";
-import {
-  buildScoreGraph,
-  buildStepGraph,
-  buildTrainingGraphs,
-  type TrainingHead,
-  VALUE_HEAD,
-} from "./gpt2_graphs.ts";
+import { buildScoreGraph, buildStepGraph, buildTrainingGraphs } from "./gpt2_graphs.ts";
+import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
 
 /** The forward and backward sessions of one training graph pair. */

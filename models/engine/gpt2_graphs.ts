@@ -21,7 +21,7 @@ import type { GPT2Config } from "../types.ts";
 import { gpt2WeightShapes } from "../gpt2.ts";
 import { Graph, type Value } from "../graph/builder.ts";
 import { type TrainingModels, trainingModels } from "../graph/autodiff.ts";
-import { tokenLogProbs } from "./token_logprobs.ts";
+import { tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
 
 /** The weights of one GPT-2, as graph inputs by checkpoint name. */
 type Weights = Map<string, Value>;
@@ -192,12 +192,6 @@ export function buildScoreGraph(config: GPT2Config, options: { head: ScoreHead }
   return g.model({ name: `gpt2_score_${options.head}`, inputs, outputs });
 }
 
-/** What a training graph computes past the trunk: the LM head, a critic's value head, or neither. */
-export type TrainingHead = "lm" | "value" | "none";
-
-/** The value head's weights (trl's names), graph inputs of the "value" training graphs. */
-export const VALUE_HEAD = { weight: "v_head.summary.weight", bias: "v_head.summary.bias" } as const;
-
 /**
  * The training graphs: the forward over a batch laid out as `continuationBatch`
  * lays it out, the rows `predict_rows` [M] (indices into the B·T positions)
@@ -234,13 +228,11 @@ export function buildTrainingGraphs(
     );
     inputs.push(targets);
   } else if (options.head === "value") {
-    const weight = g.input(VALUE_HEAD.weight, "float32", [1, c]);
-    const offset = g.input(VALUE_HEAD.bias, "float32", [1]);
-    const values = g.squeeze(g.gemm(picked, weight, offset, { transB: true }), [1]); // (M)
-    outputs.push(g.name(values, "values"));
+    const head = valueHead(g, picked, c);
+    outputs.push(g.name(head.values, "values"));
     seeds.push(g.input("grad_values", "float32", ["M"]));
-    inputs.push(weight, offset);
-    wrt.push(weight, offset);
+    inputs.push(head.weight, head.bias);
+    wrt.push(head.weight, head.bias);
   }
   return trainingModels(g, { name: `gpt2_train_${options.head}`, inputs, outputs, seeds, wrt });
 }

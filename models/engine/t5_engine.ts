@@ -29,6 +29,7 @@ import {
   buildT5TrainingGraphs,
 } from "./t5_graphs.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
+import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
 import type { EngineTrainer } from "./tfjs_bridge.ts";
 
 /** What the engine reads of a T5 model: its config and its weights by Hugging Face name. */
@@ -83,7 +84,10 @@ export interface T5ScoreResult {
 /** Runs T5 forwards (and backwards) for any T5 model of one config on ONNX Runtime. */
 export class OnnxT5Engine {
   #weights = new WeightFeeds();
-  #training = new Map<boolean, { forward: SyncSession; backward: SyncSession; saved: string[] }>();
+  #training = new Map<
+    TrainingHead,
+    { forward: SyncSession; backward: SyncSession; saved: string[] }
+  >();
   #logits: Promise<ort.InferenceSession> | null = null;
   #disposed = false;
 
@@ -123,7 +127,9 @@ export class OnnxT5Engine {
       options.gradients ?? true,
     );
     try {
-      if (engine.gradients) { for (const head of [true, false]) engine.#trainingSessions(head); }
+      if (engine.gradients) {
+        for (const head of ["lm", "value"] as const) engine.#trainingSessions(head);
+      }
     } catch (error) {
       await engine.dispose();
       throw error;
@@ -293,7 +299,7 @@ export class OnnxT5Engine {
     return session.run(pick(session.inputNames, { ...weights, ...feeds }));
   }
 
-  #trainingSessions(head: boolean) {
+  #trainingSessions(head: TrainingHead) {
     let sessions = this.#training.get(head);
     if (!sessions) {
       const models = buildT5TrainingGraphs(this.config, { head });
@@ -314,20 +320,33 @@ export class OnnxT5Engine {
   /**
    * A teacher-forced forward for a gradient step, run synchronously (tfjs's
    * tape is synchronous): decoder states of the B·Tc positions (Tc = the
-   * longest continuation, >= 1), with the head their log-probs and entropies,
-   * and `backward` from those outputs' gradients to every weight's gradient.
+   * longest continuation, >= 1), with the LM head their log-probs and
+   * entropies, with a value head (`valueHead`) their values, and `backward`
+   * from those outputs' gradients to every weight's gradient (the value head's
+   * as `v_head.summary.weight` and `.bias`).
    */
   trainingForward(
     model: T5Weights,
     prompts: number[][],
     continuations: number[][],
-    head: boolean,
+    head: TrainingHead,
+    valueHead?: { weight: tf.Variable; bias: tf.Variable },
   ): TrainingForward {
     const weights = this.#feeds(model);
     const { forward, backward, saved } = this.#trainingSessions(head);
     const { feeds: encoder } = this.#encoderFeeds(prompts);
     const { feeds: decoder, dec } = this.#decoderFeeds(continuations);
     const feeds: Record<string, ort.Tensor> = { ...weights, ...encoder, ...decoder };
+    const variables = new Map(model.weights);
+    if (head === "value") {
+      if (!valueHead) throw new RangeError('trainingForward: head "value" needs the value head');
+      const head = new Map([[VALUE_HEAD.weight, valueHead.weight], [
+        VALUE_HEAD.bias,
+        valueHead.bias,
+      ]]);
+      Object.assign(feeds, this.#weights.of(valueHead, head));
+      head.forEach((v, name) => variables.set(name, v));
+    }
     const out = forward.run(pick(forward.inputNames, feeds));
     const kept: Record<string, ort.Tensor> = {};
     for (const name of saved) {
@@ -335,23 +354,25 @@ export class OnnxT5Engine {
       kept[name] = new ort.Tensor(type, data as Float32Array, dims);
     }
     const m = dec.b * dec.t, d = this.config.dModel;
+    const column = (name: string) => out[name]?.data as Float32Array | undefined;
     return {
       hidden: out.decoder_states.data as Float32Array,
-      logProbs: head ? out.target_logprobs.data as Float32Array : undefined,
-      entropy: head ? out.entropy.data as Float32Array : undefined,
+      logProbs: column("target_logprobs"),
+      entropy: column("entropy"),
+      values: column("values"),
       backward(grads) {
         const gradFeeds: Record<string, ort.Tensor> = {
           ...feeds,
           ...kept,
           grad_states: float32(grads.hidden, [m, d]),
         };
-        if (head) {
+        if (head === "lm") {
           gradFeeds.grad_logprobs = float32(grads.logProbs!, [m]);
           gradFeeds.grad_entropy = float32(grads.entropy!, [m]);
-        }
+        } else if (head === "value") gradFeeds.grad_values = float32(grads.values!, [m]);
         const g = backward.run(pick(backward.inputNames, gradFeeds));
         const result = new Map<string, Float32Array>();
-        for (const [name, variable] of model.weights) {
+        for (const [name, variable] of variables) {
           // a weight the outputs do not read (the head, for a critic's trunk) gets zeros
           const grad = g[`grad.${name}`];
           result.set(name, grad ? grad.data as Float32Array : new Float32Array(variable.size));
@@ -361,16 +382,18 @@ export class OnnxT5Engine {
     };
   }
 
-  /** The tfjs bridge's view of `model` on this engine. */
-  trainer(model: T5Weights): EngineTrainer {
+  /** The tfjs bridge's view of `model` (and a critic's `valueHead`) on this engine. */
+  trainer(model: T5Weights, valueHead?: { weight: tf.Variable; bias: tf.Variable }): EngineTrainer {
+    const weights = new Map(model.weights);
+    if (valueHead) {
+      weights.set(VALUE_HEAD.weight, valueHead.weight).set(VALUE_HEAD.bias, valueHead.bias);
+    }
     return {
-      weights: model.weights,
+      weights,
       width: this.config.dModel,
       vocabSize: this.config.vocabSize,
-      forward: (prompts, continuations, head) => {
-        if (head === "value") throw new RangeError("OnnxT5Engine has no value-head graph yet");
-        return this.trainingForward(model, prompts, continuations, head === "lm");
-      },
+      forward: (prompts, continuations, head) =>
+        this.trainingForward(model, prompts, continuations, head, valueHead),
     };
   }
 }

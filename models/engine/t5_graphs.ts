@@ -18,7 +18,7 @@ import type { T5Config } from "../t5_config.ts";
 import { t5WeightShapes } from "../t5_config.ts";
 import { Graph, type Value } from "../graph/builder.ts";
 import { type TrainingModels, trainingModels } from "../graph/autodiff.ts";
-import { tokenLogProbs } from "./token_logprobs.ts";
+import { tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
 
 type Weights = Map<string, Value>;
 
@@ -297,30 +297,33 @@ export function buildT5ScoreGraph(
  */
 export function buildT5TrainingGraphs(
   config: T5Config,
-  options: { head: boolean },
+  options: { head: TrainingHead },
 ): TrainingModels {
   const g = new Graph();
   const w = weightInputs(g, config);
   const { inputs, states } = teacherForced(g, config, w);
   const outputs = [g.name(states, "decoder_states")];
   const seeds = [g.input("grad_states", "float32", ["B*T", config.dModel])];
-  if (options.head) {
+  const extra: Value[] = [];
+  if (options.head === "lm") {
     const targets = g.input("targets", "int64", ["B", "T"]);
-    const [logp, entropy] = tokenLogProbs(
-      g,
-      lmHead(g, config, states, w),
-      g.reshape(targets, [-1]),
-    );
+    const logits = lmHead(g, config, states, w);
+    const [logp, entropy] = tokenLogProbs(g, logits, g.reshape(targets, [-1]));
     outputs.push(g.name(logp, "target_logprobs"), g.name(entropy, "entropy"));
     seeds.push(
       g.input("grad_logprobs", "float32", ["B*T"]),
       g.input("grad_entropy", "float32", ["B*T"]),
     );
     inputs.push(targets);
+  } else if (options.head === "value") {
+    const head = valueHead(g, states, config.dModel);
+    outputs.push(g.name(head.values, "values"));
+    seeds.push(g.input("grad_values", "float32", ["B*T"]));
+    extra.push(head.weight, head.bias);
   }
-  const used = weightsUsed(g, w, outputs);
+  const used = [...weightsUsed(g, w, outputs), ...extra];
   return trainingModels(g, {
-    name: options.head ? "t5_train_head" : "t5_train",
+    name: `t5_train_${options.head}`,
     inputs: [...inputs, ...used],
     outputs,
     seeds,

@@ -1,6 +1,7 @@
 /**
- * The head every policy graph ends in: log π(target) and the entropy of each
- * row's next-token distribution, as one composite op with a fused backward.
+ * The heads the graphs end in: log π(target) and the entropy of each row's
+ * next-token distribution (one composite op with a fused backward), and a
+ * critic's linear value head.
  * @module
  */
 import type { Graph, Value } from "../graph/builder.ts";
@@ -32,4 +33,18 @@ export function tokenLogProbs(g: Graph, logits: Value, targets: Value): [Value, 
     },
   );
   return [picked, entropy];
+}
+
+/** What a training graph computes past the trunk: the LM head, a critic's value head, or neither. */
+export type TrainingHead = "lm" | "value" | "none";
+
+/** The value head's weights (trl's names), graph inputs of the "value" training graphs. */
+export const VALUE_HEAD = { weight: "v_head.summary.weight", bias: "v_head.summary.bias" } as const;
+
+/** The value head on states (M, C): its weight [1, C] and bias [1] inputs and the values (M). */
+export function valueHead(g: Graph, states: Value, width: number) {
+  const weight = g.input(VALUE_HEAD.weight, "float32", [1, width]);
+  const bias = g.input(VALUE_HEAD.bias, "float32", [1]);
+  const values = g.squeeze(g.gemm(states, weight, bias, { transB: true }), [1]); // (M)
+  return { weight, bias, values };
 }
