@@ -12,8 +12,12 @@ import type {
   ContinuationOutputs,
   GenerateOptions,
   GPT2Config,
+  Seq2SeqLM,
   ValueModel,
 } from "../types.ts";
+import type { T5Config } from "../t5_config.ts";
+import type { T5LM } from "../t5.ts";
+import type { OnnxT5Engine } from "./t5_engine.ts";
 import type { GPT2ValueModel } from "../value.ts";
 import type { OnnxGpt2Engine } from "./engine.ts";
 import { engineContinuation, gpt2Trainer } from "./tfjs_bridge.ts";
@@ -129,6 +133,74 @@ export class OnnxAcceleratedValueModel implements ValueModel {
 
   trainableVariables(): tf.Variable[] {
     return this.model.trainableVariables();
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/**
+ * A {@linkcode Seq2SeqLM} (T5) whose decoding, scoring and (when the engine has
+ * `gradients`) gradient steps run on the engine, with the weights and the
+ * optimizer on tfjs: drop-in for the learner, the reference or a guide.
+ */
+export class OnnxAcceleratedSeq2SeqLM implements Seq2SeqLM {
+  /**
+   * Pairs a tfjs T5 with an engine built for its config.
+   *
+   * @param model the tfjs model: owns the weights and takes the gradient steps (owned)
+   * @param engine the ONNX engine that decodes and scores with those weights (shared)
+   */
+  constructor(readonly model: T5LM, readonly engine: OnnxT5Engine) {}
+
+  /** The wrapped model's hyperparameters. */
+  get config(): T5Config {
+    return this.model.config;
+  }
+
+  generate(
+    inputIds: number[][],
+    options: GenerateOptions & { attentionMask?: number[][] },
+  ): Promise<number[][]> {
+    return this.engine.generate(this.model, inputIds, options);
+  }
+
+  logits(
+    inputIds: number[][],
+    decoderInputIds: number[][],
+    options?: { attentionMask?: number[][]; decoderAttentionMask?: number[][] },
+  ): Promise<number[][][]> {
+    return this.engine.logits(this.model, inputIds, decoderInputIds, options);
+  }
+
+  async continuationLogProbs(prompts: number[][], continuations: number[][]): Promise<number[][]> {
+    return (await this.engine.score(this.model, prompts, continuations)).logProbs;
+  }
+
+  forwardContinuation(
+    prompts: number[][],
+    continuations: number[][],
+    options?: { entropy?: boolean },
+  ): ContinuationOutputs {
+    if (!this.engine.gradients) {
+      return this.model.forwardContinuation(prompts, continuations, options);
+    }
+    const out = engineContinuation(this.engine.trainer(this.model), prompts, continuations, "lm");
+    if (!options?.entropy) out.entropy!.dispose();
+    return {
+      logProbs: out.logProbs!,
+      entropy: options?.entropy ? out.entropy : undefined,
+      hidden: out.hidden,
+    };
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.model.trainableVariables();
+  }
+
+  clone(): OnnxAcceleratedSeq2SeqLM {
+    return new OnnxAcceleratedSeq2SeqLM(this.model.clone(), this.engine);
   }
 
   dispose(): void {

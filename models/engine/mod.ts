@@ -5,6 +5,10 @@
  * @module
  */
 export { OnnxGpt2Engine, type ScoreResult, type TrainingForward } from "./engine.ts";
-export { OnnxAcceleratedLM, OnnxAcceleratedValueModel } from "./accelerated.ts";
+export {
+  OnnxAcceleratedLM,
+  OnnxAcceleratedSeq2SeqLM,
+  OnnxAcceleratedValueModel,
+} from "./accelerated.ts";
 export { type EngineMode, openEngine, type OpenEngineOptions } from "./open.ts";
 export { OnnxT5Engine, type T5ScoreResult, type T5Weights } from "./t5_engine.ts";

@@ -163,9 +163,18 @@ export class OnnxT5Engine {
     return this.#weights.of(model, model.weights);
   }
 
-  #encoderFeeds(prompts: number[][]) {
+  #encoderFeeds(prompts: number[][], attentionMask?: number[][]) {
     checkTokenRows(prompts, this.config.vocabSize, "inputIds");
     const enc = rightPad(prompts, this.config.padTokenId);
+    if (attentionMask) {
+      const mask = Uint8Array.from(attentionMask.flat());
+      if (mask.length !== enc.b * enc.t || prompts.some((r) => r.length !== enc.t)) {
+        throw new RangeError(
+          "With an attentionMask, inputIds and mask rows must all have one length",
+        );
+      }
+      enc.mask = mask;
+    }
     return {
       enc,
       feeds: {
@@ -209,13 +218,7 @@ export class OnnxT5Engine {
     masks: { attentionMask?: number[][]; decoderAttentionMask?: number[][] } = {},
   ): Promise<number[][][]> {
     const weights = this.#feeds(model);
-    const { feeds: encoder } = this.#encoderFeeds(inputIds);
-    if (masks.attentionMask) {
-      const mask = Uint8Array.from(masks.attentionMask.flat());
-      const [b, s] = encoder.input_ids.dims as number[];
-      if (mask.length !== b * s) throw new RangeError("attentionMask rows must match inputIds");
-      encoder.encoder_bias = float32(keyBias(mask), [b, 1, 1, s]);
-    }
+    const { feeds: encoder } = this.#encoderFeeds(inputIds, masks.attentionMask);
     checkTokenRows(decoderInputIds, this.config.vocabSize, "decoderInputIds");
     const dec = rightPad(decoderInputIds, this.config.padTokenId);
     const mask = masks.decoderAttentionMask
@@ -271,11 +274,20 @@ export class OnnxT5Engine {
     return result;
   }
 
-  /** Decoder tokens after the start token (sampling, greedy or beam search, as `generate`). */
-  generate(model: T5Weights, inputIds: number[][], options: GenerateOptions): Promise<number[][]> {
+  /**
+   * Decoder tokens after the start token (sampling, greedy or beam search, as
+   * `generate`); ragged prompts are right-padded, or rows of one length run
+   * with `attentionMask`.
+   */
+  generate(
+    model: T5Weights,
+    inputIds: number[][],
+    options: GenerateOptions & { attentionMask?: number[][] },
+  ): Promise<number[][]> {
     const weights = this.#feeds(model);
+    const mask = options.attentionMask;
     return generateWithSession(
-      (rows) => new T5DecodeSession(this, weights, rows),
+      (rows) => new T5DecodeSession(this, weights, rows, mask),
       inputIds,
       options,
       { eosTokenId: this.config.eosTokenId, maxLength: Number.POSITIVE_INFINITY },
@@ -283,8 +295,8 @@ export class OnnxT5Engine {
   }
 
   /** @internal the encoder's outputs for the decode session. */
-  async encode(weights: Record<string, ort.Tensor>, prompts: number[][]) {
-    const { feeds, enc } = this.#encoderFeeds(prompts);
+  async encode(weights: Record<string, ort.Tensor>, prompts: number[][], mask?: number[][]) {
+    const { feeds, enc } = this.#encoderFeeds(prompts, mask);
     const session = this.sessions.encode;
     const out = await session.run(pick(session.inputNames, { ...weights, ...feeds }));
     return { out, enc };
@@ -415,12 +427,13 @@ class T5DecodeSession implements DecodeSession {
     private engine: OnnxT5Engine,
     private weights: Record<string, ort.Tensor>,
     readonly rows: number,
+    private mask?: number[][],
   ) {
     this.vocabSize = engine.config.vocabSize;
   }
 
   async prefill(prompts: number[][]): Promise<Float32Array> {
-    const { out, enc } = await this.engine.encode(this.weights, prompts);
+    const { out, enc } = await this.engine.encode(this.weights, prompts, this.mask);
     const perPrompt = this.rows / prompts.length; // beam search asks for numBeams rows per prompt
     const { numHeads: h, dKv, numDecoderLayers } = this.engine.config;
     const s = enc.t, block = h * s * dKv;
