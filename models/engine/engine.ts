@@ -319,19 +319,24 @@ export class OnnxGpt2Engine {
       names.push(VALUE_HEAD.weight, VALUE_HEAD.bias);
     }
     const out = forward.run(pick(forward.inputNames, feeds));
-    const kept: Record<string, ort.Tensor> = {};
+    // the activations the backward reads; released once it ran (no closure keeps `out`)
+    let kept: Record<string, ort.Tensor> | null = {};
     for (const name of saved) {
       const { type, data, dims } = out[name];
       kept[name] = new ort.Tensor(type, data as Float32Array, dims);
     }
+    const hidden = out.hidden.data as Float32Array;
+    const logProbs = out.target_logprobs?.data as Float32Array | undefined;
+    const entropy = out.entropy?.data as Float32Array | undefined;
+    const values = out.values?.data as Float32Array | undefined;
     const c = this.config.nEmbd;
-    const column = (name: string) => out[name]?.data as Float32Array | undefined;
     return {
-      hidden: out.hidden.data as Float32Array,
-      logProbs: column("target_logprobs"),
-      entropy: column("entropy"),
-      values: column("values"),
+      hidden,
+      logProbs,
+      entropy,
+      values,
       backward(grads) {
+        if (!kept) throw new Error("This training forward's backward already ran");
         const gradFeeds: Record<string, ort.Tensor> = {
           ...feeds,
           ...kept,
@@ -343,6 +348,7 @@ export class OnnxGpt2Engine {
         } else if (head === "value") {
           gradFeeds.grad_values = new ort.Tensor("float32", grads.values!, [m]);
         }
+        kept = null;
         const g = backward.run(pick(backward.inputNames, gradFeeds));
         return new Map(names.map((name) => [name, g[`grad.${name}`].data as Float32Array]));
       },

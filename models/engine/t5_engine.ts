@@ -360,19 +360,24 @@ export class OnnxT5Engine {
       head.forEach((v, name) => variables.set(name, v));
     }
     const out = forward.run(pick(forward.inputNames, feeds));
-    const kept: Record<string, ort.Tensor> = {};
+    // the activations the backward reads; released once it ran (no closure keeps `out`)
+    let kept: Record<string, ort.Tensor> | null = {};
     for (const name of saved) {
       const { type, data, dims } = out[name];
       kept[name] = new ort.Tensor(type, data as Float32Array, dims);
     }
+    const hidden = out.decoder_states.data as Float32Array;
+    const logProbs = out.target_logprobs?.data as Float32Array | undefined;
+    const entropy = out.entropy?.data as Float32Array | undefined;
+    const values = out.values?.data as Float32Array | undefined;
     const m = dec.b * dec.t, d = this.config.dModel;
-    const column = (name: string) => out[name]?.data as Float32Array | undefined;
     return {
-      hidden: out.decoder_states.data as Float32Array,
-      logProbs: column("target_logprobs"),
-      entropy: column("entropy"),
-      values: column("values"),
+      hidden,
+      logProbs,
+      entropy,
+      values,
       backward(grads) {
+        if (!kept) throw new Error("This training forward's backward already ran");
         const gradFeeds: Record<string, ort.Tensor> = {
           ...feeds,
           ...kept,
@@ -382,6 +387,7 @@ export class OnnxT5Engine {
           gradFeeds.grad_logprobs = float32(grads.logProbs!, [m]);
           gradFeeds.grad_entropy = float32(grads.entropy!, [m]);
         } else if (head === "value") gradFeeds.grad_values = float32(grads.values!, [m]);
+        kept = null;
         const g = backward.run(pick(backward.inputNames, gradFeeds));
         const result = new Map<string, Float32Array>();
         for (const [name, variable] of variables) {

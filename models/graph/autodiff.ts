@@ -91,9 +91,9 @@ export interface TrainingModels {
  * Differentiates `outputs` (seeded by `seeds`, graph inputs holding their
  * gradients) with respect to `wrt` and splits the graph in two. The backward
  * keeps only what it reads: saved forward values, and no forward node is run
- * twice except where a rule recomputes cheap elementwise work; int64 shape
- * arithmetic of the backward runs in the forward so only its small results
- * are saved.
+ * twice except where a rule recomputes cheap elementwise work or a LayerNorm
+ * of a saved input runs again instead of being kept; int64 shape arithmetic of
+ * the backward runs in the forward so only its small results are saved.
  */
 export function trainingModels(g: Graph, spec: {
   name: string;
@@ -133,6 +133,20 @@ export function trainingModels(g: Graph, spec: {
   };
   for (const node of backwardNodes) node.inputs.forEach(classify);
   results.forEach(classify);
+  // A LayerNorm whose input is saved anyway is cheaper to run again in the backward than to
+  // keep: its output and statistics leave the saved set and the backward recomputes them.
+  for (const node of new Set([...saved.values()].map((v) => g.producer.get(v.name)))) {
+    if (node?.op !== "LayerNormalization" || spec.outputs.some((o) => node.outputs.includes(o))) {
+      continue;
+    }
+    const [x, ...params] = node.inputs;
+    if (!saved.has(x.name) || !params.every((p) => inputNames.has(p.name))) continue;
+    for (const o of node.outputs) {
+      saved.delete(o.name);
+      forwardValues.delete(o.name);
+    }
+    params.forEach(classify);
+  }
   const savedValues = [...saved.values()];
   const extra = savedValues.filter((v) => !spec.outputs.includes(v));
   const undeclared = (value: Value) => ({ value, declare: false as const });
