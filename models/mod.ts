@@ -93,11 +93,15 @@ export { loadOnnxCausalLM, OnnxCausalLM } from "./onnx_causal_lm.ts";
 export {
   type EngineMode,
   OnnxAcceleratedLM,
+  OnnxAcceleratedSeq2SeqLM,
   OnnxAcceleratedValueModel,
   OnnxGpt2Engine,
+  OnnxT5Engine,
   openEngine,
   type OpenEngineOptions,
   type ScoreResult,
+  type T5ScoreResult,
+  type T5Weights,
 } from "./engine/mod.ts";
 export {
   type CompleteText,

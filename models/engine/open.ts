@@ -4,7 +4,9 @@
  * @module
  */
 import type { GPT2Config } from "../types.ts";
+import type { T5Config } from "../t5_config.ts";
 import { OnnxGpt2Engine } from "./engine.ts";
+import { OnnxT5Engine } from "./t5_engine.ts";
 
 /** Where forwards and gradient steps run. */
 export type EngineMode = "auto" | "onnx" | "onnx-rollouts" | "tfjs";
@@ -25,15 +27,28 @@ export interface OpenEngineOptions {
  * throws; "onnx-rollouts" keeps gradient steps on tfjs and must load; "auto"
  * falls back with a note: gradients on tfjs, then tfjs alone.
  */
-export async function openEngine(
+export function openEngine(
   config: GPT2Config,
   mode: EngineMode,
+  options?: OpenEngineOptions,
+): Promise<OnnxGpt2Engine | null>;
+/** The T5 engine, with the same modes and fallbacks. */
+export function openEngine(
+  config: T5Config,
+  mode: EngineMode,
+  options?: OpenEngineOptions,
+): Promise<OnnxT5Engine | null>;
+export async function openEngine(
+  config: GPT2Config | T5Config,
+  mode: EngineMode,
   options: OpenEngineOptions = {},
-): Promise<OnnxGpt2Engine | null> {
+): Promise<OnnxGpt2Engine | OnnxT5Engine | null> {
   const note = options.note ?? ((message: string) => console.error(message));
   const training = options.training ?? true;
   const open = (gradients: boolean) =>
-    OnnxGpt2Engine.create(config, { gradients, threads: options.threads });
+    "dModel" in config
+      ? OnnxT5Engine.create(config, { gradients, threads: options.threads })
+      : OnnxGpt2Engine.create(config, { gradients, threads: options.threads });
   if (mode === "tfjs") return null;
   if (mode === "onnx-rollouts" || !training) return await open(false).catch(fallback);
   try {
