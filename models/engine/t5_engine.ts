@@ -287,23 +287,30 @@ export class OnnxT5Engine {
     const weights = this.#feeds(model);
     const mask = options.attentionMask;
     return generateWithSession(
-      (rows) => new T5DecodeSession(this, weights, rows, mask),
+      (rows) =>
+        new T5DecodeSession({
+          config: this.config,
+          encode: (prompts) => this.#encode(weights, prompts, mask),
+          step: (feeds) => this.#step(weights, feeds),
+        }, rows),
       inputIds,
       options,
       { eosTokenId: this.config.eosTokenId, maxLength: Number.POSITIVE_INFINITY },
     );
   }
 
-  /** @internal the encoder's outputs for the decode session. */
-  async encode(weights: Record<string, ort.Tensor>, prompts: number[][], mask?: number[][]) {
+  async #encode(
+    weights: Record<string, ort.Tensor>,
+    prompts: number[][],
+    mask?: number[][],
+  ): Promise<Encoded> {
     const { feeds, enc } = this.#encoderFeeds(prompts, mask);
     const session = this.sessions.encode;
     const out = await session.run(pick(session.inputNames, { ...weights, ...feeds }));
     return { out, enc };
   }
 
-  /** @internal one decoder step for the decode session. */
-  step(
+  #step(
     weights: Record<string, ort.Tensor>,
     feeds: Record<string, ort.Tensor>,
   ): Promise<ort.InferenceSession.OnnxValueMapType> {
@@ -416,6 +423,19 @@ export class OnnxT5Engine {
   }
 }
 
+/** The encoder outputs of a batch of prompts and their right-padded layout. */
+interface Encoded {
+  out: ort.InferenceSession.OnnxValueMapType;
+  enc: { ids: Int32Array; mask: Uint8Array; b: number; t: number };
+}
+
+/** What a decode session runs: the encode and step graphs bound to one model's weights. */
+interface DecodeGraphs {
+  config: T5Config;
+  encode(prompts: number[][]): Promise<Encoded>;
+  step(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType>;
+}
+
 /**
  * A decode session over the T5 step graph: the encoder runs once per prompt
  * (its cross-attention keys and values copied to each of the prompt's rows),
@@ -429,17 +449,12 @@ class T5DecodeSession implements DecodeSession {
   #crossBias = new Float32Array(0);
   #sourceLength = 0;
 
-  constructor(
-    private engine: OnnxT5Engine,
-    private weights: Record<string, ort.Tensor>,
-    readonly rows: number,
-    private mask?: number[][],
-  ) {
+  constructor(private engine: DecodeGraphs, readonly rows: number) {
     this.vocabSize = engine.config.vocabSize;
   }
 
   async prefill(prompts: number[][]): Promise<Float32Array> {
-    const { out, enc } = await this.engine.encode(this.weights, prompts, this.mask);
+    const { out, enc } = await this.engine.encode(prompts);
     const perPrompt = this.rows / prompts.length; // beam search asks for numBeams rows per prompt
     const { numHeads: h, dKv, numDecoderLayers } = this.engine.config;
     const s = enc.t, block = h * s * dKv;
@@ -495,7 +510,7 @@ class T5DecodeSession implements DecodeSession {
       feeds[`cross_key.${l}`] = float32(this.#cross[l].k, [rows, h, s, dKv]);
       feeds[`cross_value.${l}`] = float32(this.#cross[l].v, [rows, h, s, dKv]);
     });
-    const out = await this.engine.step(this.weights, feeds);
+    const out = await this.engine.step(feeds);
     this.#self = this.#self.map((_, l) => ({
       k: out[`present_key.${l}`].data as Float32Array,
       v: out[`present_value.${l}`].data as Float32Array,
