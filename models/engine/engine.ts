@@ -10,8 +10,6 @@
  */
 /** @ignore onnxruntime documents its own types; we reference them, not re-export them. */
 import * as ort from "onnxruntime-node";
-/** @ignore tfjs documents its own types; we reference them, not re-export them. */
-import type * as tf from "@tensorflow/tfjs-core";
 import { generateWithSession } from "../generate.ts";
 import {
   attentionBiasData,
@@ -24,7 +22,6 @@ import {
 } from "../padding.ts";
 import type { GPT2LM } from "../gpt2.ts";
 import type { GenerateOptions, GPT2Config } from "../types.ts";
-import { SyncSession } from "../ort_sync.ts";
 import {
   type LayerKV,
   OrtDecodeSession,
@@ -32,15 +29,17 @@ import {
   type StepInputs,
 } from "../ort_decode_session.ts";
 import { buildScoreGraph, buildStepGraph, buildTrainingGraphs } from "./gpt2_graphs.ts";
-import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
-import { WeightFeeds } from "./weight_feeds.ts";
+import type { TrainingHead } from "./heads.ts";
+import {
+  int64,
+  pick,
+  type TrainingForward,
+  TrainingPair,
+  type ValueHeadVariables,
+} from "./training.ts";
 
-/** The forward and backward sessions of one training graph pair. */
-interface TrainingSessions {
-  forward: SyncSession;
-  backward: SyncSession;
-  saved: string[];
-}
+export type { TrainingForward } from "./training.ts";
+import { WeightFeeds } from "./weight_feeds.ts";
 
 // gelu_new and gelu_pytorch_tanh are the same function, the one our graphs build.
 const GELU_TANH = ["gelu_new", "gelu_pytorch_tanh"];
@@ -56,38 +55,6 @@ function transpose(weight: ort.Tensor): ort.Tensor {
   return new ort.Tensor("float32", transposed, [c, v]);
 }
 
-const int64 = (values: ArrayLike<number>, dims: number[]) =>
-  new ort.Tensor("int64", BigInt64Array.from(Array.from(values), BigInt), dims);
-
-/** The feeds a session declares (ONNX Runtime rejects unknown input names). */
-function pick(names: readonly string[], feeds: Record<string, ort.Tensor>) {
-  const picked: Record<string, ort.Tensor> = {};
-  for (const name of names) {
-    if (!feeds[name]) throw new Error(`No feed for graph input "${name}"`);
-    picked[name] = feeds[name];
-  }
-  return picked;
-}
-
-/** What {@linkcode OnnxGpt2Engine.trainingForward} returns. */
-export interface TrainingForward {
-  /** [M * C] final hidden states of the M = B·Tc predicting positions. */
-  hidden: Float32Array;
-  /** [M] log-probs of the targets (with the head). */
-  logProbs?: Float32Array;
-  /** [M] entropies of the next-token distributions (with the head). */
-  entropy?: Float32Array;
-  /** [M] values (with a value head). */
-  values?: Float32Array;
-  /** The weight gradients (by weight name) given the outputs' gradients. */
-  backward(grads: {
-    hidden: Float32Array;
-    logProbs?: Float32Array;
-    entropy?: Float32Array;
-    values?: Float32Array;
-  }): Map<string, Float32Array>;
-}
-
 /** Per-token outputs of {@linkcode OnnxGpt2Engine.score}, one array per row. */
 export interface ScoreResult {
   /** log π(c_t | prompt, c_<t) under the full softmax, one entry per continuation token. */
@@ -101,7 +68,7 @@ export interface ScoreResult {
 /** Runs GPT-2 forwards (and backwards) for any {@linkcode GPT2LM} of one config on ONNX Runtime. */
 export class OnnxGpt2Engine {
   #weights = new WeightFeeds();
-  #training = new Map<TrainingHead, TrainingSessions>();
+  #training = new Map<TrainingHead, TrainingPair>();
   #logits: Promise<ort.InferenceSession> | null = null;
   #disposed = false;
 
@@ -166,10 +133,7 @@ export class OnnxGpt2Engine {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const { forward, backward } of this.#training.values()) {
-      forward.dispose();
-      backward.dispose();
-    }
+    for (const pair of this.#training.values()) pair.dispose();
     this.#training.clear();
     const logits = this.#logits;
     this.#logits = null;
@@ -251,22 +215,13 @@ export class OnnxGpt2Engine {
     };
   }
 
-  #trainingSessions(head: TrainingHead): TrainingSessions {
-    let sessions = this.#training.get(head);
-    if (!sessions) {
-      const models = buildTrainingGraphs(this.config, { head });
-      const forward = SyncSession.open(models.forward, this.trainingOptions);
-      let backward: SyncSession;
-      try {
-        backward = SyncSession.open(models.backward, this.trainingOptions);
-      } catch (error) {
-        forward.dispose();
-        throw error;
-      }
-      sessions = { forward, backward, saved: models.saved };
-      this.#training.set(head, sessions);
+  #trainingSessions(head: TrainingHead): TrainingPair {
+    let pair = this.#training.get(head);
+    if (!pair) {
+      pair = TrainingPair.open(buildTrainingGraphs(this.config, { head }), this.trainingOptions);
+      this.#training.set(head, pair);
     }
-    return sessions;
+    return pair;
   }
 
   /**
@@ -288,11 +243,10 @@ export class OnnxGpt2Engine {
     model: GPT2LM,
     batch: ContinuationBatch,
     head: TrainingHead,
-    valueHead?: { weight: tf.Variable; bias: tf.Variable },
+    valueHead?: ValueHeadVariables,
   ): TrainingForward {
     this.#alive();
-    const { forward, backward, saved } = this.#trainingSessions(head);
-    const weights = this.weightFeeds(model, false);
+    const pair = this.#trainingSessions(head);
     const { b, t, p, tc, mask } = batch;
     const m = b * tc;
     // row n·t + (p - 1 + j) of the B·T positions predicts continuation token j of row n
@@ -301,58 +255,16 @@ export class OnnxGpt2Engine {
       for (let j = 0; j < tc; j++) predictRows[n * tc + j] = n * t + p - 1 + j;
     }
     const feeds: Record<string, ort.Tensor> = {
-      ...weights,
+      ...this.weightFeeds(model, false),
       input_ids: int64(batch.ids, [b, t]),
       position_ids: int64(positionIds(mask, b, t), [b, t]),
       attn_bias: new ort.Tensor("float32", attentionBiasData(mask, b, t, t), [b, 1, t, t]),
       predict_rows: int64(predictRows, [m]),
     };
     if (head === "lm") feeds.targets = int64(batch.targets, [m]);
-    const names = [...model.weights.keys()];
-    if (head === "value") {
-      if (!valueHead) throw new RangeError('trainingForward: head "value" needs the value head');
-      const variables = new Map([[VALUE_HEAD.weight, valueHead.weight], [
-        VALUE_HEAD.bias,
-        valueHead.bias,
-      ]]);
-      Object.assign(feeds, this.#weights.of(valueHead, variables));
-      names.push(VALUE_HEAD.weight, VALUE_HEAD.bias);
-    }
-    const out = forward.run(pick(forward.inputNames, feeds));
-    // the activations the backward reads; released once it ran (no closure keeps `out`)
-    let kept: Record<string, ort.Tensor> | null = {};
-    for (const name of saved) {
-      const { type, data, dims } = out[name];
-      kept[name] = new ort.Tensor(type, data as Float32Array, dims);
-    }
-    const hidden = out.hidden.data as Float32Array;
-    const logProbs = out.target_logprobs?.data as Float32Array | undefined;
-    const entropy = out.entropy?.data as Float32Array | undefined;
-    const values = out.values?.data as Float32Array | undefined;
-    const c = this.config.nEmbd;
-    return {
-      hidden,
-      logProbs,
-      entropy,
-      values,
-      backward(grads) {
-        if (!kept) throw new Error("This training forward's backward already ran");
-        const gradFeeds: Record<string, ort.Tensor> = {
-          ...feeds,
-          ...kept,
-          grad_hidden: new ort.Tensor("float32", grads.hidden, [m, c]),
-        };
-        if (head === "lm") {
-          gradFeeds.grad_logprobs = new ort.Tensor("float32", grads.logProbs!, [m]);
-          gradFeeds.grad_entropy = new ort.Tensor("float32", grads.entropy!, [m]);
-        } else if (head === "value") {
-          gradFeeds.grad_values = new ort.Tensor("float32", grads.values!, [m]);
-        }
-        kept = null;
-        const g = backward.run(pick(backward.inputNames, gradFeeds));
-        return new Map(names.map((name) => [name, g[`grad.${name}`].data as Float32Array]));
-      },
-    };
+    const shape = { rows: m, width: this.config.nEmbd };
+    const value = valueHead ? { variables: valueHead, weights: this.#weights } : undefined;
+    return pair.run(feeds, model.weights, shape, head, value);
   }
 
   /**

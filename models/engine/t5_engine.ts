@@ -20,8 +20,7 @@ import { attentionBiasData, checkTokenRows, MASKED } from "../padding.ts";
 import { positionBuckets, type T5Config } from "../t5_config.ts";
 import { generateWithSession } from "../generate.ts";
 import type { DecodeSession } from "../decode_session.ts";
-import { SyncSession } from "../ort_sync.ts";
-import type { TrainingForward } from "./engine.ts";
+import type { TrainingForward } from "./training.ts";
 import {
   buildT5EncodeGraph,
   buildT5ScoreGraph,
@@ -30,6 +29,7 @@ import {
 } from "./t5_graphs.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
 import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
+import { int64, pick, TrainingPair, type ValueHeadVariables } from "./training.ts";
 import type { EngineTrainer } from "./tfjs_bridge.ts";
 
 /** What the engine reads of a T5 model: its config and its weights by Hugging Face name. */
@@ -40,18 +40,7 @@ export interface T5Weights {
   readonly weights: ReadonlyMap<string, tf.Variable>;
 }
 
-const int64 = (values: ArrayLike<number>, dims: number[]) =>
-  new ort.Tensor("int64", BigInt64Array.from(Array.from(values), BigInt), dims);
 const float32 = (values: Float32Array, dims: number[]) => new ort.Tensor("float32", values, dims);
-
-function pick(names: readonly string[], feeds: Record<string, ort.Tensor>) {
-  const picked: Record<string, ort.Tensor> = {};
-  for (const name of names) {
-    if (!feeds[name]) throw new Error(`No feed for graph input "${name}"`);
-    picked[name] = feeds[name];
-  }
-  return picked;
-}
 
 /** Rows right-padded with `pad`: ids and mask [b * t]. */
 function rightPad(rows: number[][], pad: number, minLength = 1) {
@@ -84,10 +73,7 @@ export interface T5ScoreResult {
 /** Runs T5 forwards (and backwards) for any T5 model of one config on ONNX Runtime. */
 export class OnnxT5Engine {
   #weights = new WeightFeeds();
-  #training = new Map<
-    TrainingHead,
-    { forward: SyncSession; backward: SyncSession; saved: string[] }
-  >();
+  #training = new Map<TrainingHead, TrainingPair>();
   #logits: Promise<ort.InferenceSession> | null = null;
   #disposed = false;
 
@@ -141,10 +127,7 @@ export class OnnxT5Engine {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const { forward, backward } of this.#training.values()) {
-      forward.dispose();
-      backward.dispose();
-    }
+    for (const pair of this.#training.values()) pair.dispose();
     this.#training.clear();
     const logits = this.#logits;
     this.#logits = null;
@@ -318,22 +301,13 @@ export class OnnxT5Engine {
     return session.run(pick(session.inputNames, { ...weights, ...feeds }));
   }
 
-  #trainingSessions(head: TrainingHead) {
-    let sessions = this.#training.get(head);
-    if (!sessions) {
-      const models = buildT5TrainingGraphs(this.config, { head });
-      const forward = SyncSession.open(models.forward, this.bigBuffers);
-      let backward: SyncSession;
-      try {
-        backward = SyncSession.open(models.backward, this.bigBuffers);
-      } catch (error) {
-        forward.dispose();
-        throw error;
-      }
-      sessions = { forward, backward, saved: models.saved };
-      this.#training.set(head, sessions);
+  #trainingSessions(head: TrainingHead): TrainingPair {
+    let pair = this.#training.get(head);
+    if (!pair) {
+      pair = TrainingPair.open(buildT5TrainingGraphs(this.config, { head }), this.bigBuffers);
+      this.#training.set(head, pair);
     }
-    return sessions;
+    return pair;
   }
 
   /**
@@ -349,62 +323,16 @@ export class OnnxT5Engine {
     prompts: number[][],
     continuations: number[][],
     head: TrainingHead,
-    valueHead?: { weight: tf.Variable; bias: tf.Variable },
+    valueHead?: ValueHeadVariables,
   ): TrainingForward {
     const weights = this.#feeds(model);
-    const { forward, backward, saved } = this.#trainingSessions(head);
+    const pair = this.#trainingSessions(head);
     const { feeds: encoder } = this.#encoderFeeds(prompts);
     const { feeds: decoder, dec } = this.#decoderFeeds(continuations);
     const feeds: Record<string, ort.Tensor> = { ...weights, ...encoder, ...decoder };
-    const variables = new Map(model.weights);
-    if (head === "value") {
-      if (!valueHead) throw new RangeError('trainingForward: head "value" needs the value head');
-      const head = new Map([[VALUE_HEAD.weight, valueHead.weight], [
-        VALUE_HEAD.bias,
-        valueHead.bias,
-      ]]);
-      Object.assign(feeds, this.#weights.of(valueHead, head));
-      head.forEach((v, name) => variables.set(name, v));
-    }
-    const out = forward.run(pick(forward.inputNames, feeds));
-    // the activations the backward reads; released once it ran (no closure keeps `out`)
-    let kept: Record<string, ort.Tensor> | null = {};
-    for (const name of saved) {
-      const { type, data, dims } = out[name];
-      kept[name] = new ort.Tensor(type, data as Float32Array, dims);
-    }
-    const hidden = out.decoder_states.data as Float32Array;
-    const logProbs = out.target_logprobs?.data as Float32Array | undefined;
-    const entropy = out.entropy?.data as Float32Array | undefined;
-    const values = out.values?.data as Float32Array | undefined;
-    const m = dec.b * dec.t, d = this.config.dModel;
-    return {
-      hidden,
-      logProbs,
-      entropy,
-      values,
-      backward(grads) {
-        if (!kept) throw new Error("This training forward's backward already ran");
-        const gradFeeds: Record<string, ort.Tensor> = {
-          ...feeds,
-          ...kept,
-          grad_states: float32(grads.hidden, [m, d]),
-        };
-        if (head === "lm") {
-          gradFeeds.grad_logprobs = float32(grads.logProbs!, [m]);
-          gradFeeds.grad_entropy = float32(grads.entropy!, [m]);
-        } else if (head === "value") gradFeeds.grad_values = float32(grads.values!, [m]);
-        kept = null;
-        const g = backward.run(pick(backward.inputNames, gradFeeds));
-        const result = new Map<string, Float32Array>();
-        for (const [name, variable] of variables) {
-          // a weight the outputs do not read (the head, for a critic's trunk) gets zeros
-          const grad = g[`grad.${name}`];
-          result.set(name, grad ? grad.data as Float32Array : new Float32Array(variable.size));
-        }
-        return result;
-      },
-    };
+    const shape = { rows: dec.b * dec.t, width: this.config.dModel };
+    const value = valueHead ? { variables: valueHead, weights: this.#weights } : undefined;
+    return pair.run(feeds, model.weights, shape, head, value);
   }
 
   /** The tfjs bridge's view of `model` (and a critic's `valueHead`) on this engine. */

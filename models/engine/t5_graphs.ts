@@ -291,9 +291,10 @@ export function buildT5ScoreGraph(
 
 /**
  * The training graphs: the score graph's forward over every decoder position
- * (M = B·T rows), outputs decoder_states [M, d] and, with the head,
- * target_logprobs and entropy [M]; the backward maps grad_states (and
- * grad_logprobs, grad_entropy) to `grad.<weight>` for every weight.
+ * (M = B·T rows), outputs the decoder states `hidden` [M, d] and, with the LM
+ * head, target_logprobs and entropy [M], or with the value head values [M];
+ * the backward maps grad_hidden (and grad_logprobs, grad_entropy, or
+ * grad_values) to `grad.<weight>` for every weight.
  */
 export function buildT5TrainingGraphs(
   config: T5Config,
@@ -302,8 +303,8 @@ export function buildT5TrainingGraphs(
   const g = new Graph();
   const w = weightInputs(g, config);
   const { inputs, states } = teacherForced(g, config, w);
-  const outputs = [g.name(states, "decoder_states")];
-  const seeds = [g.input("grad_states", "float32", ["B*T", config.dModel])];
+  const outputs = [g.name(states, "hidden")];
+  const seeds = [g.input("grad_hidden", "float32", ["B*T", config.dModel])];
   const extra: Value[] = [];
   if (options.head === "lm") {
     const targets = g.input("targets", "int64", ["B", "T"]);
