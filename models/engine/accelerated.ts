@@ -20,7 +20,7 @@ import type { T5LM } from "../t5.ts";
 import type { OnnxT5Engine } from "./t5_engine.ts";
 import type { GPT2ValueModel } from "../value.ts";
 import type { OnnxGpt2Engine } from "./engine.ts";
-import { engineContinuation, gpt2Trainer } from "./tfjs_bridge.ts";
+import { engineContinuation, gpt2Trainer, policyContinuation } from "./tfjs_bridge.ts";
 
 /**
  * A {@linkcode CausalLM} whose sampling, scoring and (when the engine has
@@ -64,18 +64,12 @@ export class OnnxAcceleratedLM implements CausalLM {
     if (!this.engine.gradients) {
       return this.model.forwardContinuation(prompts, continuations, options);
     }
-    const out = engineContinuation(
+    return policyContinuation(
       gpt2Trainer(this.engine, this.model),
       prompts,
       continuations,
-      "lm",
+      options,
     );
-    if (!options?.entropy) out.entropy!.dispose();
-    return {
-      logProbs: out.logProbs!,
-      entropy: options?.entropy ? out.entropy : undefined,
-      hidden: out.hidden,
-    };
   }
 
   trainableVariables(): tf.Variable[] {
@@ -186,13 +180,7 @@ export class OnnxAcceleratedSeq2SeqLM implements Seq2SeqLM {
     if (!this.engine.gradients) {
       return this.model.forwardContinuation(prompts, continuations, options);
     }
-    const out = engineContinuation(this.engine.trainer(this.model), prompts, continuations, "lm");
-    if (!options?.entropy) out.entropy!.dispose();
-    return {
-      logProbs: out.logProbs!,
-      entropy: options?.entropy ? out.entropy : undefined,
-      hidden: out.hidden,
-    };
+    return policyContinuation(this.engine.trainer(this.model), prompts, continuations, options);
   }
 
   trainableVariables(): tf.Variable[] {

@@ -26,14 +26,6 @@ import { tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
 /** The weights of one GPT-2, as graph inputs by checkpoint name. */
 type Weights = Map<string, Value>;
 
-function weightInputs(g: Graph, config: GPT2Config): Weights {
-  const weights: Weights = new Map();
-  for (const [name, shape] of gpt2WeightShapes(config)) {
-    weights.set(name, g.input(name, "float32", shape));
-  }
-  return weights;
-}
-
 function linear(g: Graph, x: Value, w: Weights, name: string): Value {
   return g.gemm(x, w.get(`${name}.weight`)!, w.get(`${name}.bias`));
 }
@@ -137,7 +129,7 @@ export function buildStepGraph(config: GPT2Config): Uint8Array {
       v: g.input(`past_value.${l}`, "float32", ["B", nh, "P", c / nh]),
     });
   }
-  const w = weightInputs(g, config);
+  const w = g.weightInputs(gpt2WeightShapes(config));
   const wteT = g.input("wte_t", "float32", [c, vocabSize]);
   const { hidden, present } = trunk(g, config, w, { ...rows, bias }, past);
   const perRow = g.reshape(hidden, g.concat([g.shape(rows.ids), g.ints([c])], 0), ["B", "T", c]); // (N, C) -> (B, T, C)
@@ -173,7 +165,7 @@ export function buildScoreGraph(config: GPT2Config, options: { head: ScoreHead }
   const g = new Graph();
   const rows = rowInputs(g);
   const bias = g.input("attn_bias", "float32", ["B", 1, "T", "T"]);
-  const w = weightInputs(g, config);
+  const w = g.weightInputs(gpt2WeightShapes(config));
   const { hidden } = trunk(g, config, w, { ...rows, bias });
   const inputs = [rows.ids, rows.positions, bias, ...w.values()];
   const outputs = [g.name(hidden, "hidden")];
@@ -210,7 +202,7 @@ export function buildTrainingGraphs(
   const rows = rowInputs(g);
   const bias = g.input("attn_bias", "float32", ["B", 1, "T", "T"]);
   const predictRows = g.input("predict_rows", "int64", ["M"]);
-  const w = weightInputs(g, config);
+  const w = g.weightInputs(gpt2WeightShapes(config));
   const { hidden } = trunk(g, config, w, { ...rows, bias });
   const picked = g.name(g.gather(hidden, predictRows), "hidden"); // (M, C)
   const inputs = [rows.ids, rows.positions, bias, predictRows, ...w.values()];

@@ -22,14 +22,6 @@ import { tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
 
 type Weights = Map<string, Value>;
 
-function weightInputs(g: Graph, config: T5Config): Weights {
-  const weights: Weights = new Map();
-  for (const [name, shape] of t5WeightShapes(config)) {
-    weights.set(name, g.input(name, "float32", shape));
-  }
-  return weights;
-}
-
 /** y = x·Wᵀ for an nn.Linear weight W [out, in]. */
 function linear(g: Graph, x: Value, w: Weights, name: string): Value {
   return g.gemm(x, w.get(`${name}.weight`)!, undefined, { transB: true });
@@ -176,7 +168,7 @@ const encoderInputs = (g: Graph) => ({
 export function buildT5EncodeGraph(config: T5Config): Uint8Array {
   const g = new Graph();
   const enc = encoderInputs(g);
-  const w = weightInputs(g, config);
+  const w = g.weightInputs(t5WeightShapes(config));
   const states = encoder(g, config, w, enc);
   const outputs = [g.name(states, "encoder_states")];
   crossKeysValues(g, config, w, states, enc.ids).forEach((kv, l) => {
@@ -217,7 +209,7 @@ export function buildT5StepGraph(config: T5Config): Uint8Array {
     }));
   const past = kv("past", "P");
   const cross = kv("cross", "S");
-  const w = weightInputs(g, config);
+  const w = g.weightInputs(t5WeightShapes(config));
   const { states, present } = decoder(
     g,
     config,
@@ -271,7 +263,7 @@ export function buildT5ScoreGraph(
   options: { head: "logprobs" | "logits" },
 ): Uint8Array {
   const g = new Graph();
-  const w = weightInputs(g, config);
+  const w = g.weightInputs(t5WeightShapes(config));
   const { inputs, states } = teacherForced(g, config, w);
   const logits = lmHead(g, config, states, w);
   const outputs = [g.name(states, "decoder_states")];
@@ -301,7 +293,7 @@ export function buildT5TrainingGraphs(
   options: { head: TrainingHead },
 ): TrainingModels {
   const g = new Graph();
-  const w = weightInputs(g, config);
+  const w = g.weightInputs(t5WeightShapes(config));
   const { inputs, states } = teacherForced(g, config, w);
   const outputs = [g.name(states, "hidden")];
   const seeds = [g.input("grad_hidden", "float32", ["B*T", config.dModel])];

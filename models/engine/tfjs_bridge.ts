@@ -9,6 +9,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { checkTokenRows, continuationBatch } from "../padding.ts";
 import type { GPT2LM } from "../gpt2.ts";
+import type { ContinuationOutputs } from "../types.ts";
 import type { OnnxGpt2Engine, TrainingForward } from "./engine.ts";
 import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
 
@@ -153,5 +154,21 @@ export function engineContinuation(
     entropy: out.entropy as tf.Tensor2D | undefined,
     values: out.values as tf.Tensor2D | undefined,
     valid,
+  };
+}
+
+/** The policy's differentiable outputs (log-probs, entropy when asked, hidden) on the engine. */
+export function policyContinuation(
+  trainer: EngineTrainer,
+  prompts: number[][],
+  continuations: number[][],
+  options?: { entropy?: boolean },
+): ContinuationOutputs {
+  const out = engineContinuation(trainer, prompts, continuations, "lm");
+  if (!options?.entropy) out.entropy!.dispose();
+  return {
+    logProbs: out.logProbs!,
+    entropy: options?.entropy ? out.entropy : undefined,
+    hidden: out.hidden,
   };
 }

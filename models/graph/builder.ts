@@ -221,6 +221,13 @@ export class Graph {
     return value;
   }
 
+  /** One float32 input per entry of `shapes` (a model's weights by name). */
+  weightInputs(shapes: ReadonlyMap<string, readonly number[]>): Map<string, Value> {
+    const values = new Map<string, Value>();
+    for (const [name, shape] of shapes) values.set(name, this.input(name, "float32", shape));
+    return values;
+  }
+
   #fresh(hint: string): string {
     let name: string;
     do name = `${hint}_${this.#count++}`; while (this.#names.has(name));
