@@ -14,6 +14,8 @@ import type { DecodeSession } from "./decode_session.ts";
 export interface BeamSearchOptions {
   /** Beams per prompt. */
   numBeams: number;
+  /** Decoder prefixes per prompt, for a seq2seq session (see `DecodeSession.prefill`). */
+  prefixes?: number[][];
   /** New tokens per prompt. */
   maxNewTokens: number[];
   /** EOS is banned until a beam has this many tokens. */
@@ -58,7 +60,9 @@ export async function beamSearch(
   const hyps: Hypothesis[][] = prompts.map(() => []);
   const done = options.maxNewTokens.map((m) => m === 0);
   const logp = new Float64Array(v);
-  let logits = done.every(Boolean) ? new Float32Array(0) : await session.prefill(prompts);
+  let logits = done.every(Boolean)
+    ? new Float32Array(0)
+    : await session.prefill(prompts, options.prefixes);
   for (let len = 1; !done.every(Boolean); len++) {
     const tokens = new Int32Array(n * k);
     const parents = Int32Array.from({ length: n * k }, (_, r) => r);

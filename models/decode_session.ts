@@ -12,9 +12,11 @@ export interface DecodeSession {
   readonly vocabSize: number;
   /**
    * Runs the prompts (left-padded internally) and returns the next-token
-   * logits, row-major [rows * vocabSize].
+   * logits, row-major [rows * vocabSize]. A seq2seq session also starts each
+   * decoder row with its prompt's prefix (decoder-only sessions never get
+   * one: their prefixes are joined to the prompts before).
    */
-  prefill(prompts: number[][]): Promise<Float32Array>;
+  prefill(prompts: number[][], prefixes?: number[][]): Promise<Float32Array>;
   /**
    * Appends one token per row and returns the next logits. With `parents`, row
    * r first continues from the cached state of row `parents[r]` (beam search).

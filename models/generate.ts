@@ -15,6 +15,8 @@ export interface DecoderLimits {
   eosTokenId: number;
   /** The longest prompt + continuation the model can read (its positions). */
   maxLength: number;
+  /** Whether the session takes output prefixes itself (seq2seq) instead of after the prompt. */
+  seq2seq?: boolean;
 }
 
 /**
@@ -26,11 +28,20 @@ export interface DecoderLimits {
  */
 export async function generateWithSession(
   makeSession: (rows: number) => DecodeSession,
-  inputIds: number[][],
+  prompts: number[][],
   options: GenerateOptions,
   limits: DecoderLimits,
 ): Promise<number[][]> {
-  const rows = inputIds.length;
+  const rows = prompts.length;
+  const prefixes = options.prefixes;
+  if (prefixes && prefixes.length !== rows) {
+    throw new RangeError(`prefixes has ${prefixes.length} rows for ${rows} prompts`);
+  }
+  // a decoder-only model reads an output prefix as the end of its input
+  const inputIds = prefixes && !limits.seq2seq
+    ? prompts.map((p, i) => p.concat(prefixes[i]))
+    : prompts;
+  const decoderPrefixes = limits.seq2seq ? prefixes : undefined;
   const maxNew = typeof options.maxNewTokens === "number"
     ? new Array(rows).fill(options.maxNewTokens)
     : [...options.maxNewTokens];
@@ -66,6 +77,7 @@ export async function generateWithSession(
         throw new RangeError("Beam search takes one minNewTokens for all rows");
       }
       return await beamSearch(session, inputIds, {
+        prefixes: decoderPrefixes,
         numBeams,
         maxNewTokens: maxNew,
         minNewTokens: minNew[0],
@@ -73,6 +85,7 @@ export async function generateWithSession(
       });
     }
     return await decodeRows(session, inputIds, {
+      prefixes: decoderPrefixes,
       doSample,
       temperature,
       topK: options.topK ?? 0,

@@ -96,6 +96,8 @@ function candidates(logits: Float32Array, k: number, banned: number | null): num
 export interface DecodeRowsOptions extends TokenChoice {
   /** New tokens per row. */
   maxNewTokens: number[];
+  /** Decoder prefixes per row, for a seq2seq session (see `DecodeSession.prefill`). */
+  prefixes?: number[][];
   /** EOS is banned until a row has this many new tokens. */
   /** Per row. */
   minNewTokens: number[];
@@ -121,7 +123,7 @@ export async function decodeRows(
   const out: number[][] = prompts.map(() => []);
   const done = options.maxNewTokens.map((n) => n <= 0);
   if (done.every(Boolean)) return out;
-  let logits = await session.prefill(prompts);
+  let logits = await session.prefill(prompts, options.prefixes);
   const fed = new Int32Array(rows);
   for (;;) {
     for (let r = 0; r < rows; r++) {

@@ -206,6 +206,8 @@ const linearOp = lmHead;
 
 /** A T5 encoder-decoder LM whose weights are tf.Variables named as in the checkpoint. */
 export class T5LM implements Seq2SeqLM {
+  /** Output prefixes go to the decoder. */
+  readonly seq2seq = true;
   /** The hyperparameters (checked). */
   readonly config: T5Config;
   /** The tokenizer loaded with the checkpoint, if any. */
@@ -599,6 +601,7 @@ export class T5LM implements Seq2SeqLM {
     return generateWithSession((rows) => new T5Session(this, rows, mask), inputIds, options, {
       eosTokenId: this.config.eosTokenId,
       maxLength: Infinity, // relative positions: no length limit
+      seq2seq: true,
     });
   }
 

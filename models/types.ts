@@ -28,6 +28,13 @@ export interface GenerateOptions {
   eosTokenId?: number | null;
   /** Random stream for sampling; required when `doSample` is true. */
   rng?: Rng;
+  /**
+   * Tokens each row's output already starts with (a restart state): decoding
+   * continues after them and returns only the new tokens. A decoder-only model
+   * reads them as the end of its input; a seq2seq model forces them into the
+   * decoder after its start token.
+   */
+  prefixes?: number[][];
 }
 
 /**
@@ -41,6 +48,11 @@ export interface TokenGenerator {
    * stops, so rows can be shorter than maxNewTokens).
    */
   generate(inputIds: number[][], options: GenerateOptions): Promise<number[][]>;
+  /**
+   * True for seq2seq models: an output prefix goes to the decoder (through
+   * `GenerateOptions.prefixes`), not after the prompt. Absent: decoder-only.
+   */
+  readonly seq2seq?: boolean;
 }
 
 /** A text tokenizer (GPT-2 BPE through transformers.js, or our own). */

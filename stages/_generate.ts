@@ -14,6 +14,8 @@ import type { GenerationConfig } from "./types.ts";
  * @param inputs the input ids of each row
  * @param lengths the maximum and minimum new tokens of each row
  * @param config decoding settings and the random stream
+ * @param prefixes tokens each row's output already holds (a restart state): after the input for a
+ *   decoder-only policy, in the decoder for a seq2seq one
  * @returns the new tokens of each row
  */
 export async function sampleRows(
@@ -21,11 +23,15 @@ export async function sampleRows(
   inputs: number[][],
   lengths: { max: number[]; min: number[] },
   config: GenerationConfig & { rng: Rng },
+  prefixes?: number[][],
 ): Promise<number[][]> {
   const out: number[][] = inputs.map(() => []);
   const rows = inputs.flatMap((_, i) => lengths.max[i] > 0 ? [i] : []);
   if (rows.length === 0) return out;
-  const generated = await policy.generate(rows.map((i) => inputs[i]), {
+  const seq2seq = policy.seq2seq === true;
+  const input = (i: number) => (prefixes && !seq2seq ? inputs[i].concat(prefixes[i]) : inputs[i]);
+  const generated = await policy.generate(rows.map(input), {
+    ...(prefixes && seq2seq ? { prefixes: rows.map((i) => prefixes[i]) } : {}),
     maxNewTokens: rows.map((i) => lengths.max[i]),
     minNewTokens: rows.map((i) => Math.min(lengths.min[i], lengths.max[i])),
     doSample: true,

@@ -34,7 +34,8 @@ export interface RollOutOptions {
 /**
  * Re-enters the state prompt + first k roll-in tokens of each row and lets the
  * roll-out policy complete it to H tokens (H - k new tokens; the minimum length
- * shrinks by k too). Tokens t < k are the roll-in's, t >= k the roll-out's.
+ * shrinks by k too; a seq2seq policy gets the k tokens as its decoder prefix).
+ * Tokens t < k are the roll-in's, t >= k the roll-out's.
  * Informally: batch with switch points → the same batch with `tokens` and `generations`.
  *
  * @param options the policy, tokenizer, decoding settings and random stream
@@ -48,12 +49,13 @@ export function rollOut<T extends PromptBatch & RollInFields & SwitchFields>(
     const prefixes = batch.switchPoints.map((k, i) => batch.rollInTokens[i].slice(0, k));
     const suffixes = await sampleRows(
       options.policy,
-      batch.promptIds.map((ids, i) => ids.concat(prefixes[i])),
+      batch.promptIds,
       {
         max: batch.switchPoints.map((k) => generation.maxNewTokens - k),
         min: batch.switchPoints.map((k) => Math.max(0, generation.minNewTokens - k)),
       },
       { ...generation, rng: batchRng(options.rng, batch) },
+      prefixes,
     );
     const tokens = prefixes.map((prefix, i) => prefix.concat(suffixes[i]));
     return {

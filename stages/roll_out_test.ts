@@ -83,6 +83,32 @@ Deno.test("rollOut() re-enters prompt + first k roll-in tokens and completes to 
   assert.ok(learnerCalls.every((c) => c.options.doSample && c.options.eosTokenId === null));
 });
 
+Deno.test("rollOut() hands a seq2seq policy its restart prefix as the decoder's, not after the prompt", async () => {
+  const calls: { inputs: number[][]; options: GenerateOptions }[] = [];
+  const seq2seq = { ...constant(1, calls), seq2seq: true };
+  const out = await firstValueFrom(
+    of(prompts).pipe(
+      rollIn({ policy: constant(3, []), name: "guide", generation, rng: new Rng(1) }),
+      switchPoints({ beta: 0, rng: new Rng(1), sampler: (_, rng) => [0, 1, 3][rng.int(3)] }),
+      rollOut({
+        policy: seq2seq,
+        name: "learner",
+        tokenizer: new ToyTokenizer(),
+        generation,
+        rng: new Rng(2),
+      }),
+    ),
+  );
+  const [call] = calls;
+  const rows = out.switchPoints.flatMap((k, i) => (k < 4 ? [i] : []));
+  assert.deepEqual(call.inputs, rows.map((i) => prompts.promptIds[i])); // the prompts alone
+  assert.deepEqual(call.options.prefixes, rows.map((i) => new Array(out.switchPoints[i]).fill(3)));
+  out.tokens.forEach((row, i) => {
+    const k = out.switchPoints[i];
+    assert.deepEqual(row, [...new Array(k).fill(3), ...new Array(4 - k).fill(1)]);
+  });
+});
+
 Deno.test("rollIn() without a policy leaves every roll-in empty (PPO)", async () => {
   const out = await firstValueFrom(
     of(prompts).pipe(rollIn({ policy: null, name: null, generation, rng: new Rng(1) })),

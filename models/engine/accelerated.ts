@@ -148,6 +148,9 @@ export class OnnxAcceleratedSeq2SeqLM implements Seq2SeqLM {
    */
   constructor(readonly model: T5LM, readonly engine: OnnxT5Engine) {}
 
+  /** Output prefixes go to the decoder. */
+  readonly seq2seq = true;
+
   /** The wrapped model's hyperparameters. */
   get config(): T5Config {
     return this.model.config;

@@ -278,7 +278,7 @@ export class OnnxT5Engine {
         }, rows),
       inputIds,
       options,
-      { eosTokenId: this.config.eosTokenId, maxLength: Number.POSITIVE_INFINITY },
+      { eosTokenId: this.config.eosTokenId, maxLength: Number.POSITIVE_INFINITY, seq2seq: true },
     );
   }
 
@@ -376,12 +376,13 @@ class T5DecodeSession implements DecodeSession {
   #cross: { k: Float32Array; v: Float32Array }[] = [];
   #crossBias = new Float32Array(0);
   #sourceLength = 0;
+  #mask = new Uint8Array(0); // decoder keys so far [rows * past]: 0 at the left padding of prefixes
 
   constructor(private engine: DecodeGraphs, readonly rows: number) {
     this.vocabSize = engine.config.vocabSize;
   }
 
-  async prefill(prompts: number[][]): Promise<Float32Array> {
+  async prefill(prompts: number[][], prefixes?: number[][]): Promise<Float32Array> {
     const { out, enc } = await this.engine.encode(prompts);
     const perPrompt = this.rows / prompts.length; // beam search asks for numBeams rows per prompt
     const { numHeads: h, dKv, numDecoderLayers } = this.engine.config;
@@ -410,26 +411,43 @@ class T5DecodeSession implements DecodeSession {
       v: new Float32Array(0),
     }));
     this.#past = 0;
-    const start = new Int32Array(this.rows).fill(this.engine.config.decoderStartTokenId);
-    return await this.#advance(start);
+    this.#mask = new Uint8Array(0);
+    // decoder rows [start, ...prefix], left-padded to one width (T5's positions are relative)
+    const start = this.engine.config.decoderStartTokenId;
+    const starts = Array.from({ length: this.rows }, (_, r) => [
+      start,
+      ...(prefixes?.[Math.floor(r / perPrompt)] ?? []),
+    ]);
+    const width = Math.max(...starts.map((row) => row.length));
+    const ids = new Int32Array(this.rows * width).fill(this.engine.config.padTokenId);
+    const mask = new Uint8Array(this.rows * width);
+    starts.forEach((row, r) => {
+      ids.set(row, (r + 1) * width - row.length);
+      mask.fill(1, (r + 1) * width - row.length, (r + 1) * width);
+    });
+    return await this.#advance(ids, width, mask);
   }
 
   async step(tokens: Int32Array, parents?: Int32Array): Promise<Float32Array> {
     if (parents) this.#reorder(parents);
-    return await this.#advance(tokens);
+    return await this.#advance(tokens, 1, new Uint8Array(this.rows).fill(1));
   }
 
-  async #advance(tokens: Int32Array): Promise<Float32Array> {
+  /** Feeds `steps` new tokens per row (with their key mask) and returns the last position's logits. */
+  async #advance(tokens: Int32Array, steps: number, newMask: Uint8Array): Promise<Float32Array> {
     const rows = this.rows, past = this.#past, s = this.#sourceLength;
     const { numHeads: h, dKv } = this.engine.config;
+    const keys = past + steps;
+    const mask = new Uint8Array(rows * keys);
+    for (let r = 0; r < rows; r++) {
+      mask.set(this.#mask.subarray(r * past, (r + 1) * past), r * keys);
+      mask.set(newMask.subarray(r * steps, (r + 1) * steps), r * keys + past);
+    }
+    const buckets = positionBuckets(steps, keys, false, this.engine.config, past);
     const feeds: Record<string, ort.Tensor> = {
-      decoder_input_ids: int64(tokens, [rows, 1]),
-      decoder_buckets: int64(positionBuckets(1, past + 1, false, this.engine.config, past), [
-        1,
-        past + 1,
-      ]),
-      // every earlier decoder token is real: no padding while decoding
-      decoder_bias: float32(new Float32Array(rows * (past + 1)), [rows, 1, 1, past + 1]),
+      decoder_input_ids: int64(tokens, [rows, steps]),
+      decoder_buckets: int64(buckets, [steps, keys]),
+      decoder_bias: float32(attentionBiasData(mask, rows, steps, keys), [rows, 1, steps, keys]),
       cross_bias: float32(this.#crossBias, [rows, 1, 1, s]),
     };
     this.#self.forEach(({ k, v }, l) => {
@@ -443,7 +461,8 @@ class T5DecodeSession implements DecodeSession {
       k: out[`present_key.${l}`].data as Float32Array,
       v: out[`present_value.${l}`].data as Float32Array,
     }));
-    this.#past = past + 1;
+    this.#past = keys;
+    this.#mask = mask;
     return out.last_logits.data as Float32Array;
   }
 
@@ -457,6 +476,9 @@ class T5DecodeSession implements DecodeSession {
     this.#self = this.#self.map(({ k, v }) => ({ k: take(k), v: take(v) }));
     this.#cross = this.#cross.map(({ k, v }) => ({ k: take(k), v: take(v) }));
     this.#crossBias = take(this.#crossBias);
+    const past = this.#past, mask = new Uint8Array(this.#mask.length);
+    parents.forEach((p, r) => mask.set(this.#mask.subarray(p * past, (p + 1) * past), r * past));
+    this.#mask = mask;
   }
 
   dispose(): void {
