@@ -69,10 +69,13 @@ export { T5Session } from "./t5_session.ts";
 export {
   createValueModel,
   GPT2ValueModel,
+  LinearValueModel,
   loadValueModel,
   saveValueModel,
+  trunkWidth,
   VALUE_HEAD_FILE,
   type ValueModelOptions,
+  type ValueTrunk,
 } from "./value.ts";
 export { dense, embedding, lmHead, softmaxEntropy, tokenLogProbs } from "./fused_ops.ts";
 export { decodeRows, type DecodeRowsOptions, selectToken, type TokenChoice } from "./sampling.ts";

@@ -511,6 +511,23 @@ export class T5LM implements Seq2SeqLM {
   }
 
   /**
+   * Differentiable decoder states at each continuation position (what a value
+   * head reads), with the targets and a validity mask [B * Tc], as
+   * `GPT2LM.continuationHidden` returns them. Call inside `tf.tidy` or a
+   * gradient closure.
+   */
+  continuationHidden(
+    prompts: number[][],
+    continuations: number[][],
+  ): { hidden: tf.Tensor3D; targets: Int32Array; valid: Float32Array } {
+    const { enc, dec, targets, valid, b, tc } = this.#continuationBatch(prompts, continuations);
+    const c = this.config.dModel;
+    if (b === 0 || tc === 0) return { hidden: tf.zeros([b, tc, c]), targets, valid };
+    const hidden = tf.tidy(() => tf.reshape(this.#forward(enc, dec, false), [b, tc, c]));
+    return { hidden: hidden as tf.Tensor3D, targets, valid };
+  }
+
+  /**
    * Differentiable log-probs (and optional entropy) of continuations: the
    * prompt is the encoder input, the continuation the decoder output after
    * the decoder start. Call inside `tf.tidy` or `optimizer.minimize`.

@@ -1,8 +1,9 @@
 /**
- * The critic: a linear head on GPT-2 hidden states, either on its own copy of
- * the trunk (the default) or on the policy's trunk (shared). V(s_t) is read
- * from the hidden state at the position whose logit predicts continuation
- * token t (spec "Log-prob alignment"), so values line up with log-probs.
+ * The critic: a linear head on a policy's hidden states (GPT-2's, or T5's
+ * decoder states), either on its own copy of the trunk (the default) or on the
+ * policy's trunk (shared). V(s_t) is read from the hidden state at the
+ * position whose logit predicts continuation token t (spec "Log-prob
+ * alignment"), so values line up with log-probs.
  * Head weights use trl's names (`v_head.summary.weight` [1, C], `.bias` [1]).
  * @module
  */
@@ -10,10 +11,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
-import type { CausalLM, ValueModel } from "./types.ts";
+import type { CausalLM, Seq2SeqLM, ValueModel } from "./types.ts";
 import { GPT2LM } from "./gpt2.ts";
+import { T5LM } from "./t5.ts";
+import { loadPolicy, saveSeq2SeqLM } from "./t5_checkpoint.ts";
 import { dense } from "./fused_ops.ts";
-import { loadCausalLM, saveCausalLM } from "./checkpoint.ts";
+import { saveCausalLM } from "./checkpoint.ts";
 import { ensureBackend } from "./backend.ts";
 import {
   decodeSafetensors,
@@ -31,12 +34,20 @@ export interface ValueModelOptions {
 /** The file holding the value head in a saved value-model folder. */
 export const VALUE_HEAD_FILE = "value_head.safetensors";
 
-/** V(s_t) = w · h_t + b over a GPT-2 trunk. */
-export class GPT2ValueModel implements ValueModel {
+/** A trunk a value head reads: a GPT-2, or a T5 (its decoder states). */
+export type ValueTrunk = GPT2LM | T5LM;
+
+/** The width of a trunk's hidden states. */
+export function trunkWidth(trunk: ValueTrunk): number {
+  return trunk instanceof T5LM ? trunk.config.dModel : trunk.config.nEmbd;
+}
+
+/** V(s_t) = w · h_t + b over a GPT-2 or T5 trunk. */
+export class LinearValueModel implements ValueModel {
   /** Whether the trunk is the policy's (not owned) or a private copy (owned). */
   readonly shared: boolean;
   /** The trunk whose hidden states the head reads. */
-  readonly trunk: GPT2LM;
+  readonly trunk: ValueTrunk;
   /** [1, C] head weight. */
   readonly weight: tf.Variable;
   /** [1] head bias. */
@@ -51,7 +62,7 @@ export class GPT2ValueModel implements ValueModel {
    * @param bias [1] head bias (owned)
    * @param shared whether the trunk belongs to the policy
    */
-  constructor(trunk: GPT2LM, weight: tf.Variable, bias: tf.Variable, shared: boolean) {
+  constructor(trunk: ValueTrunk, weight: tf.Variable, bias: tf.Variable, shared: boolean) {
     this.trunk = trunk;
     this.weight = weight;
     this.bias = bias;
@@ -116,8 +127,10 @@ function toVariable(value: tf.Tensor): tf.Variable {
   return v;
 }
 
-function asGPT2(model: CausalLM): GPT2LM {
-  if (!(model instanceof GPT2LM)) throw new TypeError("The value model needs a GPT2LM trunk");
+function asTrunk(model: unknown): ValueTrunk {
+  if (!(model instanceof GPT2LM || model instanceof T5LM)) {
+    throw new TypeError("The value model needs a GPT2LM or T5LM trunk");
+  }
   return model;
 }
 
@@ -130,18 +143,19 @@ function asGPT2(model: CausalLM): GPT2LM {
  * @returns the value model (the caller disposes it)
  */
 export function createValueModel(
-  trunkSource: CausalLM,
+  trunkSource: CausalLM | Seq2SeqLM,
   rng: Rng,
   options: ValueModelOptions = {},
-): GPT2ValueModel {
-  const source = asGPT2(trunkSource);
+): LinearValueModel {
+  const source = asTrunk(trunkSource);
   const shared = options.shared ?? false;
-  const c = source.config.nEmbd;
-  const std = source.config.initializerRange;
+  const c = trunkWidth(source);
+  // GPT-2's initializer_range; T5 initialises its projections N(0, d_model^-0.5)
+  const std = source instanceof T5LM ? c ** -0.5 : source.config.initializerRange;
   const stream = rng.child("v_head");
   const w = Float32Array.from({ length: c }, () => stream.normal() * std);
-  const trunk = shared ? source : source.clone();
-  return new GPT2ValueModel(
+  const trunk: ValueTrunk = shared ? source : source.clone();
+  return new LinearValueModel(
     trunk,
     toVariable(tf.tensor2d(w, [1, c])),
     toVariable(tf.zeros([1])),
@@ -155,9 +169,12 @@ export function createValueModel(
  * @param value the value model
  * @param dir the folder (created if missing)
  */
-export async function saveValueModel(value: GPT2ValueModel, dir: string): Promise<void> {
+export async function saveValueModel(value: LinearValueModel, dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  if (!value.shared) await saveCausalLM(value.trunk, dir);
+  if (!value.shared) {
+    if (value.trunk instanceof T5LM) await saveSeq2SeqLM(value.trunk, dir);
+    else await saveCausalLM(value.trunk, dir);
+  }
   const head = new Map<string, HostTensor>([
     ["v_head.summary.weight", {
       shape: [...value.weight.shape],
@@ -174,7 +191,10 @@ export async function saveValueModel(value: GPT2ValueModel, dir: string): Promis
  * @param policy the policy, required when the head was saved on a shared trunk
  * @returns the value model (the caller disposes it)
  */
-export async function loadValueModel(dir: string, policy?: CausalLM): Promise<GPT2ValueModel> {
+export async function loadValueModel(
+  dir: string,
+  policy?: CausalLM | Seq2SeqLM,
+): Promise<LinearValueModel> {
   await ensureBackend();
   const file = `${dir}/${VALUE_HEAD_FILE}`;
   const bytes = await Deno.readFile(file).catch(() => {
@@ -182,16 +202,16 @@ export async function loadValueModel(dir: string, policy?: CausalLM): Promise<GP
   });
   const shared = safetensorsMetadata(bytes, file).shared === "true";
   const tensors = decodeSafetensors(bytes, file);
-  let trunk: GPT2LM;
+  let trunk: ValueTrunk;
   if (shared) {
     if (!policy) {
       throw new InputError("The head was saved on a shared trunk: pass the policy", file);
     }
-    trunk = asGPT2(policy);
+    trunk = asTrunk(policy);
   } else {
-    trunk = await loadCausalLM(dir);
+    trunk = await loadPolicy(dir);
   }
-  const c = trunk.config.nEmbd;
+  const c = trunkWidth(trunk);
   const w = tensors.get("v_head.summary.weight");
   const b = tensors.get("v_head.summary.bias");
   if (!w || w.shape.length !== 2 || w.shape[0] !== 1 || w.shape[1] !== c) {
@@ -202,10 +222,15 @@ export async function loadValueModel(dir: string, policy?: CausalLM): Promise<GP
     if (!shared) trunk.dispose();
     throw new InputError(`Tensor "v_head.summary.bias" must have shape [1]`, file);
   }
-  return new GPT2ValueModel(
+  return new LinearValueModel(
     trunk,
     toVariable(tf.tensor2d(w.data, [1, c])),
     toVariable(tf.tensor1d(b.data)),
     shared,
   );
 }
+
+/** The value model's earlier name (it read GPT-2 trunks only), kept for callers. */
+export const GPT2ValueModel: typeof LinearValueModel = LinearValueModel;
+/** The value model's earlier name, as a type. */
+export type GPT2ValueModel = LinearValueModel;

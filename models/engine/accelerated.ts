@@ -17,8 +17,8 @@ import type {
 } from "../types.ts";
 import type { T5Config } from "../t5_config.ts";
 import type { T5LM } from "../t5.ts";
-import type { OnnxT5Engine } from "./t5_engine.ts";
-import type { GPT2ValueModel } from "../value.ts";
+import { OnnxT5Engine } from "./t5_engine.ts";
+import type { LinearValueModel } from "../value.ts";
 import type { OnnxGpt2Engine } from "./engine.ts";
 import { engineContinuation, gpt2Trainer, policyContinuation } from "./tfjs_bridge.ts";
 
@@ -97,12 +97,16 @@ export class OnnxAcceleratedValueModel implements ValueModel {
    * @param model the tfjs value model: owns the weights and takes the gradient steps (owned)
    * @param engine the ONNX engine that computes the trunk's hidden states (shared)
    */
-  constructor(readonly model: GPT2ValueModel, readonly engine: OnnxGpt2Engine) {}
+  constructor(
+    readonly model: LinearValueModel,
+    readonly engine: OnnxGpt2Engine | OnnxT5Engine,
+  ) {}
 
   async values(prompts: number[][], continuations: number[][]): Promise<number[][]> {
-    const { hidden } = await this.engine.score(this.model.trunk, prompts, continuations, {
-      head: false,
-    });
+    const { engine, model: { trunk } } = this;
+    const { hidden } = engine instanceof OnnxT5Engine
+      ? await engine.score(trunk as T5LM, prompts, continuations)
+      : await engine.score(trunk as GPT2LM, prompts, continuations, { head: false });
     const w = this.model.weight.dataSync();
     const b = this.model.bias.dataSync()[0];
     const c = w.length;
@@ -118,8 +122,10 @@ export class OnnxAcceleratedValueModel implements ValueModel {
   forwardValues(prompts: number[][], continuations: number[][]): tf.Tensor2D {
     if (!this.engine.gradients) return this.model.forwardValues(prompts, continuations);
     // trunk and value head in one engine graph; its values are 0 at pads already
-    const { weight, bias } = this.model;
-    const trainer = gpt2Trainer(this.engine, this.model.trunk, { weight, bias });
+    const { weight, bias, trunk } = this.model;
+    const trainer = this.engine instanceof OnnxT5Engine
+      ? this.engine.trainer(trunk as T5LM, { weight, bias })
+      : gpt2Trainer(this.engine, trunk as GPT2LM, { weight, bias });
     const out = engineContinuation(trainer, prompts, continuations, "value");
     out.hidden.dispose();
     return out.values!;
