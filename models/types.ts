@@ -83,6 +83,29 @@ export interface ContinuationOutputs {
   hidden: tf.Tensor3D;
 }
 
+/**
+ * What training needs of a policy, decoder-only or seq2seq: sampling, the
+ * log-probs of given continuations after each prompt, the differentiable
+ * forward and its weights. {@linkcode CausalLM} and {@linkcode Seq2SeqLM} are
+ * both one; stages and algorithms take this type.
+ */
+export interface PolicyLM extends TokenGenerator {
+  /** log π(c_t | prompt, c_<t) per continuation token, one array per row of its length. */
+  continuationLogProbs(prompts: number[][], continuations: number[][]): Promise<number[][]>;
+  /** Differentiable forward for the learner: call inside `tf.tidy` or a gradient closure. */
+  forwardContinuation(
+    prompts: number[][],
+    continuations: number[][],
+    options?: { entropy?: boolean },
+  ): ContinuationOutputs;
+  /** The weights the optimizer updates. */
+  trainableVariables(): tf.Variable[];
+  /** A deep copy with its own weights (e.g. the frozen reference policy). */
+  clone(): PolicyLM;
+  /** Frees every tensor the model owns. */
+  dispose(): void;
+}
+
 /** A causal LM we can sample from, score and train. */
 export interface CausalLM extends TokenGenerator {
   /** The GPT-2 hyperparameters the weights follow (vocab size, context length, eos). */

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Rng } from "../core/prng.ts";
-import type { CausalLM, TokenGenerator, Tokenizer, ValueModel } from "../models/types.ts";
+import type { PolicyLM, TokenGenerator, Tokenizer, ValueModel } from "../models/types.ts";
 import type { RewardFunction } from "../rewards/types.ts";
 import { AdamW } from "../stages/adamw.ts";
 import type { CriticName } from "../stages/types.ts";
@@ -15,9 +15,9 @@ import type { TrainOptions } from "./options.ts";
 /** Everything a pipeline reads and updates. */
 export interface AlgorithmState {
   /** π_θ, trained. */
-  learner: CausalLM;
+  learner: PolicyLM;
   /** π_ref, a frozen copy of the learner's initial weights; null = no KL reward. */
-  reference: CausalLM | null;
+  reference: PolicyLM | null;
   /** π^g, frozen; needed by the guided algorithms. */
   guide: TokenGenerator | null;
   /** The learner critic, and the separate guide critic of LOLS and D2LOLS. */
@@ -39,12 +39,12 @@ export interface AlgorithmState {
 /** What {@linkcode createAlgorithmState} needs. */
 export interface StateParts {
   /** π_θ, the policy to train ({@linkcode disposeAlgorithmState} frees it unless kept). */
-  learner: CausalLM;
+  learner: PolicyLM;
   /**
    * π_ref for the KL reward; null turns it off.
    * @default a clone of the learner (when the KL reward is on)
    */
-  reference?: CausalLM | null;
+  reference?: PolicyLM | null;
   /** π^g, needed by the guided algorithms (PPO++, AggreVaTeD, LOLS, D2LOLS). @default null */
   guide?: TokenGenerator | null;
   /** The critics by name: the learner critic, plus the guide critic for LOLS and D2LOLS. */

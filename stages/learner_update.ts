@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 /** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { map, type OperatorFunction } from "rxjs";
 import type { Rng } from "../core/prng.ts";
-import type { CausalLM, ValueModel } from "../models/types.ts";
+import type { PolicyLM, ValueModel } from "../models/types.ts";
 import type { AdamW } from "./adamw.ts";
 import { clippedPolicyLoss, clippedValueLoss, maskedMean } from "./ppo_loss.ts";
 import type { CriticName, Trajectories } from "./types.ts";
@@ -39,7 +39,7 @@ export interface LearnerConfig {
 /** What the learner needs: the models and their optimizers (state the pipeline owns). */
 export interface LearnerModels {
   /** π_θ, updated in place. */
-  learner: CausalLM;
+  learner: PolicyLM;
   /** The critics by name; the batch's `critic` picks one. */
   critics: Partial<Record<CriticName, ValueModel>>;
   /** The learner's optimizer (over `learner.trainableVariables()`). */
@@ -224,7 +224,7 @@ export interface PpoLossTerms {
  * @returns the total loss and its terms
  */
 export function ppoLoss(
-  models: { learner: CausalLM; critic: ValueModel },
+  models: { learner: PolicyLM; critic: ValueModel },
   batch: Trajectories,
   rows: readonly number[],
   options: LearnerConfig,

@@ -4,15 +4,15 @@
  */
 /** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { concatMap, type OperatorFunction } from "rxjs";
-import type { CausalLM } from "../models/types.ts";
+import type { PolicyLM } from "../models/types.ts";
 import type { LogProbFields, PromptBatch, RollOutFields } from "./types.ts";
 
 /** Options of {@linkcode logProbs}. */
 export interface LogProbsOptions {
   /** The learner π_θ (its log-probs are PPO's "old" log-probs). */
-  learner: CausalLM;
+  learner: PolicyLM;
   /** The frozen reference π_ref; null when the KL reward is off (refLogProbs = logProbs). */
-  reference: CausalLM | null;
+  reference: PolicyLM | null;
 }
 
 /**

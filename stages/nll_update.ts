@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "./_gradients.ts";
-import type { CausalLM } from "../models/types.ts";
+import type { PolicyLM } from "../models/types.ts";
 import type { AdamW } from "./adamw.ts";
 
 /** What one NLL step did. */
@@ -29,7 +29,7 @@ export interface NllStepResult {
  * @returns the loss before the step, the gradient norm and the token count
  */
 export function nllStep(
-  learner: CausalLM,
+  learner: PolicyLM,
   optimizer: AdamW,
   batch: { prompts: number[][]; targets: number[][] },
   maxGradNorm: number,

@@ -1,0 +1,106 @@
+/**
+ * Every algorithm with a seq2seq (T5) learner and a T5 guide, on the tfjs route
+ * and on the engine: the prompt is the encoder input, roll-ins, restarts and
+ * roll-outs act on the decoder, KL and values on decoder tokens.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import { lastValueFrom, toArray } from "rxjs";
+import { Rng } from "../core/prng.ts";
+import { initBackend } from "../models/backend.ts";
+import { OnnxAcceleratedSeq2SeqLM, OnnxAcceleratedValueModel } from "../models/engine/mod.ts";
+import { OnnxT5Engine } from "../models/engine/t5_engine.ts";
+import { createT5 } from "../models/t5.ts";
+import type { PolicyLM, TokenGenerator, ValueModel } from "../models/types.ts";
+import { createValueModel } from "../models/value.ts";
+import type { IterationMetrics } from "../pipelines/iteration.ts";
+import { runAlgorithm } from "../pipelines/run_algorithm.ts";
+import { createAlgorithmState, disposeAlgorithmState } from "../pipelines/state.ts";
+import { toySparseTask, ToyTokenizer } from "../tasks/toy.ts";
+import { toyOptions } from "./_toy_setup.ts";
+
+await initBackend();
+
+const TINY_T5 = {
+  vocabSize: 16,
+  dModel: 16,
+  dKv: 8,
+  numHeads: 2,
+  dFf: 24,
+  numLayers: 1,
+  numDecoderLayers: 1,
+  relativeAttentionNumBuckets: 8,
+  relativeAttentionMaxDistance: 16,
+  padTokenId: 0,
+  eosTokenId: 0,
+  decoderStartTokenId: 0,
+};
+const task = toySparseTask({ maxNewTokens: 3 });
+
+async function run(algorithm: string, engine: boolean) {
+  const rng = new Rng(11);
+  const learner = createT5(TINY_T5, rng.child("learner"));
+  const guideModel = createT5({ ...TINY_T5, feedForwardProj: "gated-gelu" }, rng.child("guide"));
+  const t5 = engine ? await OnnxT5Engine.create(learner.config) : null;
+  const guideEngine = engine
+    ? await OnnxT5Engine.create(guideModel.config, { gradients: false })
+    : null;
+  const policy: PolicyLM = t5 ? new OnnxAcceleratedSeq2SeqLM(learner, t5) : learner;
+  const guide: TokenGenerator = guideEngine
+    ? new OnnxAcceleratedSeq2SeqLM(guideModel, guideEngine)
+    : guideModel;
+  const critic = (seed: string): ValueModel => {
+    const model = createValueModel(learner, rng.child(seed));
+    return t5 ? new OnnxAcceleratedValueModel(model, t5) : model;
+  };
+  const options = toyOptions({ bc: { iterations: 2, batchSize: 8, learningRate: 1e-2 } });
+  options.generation.eosTokenId = null;
+  const before = learner.trainableVariables().map((v) => v.dataSync().slice());
+  const state = createAlgorithmState({
+    learner: policy,
+    guide,
+    critics: { learner: critic("critic"), guide: critic("guide-critic") },
+    tokenizer: new ToyTokenizer(),
+    records: await task.records("train"),
+    reward: task.reward,
+    rng: rng.child("run"),
+  }, options);
+  try {
+    const metrics = await lastValueFrom(runAlgorithm(algorithm, state, options).pipe(toArray()));
+    const moved = learner.trainableVariables().some((v, i) =>
+      v.dataSync().some((x, j) => x !== before[i][j])
+    );
+    return { metrics: metrics as IterationMetrics[], moved };
+  } finally {
+    disposeAlgorithmState(state);
+    guideModel.dispose();
+    await t5?.dispose();
+    await guideEngine?.dispose();
+  }
+}
+
+for (const algorithm of ["ppo", "ppo++", "aggrevated", "lols", "d2lols", "bc", "bc+ppo++"]) {
+  Deno.test(`runAlgorithm("${algorithm}") trains a T5 learner with a T5 guide`, async () => {
+    const tensors = tf.memory().numTensors;
+    const { metrics, moved } = await run(algorithm, false);
+    assert.equal(metrics.length, algorithm.startsWith("bc+") ? 4 : 2);
+    for (const m of metrics) {
+      const keys = m.phase === "bc"
+        ? ["loss_nll"]
+        : ["reward_mean", "kl", "loss_policy", "loss_value"];
+      for (const key of keys) {
+        const value = (m as unknown as Record<string, number>)[key];
+        assert.ok(Number.isFinite(value), `${m.phase} ${key} = ${value}`);
+      }
+    }
+    assert.ok(moved, "the learner's weights did not change");
+    assert.equal(tf.memory().numTensors, tensors, "tensors leaked");
+  });
+}
+
+Deno.test("D2LOLS trains a T5 learner with a T5 guide on the ONNX Runtime engine", async () => {
+  const { metrics, moved } = await run("d2lols", true);
+  assert.deepEqual(metrics.map((m) => m.iteration), [0, 1]);
+  assert.ok(metrics.every((m) => Number.isFinite(m.loss_policy) && Number.isFinite(m.kl)));
+  assert.ok(moved);
+});
