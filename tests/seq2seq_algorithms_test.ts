@@ -13,6 +13,7 @@ import { OnnxT5Engine } from "../models/engine/t5_engine.ts";
 import { createT5 } from "../models/t5.ts";
 import type { PolicyLM, TokenGenerator, ValueModel } from "../models/types.ts";
 import { createValueModel } from "../models/value.ts";
+import { type CompleteText, textGuide } from "../models/text_guide.ts";
 import type { IterationMetrics } from "../pipelines/iteration.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
 import { createAlgorithmState, disposeAlgorithmState } from "../pipelines/state.ts";
@@ -37,7 +38,7 @@ const TINY_T5 = {
 };
 const task = toySparseTask({ maxNewTokens: 3 });
 
-async function run(algorithm: string, engine: boolean) {
+async function run(algorithm: string, engine: boolean, textApi?: CompleteText) {
   const rng = new Rng(11);
   const learner = createT5(TINY_T5, rng.child("learner"));
   const guideModel = createT5({ ...TINY_T5, feedForwardProj: "gated-gelu" }, rng.child("guide"));
@@ -46,7 +47,9 @@ async function run(algorithm: string, engine: boolean) {
     ? await OnnxT5Engine.create(guideModel.config, { gradients: false })
     : null;
   const policy: PolicyLM = t5 ? new OnnxAcceleratedSeq2SeqLM(learner, t5) : learner;
-  const guide: TokenGenerator = guideEngine
+  const guide: TokenGenerator = textApi
+    ? textGuide(textApi, new ToyTokenizer())
+    : guideEngine
     ? new OnnxAcceleratedSeq2SeqLM(guideModel, guideEngine)
     : guideModel;
   const critic = (seed: string): ValueModel => {
@@ -103,4 +106,21 @@ Deno.test("D2LOLS trains a T5 learner with a T5 guide on the ONNX Runtime engine
   assert.deepEqual(metrics.map((m) => m.iteration), [0, 1]);
   assert.ok(metrics.every((m) => Number.isFinite(m.loss_policy) && Number.isFinite(m.kl)));
   assert.ok(moved);
+});
+
+Deno.test("A text-API guide rolls in and out for a T5 learner (it sees prompt + prefix as text)", async () => {
+  const seen: string[] = [];
+  const api: CompleteText = (prompts, { maxNewTokens }) => {
+    seen.push(...prompts);
+    return Promise.resolve(prompts.map(() => "caf".slice(0, maxNewTokens)));
+  };
+  for (const algorithm of ["ppo++", "aggrevated"]) {
+    const { metrics } = await run(algorithm, false, api);
+    assert.ok(
+      metrics.every((m) => Number.isFinite(m.loss_policy) && Number.isFinite(m.reward_mean)),
+    );
+  }
+  // AggreVaTeD's guide roll-outs continue the learner's prefix: some requests are longer than a prompt
+  const prompts = new Set((await task.records("train")).map((r) => r.prompt));
+  assert.ok(seen.some((text) => !prompts.has(text)), "no roll-out request carried a prefix");
 });
