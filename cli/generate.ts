@@ -1,13 +1,14 @@
 /**
  * `deno task generate --model DIR "prompt" ["prompt" ...]`: completions of a
- * Hugging Face GPT-2 folder (or a transformers.js ONNX folder), greedy by
- * default, sampled with `--sample` (seeded), or by beam search with `--num-beams`.
+ * Hugging Face GPT-2 or T5 folder (or a transformers.js ONNX folder), greedy by
+ * default, sampled with `--sample` (seeded), or by beam search with `--num-beams`;
+ * the folder's generation_config.json gives the defaults the flags override.
  * @module
  */
 import { InputError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
-import { loadCausalLM } from "../models/checkpoint.ts";
+import { loadPolicy } from "../models/t5_checkpoint.ts";
 import { loadOnnxCausalLM } from "../models/onnx_causal_lm.ts";
 import { loadTokenizer } from "../models/tokenizer.ts";
 import type { GenerateOptions, TokenGenerator, Tokenizer } from "../models/types.ts";
@@ -17,10 +18,11 @@ import { FlagError, parseFlags } from "./flags.ts";
 
 const HELP = `Usage: deno task generate --model DIR [options] "prompt" ["prompt" ...]
 
-Prints a completion of each prompt (prompt text, then the generated text).
+Prints a completion of each prompt (prompt text, then the generated text); a T5 folder
+takes the prompt as its encoder input.
 
 Options:
-  --model DIR           a Hugging Face GPT-2 folder (config.json, model.safetensors,
+  --model DIR           a Hugging Face GPT-2 or T5 folder (config.json, model.safetensors,
                         tokenizer.json) or an ONNX one (config.json, onnx/model.onnx, tokenizer.json)
   --max-new-tokens N    tokens generated per prompt (default 32; fewer when EOS comes first)
   --min-new-tokens N    EOS is banned before this many tokens (default 0)
@@ -30,6 +32,9 @@ Options:
     --top-p P           nucleus sampling (default 1 = off)
     --seed N            the sampling seed (default 0)
   --num-beams N         beam search with N beams (greedy when 1, the default)
+
+Defaults come from the folder's generation_config.json when it has one (max_new_tokens,
+min_new_tokens, do_sample, temperature, top_k, top_p, num_beams); flags override them.
   --json                one JSON object per prompt: prompt, completion, ids
   -h, --help            this text`;
 
@@ -61,8 +66,35 @@ async function loadGenerator(
   if (!tfjs) {
     throw new InputError("Missing model.safetensors (or onnx/model.onnx) in the model folder", dir);
   }
-  const model = await loadCausalLM(dir);
-  return { model, tokenizer: model.tokenizer!, dispose: () => model.dispose() };
+  const model = await loadPolicy(dir);
+  if (!model.tokenizer) throw new InputError("Missing tokenizer.json in the model folder", dir);
+  return { model, tokenizer: model.tokenizer, dispose: () => model.dispose() };
+}
+
+/** The decoding defaults of a folder's generation_config.json, as flag values (absent: none). */
+async function configDefaults(dir: string): Promise<Record<string, string | boolean>> {
+  const file = `${dir}/generation_config.json`;
+  if (!(await exists(file))) return {};
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await Deno.readTextFile(file));
+  } catch (error) {
+    throw new InputError(`not valid JSON (${(error as Error).message})`, file);
+  }
+  const defaults: Record<string, string | boolean> = {};
+  const fields: [string, string][] = [
+    ["max_new_tokens", "max-new-tokens"],
+    ["min_new_tokens", "min-new-tokens"],
+    ["num_beams", "num-beams"],
+  ];
+  if (json.do_sample === true) {
+    defaults.sample = true;
+    fields.push(["temperature", "temperature"], ["top_k", "top-k"], ["top_p", "top-p"]);
+  }
+  for (const [key, flag] of fields) {
+    if (typeof json[key] === "number") defaults[flag] = String(json[key]);
+  }
+  return defaults;
 }
 
 function number(
@@ -151,9 +183,22 @@ export async function generate(
   if (positionals.length === 0) {
     throw new FlagError('give at least one prompt, e.g. deno task generate --model DIR "Hello"');
   }
-  const options = decodingOptions(values);
+  const dir = values.model.replace(/\/+$/, "") || "/";
+  // flags win over the folder's defaults; sampling defaults apply only when sampling
+  const defaults = await configDefaults(dir);
+  const flagged = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
+  const sampling = values.sample ?? defaults.sample ?? false;
+  const merged = sampling ? { ...defaults, ...flagged } : {
+    ...Object.fromEntries(
+      Object.entries(defaults).filter(([k]) =>
+        !["sample", "temperature", "top-k", "top-p"].includes(k)
+      ),
+    ),
+    ...flagged,
+  };
+  const options = decodingOptions(merged);
   await initBackend();
-  const loaded = await loadGenerator(values.model.replace(/\/+$/, "") || "/");
+  const loaded = await loadGenerator(dir);
   try {
     const inputs = positionals.map((p) => loaded.tokenizer.encode(p));
     const empty = inputs.findIndex((ids) => ids.length === 0);

@@ -100,3 +100,36 @@ Deno.test("deno task generate exits non-zero with one stderr line for a missing 
   assert.equal(stderr.split("\n").length, 1, stderr);
   assert.match(stderr, /\/no\/such\/model/);
 });
+
+Deno.test("generate() reads a T5 folder: greedy ids equal the PyTorch reference of tiny-t5", async () => {
+  const dir = new URL("../tests/fixtures/tiny-t5", import.meta.url).pathname;
+  const ref = JSON.parse(await Deno.readTextFile(`${dir}/reference.json`));
+  const [g] = ref.greedy as { prompt: string; max_new_tokens: number; new_ids: number[] }[];
+  const out = await generate(
+    ["--model", dir, "--max-new-tokens", String(g.max_new_tokens), "--json", g.prompt],
+    collector(),
+  );
+  assert.deepEqual(out![0].ids, g.new_ids);
+});
+
+Deno.test("generate() takes its defaults from generation_config.json; flags override them", async () => {
+  const dir = await Deno.makeTempDir();
+  for await (const entry of Deno.readDir(TINY)) {
+    await Deno.copyFile(`${TINY}/${entry.name}`, `${dir}/${entry.name}`);
+  }
+  await Deno.writeTextFile(
+    `${dir}/generation_config.json`,
+    JSON.stringify({ max_new_tokens: 3, do_sample: true, top_k: 5 }),
+  );
+  const prompt = reference.greedy[0].prompt;
+  const sampled = await generate(["--model", dir, prompt], collector());
+  assert.equal(sampled![0].ids.length, 3);
+  // the config samples, with seed 0 unless --seed: the same tokens twice
+  assert.deepEqual(
+    (await generate(["--model", dir, prompt], collector()))![0].ids,
+    sampled![0].ids,
+  );
+  const longer = await generate(["--model", dir, "--max-new-tokens", "5", prompt], collector());
+  assert.equal(longer![0].ids.length, 5);
+  await Deno.remove(dir, { recursive: true });
+});
