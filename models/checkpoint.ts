@@ -87,29 +87,69 @@ export function gpt2ConfigToJson(config: GPT2Config): Record<string, unknown> {
  */
 export async function loadCausalLM(dir: string): Promise<GPT2LM> {
   await ensureBackend();
-  const configFile = `${dir}/config.json`;
+  const { json, file: configFile } = await readConfigFile(dir);
+  const config = parseGPT2Config(json, configFile);
+  const tokenizer = await loadModelTokenizer(dir, config.vocabSize, configFile);
+  const model = gpt2FromHost(config, await readSafetensorsDir(dir), await weightsFile(dir));
+  model.tokenizer = tokenizer;
+  return model;
+}
+
+/**
+ * `dir/config.json`, parsed; one-line errors for a missing file or invalid JSON.
+ * @param dir a model folder
+ * @returns the parsed JSON and the file's path
+ */
+export async function readConfigFile(dir: string): Promise<{ json: unknown; file: string }> {
+  const file = `${dir}/config.json`;
   let text: string;
   try {
-    text = await Deno.readTextFile(configFile);
+    text = await Deno.readTextFile(file);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) throw new InputError("Missing config.json", dir);
     throw error;
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return { json: JSON.parse(text), file };
   } catch (error) {
-    throw new InputError(`Invalid JSON: ${(error as Error).message}`, configFile);
+    throw new InputError(`Invalid JSON: ${(error as Error).message}`, file);
   }
-  const config = parseGPT2Config(json, configFile);
-  const tokenizer = await loadModelTokenizer(dir, config.vocabSize, configFile);
-  const tensors = await readSafetensorsDir(dir);
-  const file = (await exists(`${dir}/model.safetensors`))
+}
+
+/** The file a folder's weights come from, for errors: `model.safetensors` or its shard index. */
+export async function weightsFile(dir: string): Promise<string> {
+  return (await exists(`${dir}/model.safetensors`))
     ? `${dir}/model.safetensors`
     : `${dir}/model.safetensors.index.json`;
-  const model = gpt2FromHost(config, tensors, file);
-  model.tokenizer = tokenizer;
-  return model;
+}
+
+/**
+ * Writes a Hugging Face model folder: `model.safetensors` (F32), the files of
+ * `tokenizer` when it was loaded from a folder, and `config.json`, each
+ * atomically; other files in `dir` are left alone.
+ * @param dir the folder (created if missing)
+ * @param tensors the weights by checkpoint key
+ * @param tokenizer the model's tokenizer, if any
+ * @param config the config.json object
+ */
+export async function writeModelFolder(
+  dir: string,
+  tensors: Map<string, HostTensor>,
+  tokenizer: unknown,
+  config: Record<string, unknown>,
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  // read the tokenizer files before writing, in case dir is where they came from
+  const files: [string, Uint8Array][] = [];
+  if (tokenizer instanceof HFTokenizer) {
+    for (const name of TOKENIZER_FILES) {
+      const path = `${tokenizer.dir}/${name}`;
+      if (await exists(path)) files.push([name, await Deno.readFile(path)]);
+    }
+  }
+  await writeSafetensors(`${dir}/model.safetensors`, tensors, { format: "pt" });
+  for (const [name, bytes] of files) await writeFileAtomic(`${dir}/${name}`, bytes);
+  await writeJsonAtomic(`${dir}/config.json`, config);
 }
 
 /**
@@ -121,19 +161,7 @@ export async function loadCausalLM(dir: string): Promise<GPT2LM> {
  * @param dir the folder (created if missing)
  */
 export async function saveCausalLM(model: GPT2LM, dir: string): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  const host = await model.toHost();
   const prefixed = new Map<string, HostTensor>();
-  for (const [name, t] of host) prefixed.set(`transformer.${name}`, t);
-  // read the tokenizer files before writing, in case dir is where they came from
-  const files: [string, Uint8Array][] = [];
-  if (model.tokenizer instanceof HFTokenizer) {
-    for (const name of TOKENIZER_FILES) {
-      const path = `${model.tokenizer.dir}/${name}`;
-      if (await exists(path)) files.push([name, await Deno.readFile(path)]);
-    }
-  }
-  await writeSafetensors(`${dir}/model.safetensors`, prefixed, { format: "pt" });
-  for (const [name, bytes] of files) await writeFileAtomic(`${dir}/${name}`, bytes);
-  await writeJsonAtomic(`${dir}/config.json`, gpt2ConfigToJson(model.config));
+  for (const [name, t] of await model.toHost()) prefixed.set(`transformer.${name}`, t);
+  await writeModelFolder(dir, prefixed, model.tokenizer, gpt2ConfigToJson(model.config));
 }

@@ -20,6 +20,7 @@
  */
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
+import { cloneWeights, disposeWeights, weightsToHost } from "./weight_map.ts";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
 import type { ContinuationOutputs, GenerateOptions, Seq2SeqLM, Tokenizer } from "./types.ts";
@@ -629,29 +630,19 @@ export class T5LM implements Seq2SeqLM {
 
   /** A deep copy (same tokenizer object). */
   clone(): T5LM {
-    const copy = new Map<string, tf.Variable>();
-    for (const [name, w] of this.weights) {
-      const value = w.clone();
-      copy.set(name, tf.variable(value, true));
-      value.dispose();
-    }
-    const model = new T5LM(this.config, copy);
+    const model = new T5LM(this.config, cloneWeights(this.weights));
     model.tokenizer = this.tokenizer;
     return model;
   }
 
   /** Frees the weights. */
   dispose(): void {
-    for (const w of this.weights.values()) w.dispose();
+    disposeWeights(this.weights);
   }
 
   /** The weights copied to the host, by checkpoint name. */
-  async toHost(): Promise<Map<string, HostTensor>> {
-    const out = new Map<string, HostTensor>();
-    for (const [name, w] of this.weights) {
-      out.set(name, { shape: [...w.shape], data: await w.data<"float32">() });
-    }
-    return out;
+  toHost(): Promise<Map<string, HostTensor>> {
+    return weightsToHost(this.weights);
   }
 }
 

@@ -5,35 +5,20 @@
  * GPT-2 or the T5 loader by config.json's `model_type`.
  * @module
  */
-import { exists } from "../core/fs.ts";
 import { InputError } from "../core/errors.ts";
-import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import { ensureBackend } from "./backend.ts";
-import { loadCausalLM } from "./checkpoint.ts";
+import { loadCausalLM, readConfigFile, weightsFile, writeModelFolder } from "./checkpoint.ts";
 import type { GPT2LM } from "./gpt2.ts";
-import { readSafetensorsDir, writeSafetensors } from "./safetensors.ts";
+import { readSafetensorsDir } from "./safetensors.ts";
 import { t5ConfigFromHF, t5ConfigToHF } from "./t5_config.ts";
 import { checkT5Config, t5FromHost, type T5LM } from "./t5.ts";
-import { HFTokenizer, loadModelTokenizer, TOKENIZER_FILES } from "./tokenizer.ts";
+import { loadModelTokenizer } from "./tokenizer.ts";
 
 /** Reads and parses `dir/config.json` as a JSON object. */
 async function readConfigJson(
   dir: string,
 ): Promise<{ json: Record<string, unknown>; file: string }> {
-  const file = `${dir}/config.json`;
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw new InputError("Missing config.json", dir);
-    throw error;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new InputError(`Invalid JSON: ${(error as Error).message}`, file);
-  }
+  const { json, file } = await readConfigFile(dir);
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
     throw new InputError("Expected a JSON object", file);
   }
@@ -60,11 +45,7 @@ export async function loadSeq2SeqLM(dir: string): Promise<T5LM> {
   }
   const config = checkT5Config(t5ConfigFromHF(json, configFile), configFile);
   const tokenizer = await loadModelTokenizer(dir, config.vocabSize, configFile);
-  const tensors = await readSafetensorsDir(dir);
-  const file = (await exists(`${dir}/model.safetensors`))
-    ? `${dir}/model.safetensors`
-    : `${dir}/model.safetensors.index.json`;
-  const model = t5FromHost(config, tensors, file);
+  const model = t5FromHost(config, await readSafetensorsDir(dir), await weightsFile(dir));
   model.tokenizer = tokenizer;
   return model;
 }
@@ -79,19 +60,7 @@ export async function loadSeq2SeqLM(dir: string): Promise<T5LM> {
  * @param dir the folder (created if missing)
  */
 export async function saveSeq2SeqLM(model: T5LM, dir: string): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  const host = await model.toHost();
-  // read the tokenizer files before writing, in case dir is where they came from
-  const files: [string, Uint8Array][] = [];
-  if (model.tokenizer instanceof HFTokenizer) {
-    for (const name of TOKENIZER_FILES) {
-      const path = `${model.tokenizer.dir}/${name}`;
-      if (await exists(path)) files.push([name, await Deno.readFile(path)]);
-    }
-  }
-  await writeSafetensors(`${dir}/model.safetensors`, host, { format: "pt" });
-  for (const [name, bytes] of files) await writeFileAtomic(`${dir}/${name}`, bytes);
-  await writeJsonAtomic(`${dir}/config.json`, t5ConfigToHF(model.config));
+  await writeModelFolder(dir, await model.toHost(), model.tokenizer, t5ConfigToHF(model.config));
 }
 
 /**

@@ -106,41 +106,27 @@ export interface PolicyLM extends TokenGenerator {
   dispose(): void;
 }
 
-/** A causal LM we can sample from, score and train. */
-export interface CausalLM extends TokenGenerator {
+/**
+ * A causal LM we can sample from, score and train: log-probs under the full
+ * softmax; continuations right-padded to the longest row in the forward.
+ */
+export interface CausalLM extends PolicyLM {
   /** The GPT-2 hyperparameters the weights follow (vocab size, context length, eos). */
   readonly config: GPT2Config;
   /** Logits as plain arrays [batch][position][vocab]. */
   logits(inputIds: number[][], attentionMask?: number[][]): Promise<number[][][]>;
-  /**
-   * log π(c_t | prompt, c_<t) per continuation token, under the full softmax.
-   * Returns one array per row, of that row's continuation length.
-   */
-  continuationLogProbs(prompts: number[][], continuations: number[][]): Promise<number[][]>;
-  /**
-   * Differentiable forward for the learner: call inside `tf.tidy` or
-   * `optimizer.minimize`; continuations are right-padded to the longest row.
-   */
-  forwardContinuation(
-    prompts: number[][],
-    continuations: number[][],
-    options?: { entropy?: boolean },
-  ): ContinuationOutputs;
-  /** The weights the optimizer updates. */
-  trainableVariables(): tf.Variable[];
   /** A deep copy with its own weights (e.g. the frozen reference policy). */
   clone(): CausalLM;
-  /** Frees every tensor the model owns. */
-  dispose(): void;
 }
 
 /**
  * An encoder-decoder LM (T5) we can sample from, score and train: the prompt
  * is the encoder input, a continuation is the decoder output after the
  * decoder start token (teacher forcing: decoder inputs = [start] +
- * continuation[:-1]). Prompts are right-padded internally.
+ * continuation[:-1]; the forward's `hidden` is the decoder's final-layer-norm
+ * output). Prompts are right-padded internally.
  */
-export interface Seq2SeqLM extends TokenGenerator {
+export interface Seq2SeqLM extends PolicyLM {
   /** The T5 hyperparameters the weights follow. */
   readonly config: T5Config;
   /**
@@ -157,23 +143,8 @@ export interface Seq2SeqLM extends TokenGenerator {
     inputIds: number[][],
     options: GenerateOptions & { attentionMask?: number[][] },
   ): Promise<number[][]>;
-  /** log π(c_t | prompt, c_<t) per continuation token, one array per row of its length. */
-  continuationLogProbs(prompts: number[][], continuations: number[][]): Promise<number[][]>;
-  /**
-   * Differentiable forward for the learner (call inside `tf.tidy` or
-   * `optimizer.minimize`); `hidden` is the decoder's final-layer-norm output.
-   */
-  forwardContinuation(
-    prompts: number[][],
-    continuations: number[][],
-    options?: { entropy?: boolean },
-  ): ContinuationOutputs;
-  /** The weights the optimizer updates. */
-  trainableVariables(): tf.Variable[];
   /** A deep copy with its own weights. */
   clone(): Seq2SeqLM;
-  /** Frees every tensor the model owns. */
-  dispose(): void;
 }
 
 /** A critic: V(s_t) for each continuation step, aligned with `continuationLogProbs`. */

@@ -104,7 +104,8 @@ export class TrainingPair {
       if (!valueHead) throw new RangeError('A training forward with head "value" needs the head');
       const { weight, bias } = valueHead.variables;
       const own = new Map([[VALUE_HEAD.weight, weight], [VALUE_HEAD.bias, bias]]);
-      Object.assign(feeds, valueHead.weights.of(valueHead.variables, own));
+      // keyed by the weight variable: callers pass a fresh {weight, bias} object per step
+      Object.assign(feeds, valueHead.weights.of(weight, own));
       own.forEach((v, name) => all.set(name, v));
     }
     const out = this.forward.run(pick(this.forward.inputNames, feeds));

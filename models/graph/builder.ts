@@ -602,18 +602,6 @@ export class Graph {
       attributes,
     );
   }
-  /** One-hot rows of `depth` along a new last axis (values off, on). */
-  oneHot(indices: Value, depth: number, dtype: DType = "float32"): Value {
-    const shape = indices.shape ? [...indices.shape, depth] : null;
-    return this.#one(
-      "OneHot",
-      [indices, this.constant([depth], [], "int64"), this.constant([0, 1], [2], dtype)],
-      dtype,
-      shape,
-      { axis: -1 },
-    );
-  }
-
   // --- shapes ---
 
   /** The runtime shape of `x` (int64 [rank]). */
