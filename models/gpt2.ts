@@ -10,7 +10,7 @@
  */
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
-import { cloneWeights, disposeWeights, weightsToHost } from "./weight_map.ts";
+import { cloneWeights, disposeWeights, weightsFromHost, weightsToHost } from "./weight_map.ts";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
 import type {
@@ -453,23 +453,7 @@ export function gpt2FromHost(
     byName.set(name, t);
   }
   const shapes = gpt2WeightShapes(config);
-  for (const [name, shape] of shapes) {
-    const t = byName.get(name);
-    if (!t) throw new InputError(`Missing tensor "${name}" (expected shape [${shape}])`, file);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new InputError(`Tensor "${name}" has shape [${t.shape}], expected [${shape}]`, file);
-    }
-  }
-  for (const name of byName.keys()) {
-    if (!shapes.has(name)) throw new InputError(`Unexpected tensor "${name}"`, file);
-  }
-  const weights = new Map<string, tf.Variable>();
-  for (const [name, shape] of shapes) {
-    const value = tf.tensor(byName.get(name)!.data, shape, "float32");
-    weights.set(name, tf.variable(value, true));
-    value.dispose();
-  }
-  return new GPT2LM(config, weights);
+  return new GPT2LM(config, weightsFromHost(byName, shapes, file));
 }
 
 /**

@@ -20,7 +20,7 @@
  */
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
-import { cloneWeights, disposeWeights, weightsToHost } from "./weight_map.ts";
+import { cloneWeights, disposeWeights, weightsFromHost, weightsToHost } from "./weight_map.ts";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
 import type { ContinuationOutputs, GenerateOptions, Seq2SeqLM, Tokenizer } from "./types.ts";
@@ -696,27 +696,8 @@ export function t5FromHost(
   // older checkpoints (t5-base's) carry an unused cross-attention bias table; HF ignores it too
   byName.delete("decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight");
   const shapes = t5WeightShapes(config);
-  for (const [name, shape] of shapes) {
-    const t = byName.get(name);
-    if (!t) throw new InputError(`Missing tensor "${name}" (expected shape [${shape}])`, file);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new InputError(
-        `Tensor "${name}" has shape [${t.shape}], expected [${shape}]${shapeHint(name, config)}` +
-          " from config.json",
-        file,
-      );
-    }
-  }
-  for (const name of byName.keys()) {
-    if (!shapes.has(name)) throw new InputError(`Unexpected tensor "${name}"`, file);
-  }
-  const weights = new Map<string, tf.Variable>();
-  for (const [name, shape] of shapes) {
-    const value = tf.tensor(byName.get(name)!.data, shape, "float32");
-    weights.set(name, tf.variable(value, true));
-    value.dispose();
-  }
-  return new T5LM(config, weights);
+  const note = (name: string) => `${shapeHint(name, config)} from config.json`;
+  return new T5LM(config, weightsFromHost(byName, shapes, file, note));
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
+import { InputError } from "../core/errors.ts";
 import type { HostTensor } from "./safetensors.ts";
 
 /** Trainable copies of `weights`, under the same names. */
@@ -32,4 +33,38 @@ export async function weightsToHost(
     out.set(name, { shape: [...w.shape], data: await w.data<"float32">() });
   }
   return out;
+}
+
+/**
+ * Variables for exactly the tensors `shapes` names, from host tensors read
+ * out of `file`: a missing, unexpected or misshapen tensor is a one-line error
+ * naming it (`shapeNote` adds to the shape message, e.g. which config fields
+ * the shape came from).
+ */
+export function weightsFromHost(
+  byName: ReadonlyMap<string, HostTensor>,
+  shapes: ReadonlyMap<string, number[]>,
+  file: string,
+  shapeNote: (name: string) => string = () => "",
+): Map<string, tf.Variable> {
+  for (const [name, shape] of shapes) {
+    const t = byName.get(name);
+    if (!t) throw new InputError(`Missing tensor "${name}" (expected shape [${shape}])`, file);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new InputError(
+        `Tensor "${name}" has shape [${t.shape}], expected [${shape}]${shapeNote(name)}`,
+        file,
+      );
+    }
+  }
+  for (const name of byName.keys()) {
+    if (!shapes.has(name)) throw new InputError(`Unexpected tensor "${name}"`, file);
+  }
+  const weights = new Map<string, tf.Variable>();
+  for (const [name, shape] of shapes) {
+    const value = tf.tensor(byName.get(name)!.data, shape, "float32");
+    weights.set(name, tf.variable(value, true));
+    value.dispose();
+  }
+  return weights;
 }
