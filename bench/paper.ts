@@ -12,10 +12,11 @@ import { ConfigError, InputError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { choiceFlag, integerFlag, parseFlags } from "../cli/flags.ts";
-import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
 import { completionsApi, textGuide } from "../models/text_guide.ts";
 import { GPT2LM } from "../models/gpt2.ts";
-import { type EngineMode, OnnxAcceleratedLM, openEngine } from "../models/engine/mod.ts";
+import { T5LM } from "../models/t5.ts";
+import { loadPolicy, type PolicyModel, savePolicy } from "../models/t5_checkpoint.ts";
+import { type EngineMode, onEngine, openEngine } from "../models/engine/mod.ts";
 import type { TokenGenerator, Tokenizer } from "../models/types.ts";
 import { evaluatePolicy } from "../pipelines/evaluate.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
@@ -123,10 +124,28 @@ interface PlannedCell {
   dir: string;
 }
 
-function cellLayer(cell: GridCell, iterations: number | null): Record<string, unknown> {
-  const overrides = structuredClone(cell.overrides) as { train?: Record<string, unknown> };
+/**
+ * A cell's `--config` layer. On a preset whose learner starts from the BC guide built here
+ * (`policy.init: "bc"`, commongen-small), "bc+X" is X from the BC guide's weights and X starts
+ * from the zero-shot model; elsewhere "bc+X" runs the BC phase first (pipelines/run_algorithm.ts).
+ */
+function cellLayer(
+  preset: string,
+  cell: GridCell,
+  iterations: number | null,
+): Record<string, unknown> {
+  const overrides = structuredClone(cell.overrides) as {
+    train?: Record<string, unknown>;
+    policy?: Record<string, unknown>;
+  };
   const trainLayer = { ...(overrides.train ?? {}), ...(iterations ? { iterations } : {}) };
-  return { ...overrides, algo: cell.algo, seed: cell.seed, train: trainLayer };
+  let algo = cell.algo;
+  if (PRESETS[preset].config.policy.init === "bc") {
+    const warm = algo.startsWith("bc+");
+    if (warm) algo = algo.slice(3);
+    overrides.policy = { ...overrides.policy, init: warm ? "bc" : "pretrained" };
+  }
+  return { ...overrides, algo, seed: cell.seed, train: trainLayer };
 }
 
 /**
@@ -136,7 +155,7 @@ function cellLayer(cell: GridCell, iterations: number | null): Record<string, un
 function planCells(args: PaperArgs, cells: GridCell[]): PlannedCell[] {
   const root = `${args.runs}/${args.preset}`;
   return cells.map((cell) => {
-    const layer = cellLayer(cell, args.iterations);
+    const layer = cellLayer(args.preset, cell, args.iterations);
     const config = resolveConfig(args.preset, [{
       source: `grid cell ${cell.algo}`,
       values: layer,
@@ -145,7 +164,7 @@ function planCells(args: PaperArgs, cells: GridCell[]): PlannedCell[] {
     if (cell.table === "2") {
       const plain = resolveConfig(args.preset, [{
         source: "grid cell",
-        values: cellLayer({ ...cell, overrides: {} }, args.iterations),
+        values: cellLayer(args.preset, { ...cell, overrides: {} }, args.iterations),
       }]);
       if (JSON.stringify(plain) === JSON.stringify(config)) variant = "";
     }
@@ -229,10 +248,10 @@ export async function perPromptFromPolicy(config: RunConfig, dir: string): Promi
   const rng = new Rng(config.seed);
   const parts = await buildTaskParts(config, rng);
   parts.learner.dispose();
-  let policy: GPT2LM | undefined;
+  let policy: PolicyModel | undefined;
   let setup: RunSetup | undefined;
   try {
-    policy = await loadCausalLM(`${dir}/policy`);
+    policy = await loadPolicy(`${dir}/policy`);
     // Assembled like train.ts's run, so the policy runs on the same engine and sees the same prompts.
     setup = await assembleSetup(config, { ...parts, learner: policy }, rng);
     const result = await evaluatePolicy(setup.state.learner, setup.evalRecords, {
@@ -240,6 +259,8 @@ export async function perPromptFromPolicy(config: RunConfig, dir: string): Promi
       reward: setup.state.reward,
       generation: config.train.generation,
       maxPromptTokens: config.train.maxPromptTokens,
+      doSample: config.evaluation.doSample,
+      numBeams: config.evaluation.numBeams,
       rng: new Rng(config.seed).child("eval"),
     });
     const { difficulty, kind } = await promptDifficulty(
@@ -263,11 +284,11 @@ export async function perPromptFromPolicy(config: RunConfig, dir: string): Promi
   }
 }
 
-/** The served model on ONNX Runtime when it is a GPT-2 and the config allows (as train.ts's guide). */
+/** The served model on ONNX Runtime when it is a GPT-2 or T5 and the config allows (as train.ts's guide). */
 async function accelerated(model: TokenGenerator, engine: string): Promise<TokenGenerator> {
-  if (!(model instanceof GPT2LM)) return model;
+  if (!(model instanceof GPT2LM) && !(model instanceof T5LM)) return model;
   const served = await openEngine(model.config, engine as EngineMode, { training: false });
-  return served ? new OnnxAcceleratedLM(model, served) : model;
+  return onEngine(model, served);
 }
 
 /**
@@ -291,7 +312,7 @@ async function trainWithApiGuide(
   let setup: RunSetup | undefined;
   try {
     if (apiGuideDir) {
-      const model = await loadCausalLM(apiGuideDir);
+      const model = await loadPolicy(apiGuideDir);
       served = {
         model,
         tokenizer: model.tokenizer ?? parts.tokenizer,
@@ -358,7 +379,7 @@ async function trainWithApiGuide(
         difficultyKind: kind,
       } satisfies PerPrompt,
     );
-    await saveCausalLM(setup.learner, `${dir}/policy`);
+    await savePolicy(setup.learner, `${dir}/policy`);
     await writeJsonAtomic(`${dir}/evaluation.json`, rows);
   } finally {
     if (setup) {
@@ -481,6 +502,11 @@ export function paperReport(
   return { tables, markdown: sections.join("\n\n") + "\n" };
 }
 
+function decodingText(evaluation: RunConfig["evaluation"]): string {
+  if (evaluation.doSample) return "sampled decoding, the run's evaluation stream";
+  return evaluation.numBeams > 1 ? `beam search, ${evaluation.numBeams} beams` : "greedy decoding";
+}
+
 /** Runs the bench; returns the report. */
 export async function paper(argv: string[]): Promise<PaperReport | null> {
   const args = parsePaperArgs(argv);
@@ -511,7 +537,15 @@ export async function paper(argv: string[]): Promise<PaperReport | null> {
     `run folders under \`${args.runs}/${args.preset}\` (${unique.length} runs, ${trainedNow} ` +
     `trained now, ${((performance.now() - started) / 1000).toFixed(0)} s).`,
     "Every number is a mean ± sample std over seeds of the learner evaluated alone on the " +
-    "held-out prompts (sampled decoding, the run's evaluation stream).",
+    `held-out prompts (${decodingText(PRESETS[args.preset].config.evaluation)}).`,
+    ...(PRESETS[args.preset].config.policy.init === "bc"
+      ? [
+        "",
+        `On ${args.preset} the rows named X start from the zero-shot model and the rows named ` +
+        "bc+X from the BC guide's weights (the paper warm-starts its CommonGen runs with BC); " +
+        "the bc row is BC trained in the run from the zero-shot model.",
+      ]
+      : []),
     ...(args.preset === "toy"
       ? [
         "",

@@ -7,12 +7,13 @@
 import { exists } from "../core/fs.ts";
 import { writeDirAtomic } from "../core/atomic.ts";
 import type { Rng } from "../core/prng.ts";
-import { saveBpeTokenizer, trainBpe } from "../models/bpe.ts";
-import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
+import { saveBpeTokenizer, trainBpe, type TrainBpeOptions } from "../models/bpe.ts";
+import { saveCausalLM } from "../models/checkpoint.ts";
 import { createGPT2, type GPT2LM } from "../models/gpt2.ts";
+import { loadPolicy, type PolicyModel, savePolicy } from "../models/t5_checkpoint.ts";
 import { type HFTokenizer, loadTokenizer } from "../models/tokenizer.ts";
-import type { CausalLM, GPT2Config, TokenGenerator, Tokenizer } from "../models/types.ts";
-import { OnnxAcceleratedLM, openEngine } from "../models/engine/mod.ts";
+import type { GPT2Config, TokenGenerator, Tokenizer } from "../models/types.ts";
+import { onEngine, openEngine } from "../models/engine/mod.ts";
 import type { GenerationDefaults } from "../tasks/types.ts";
 import { AdamW } from "../stages/adamw.ts";
 import { nllStep } from "../stages/nll_update.ts";
@@ -78,18 +79,61 @@ export function tokenStream(texts: string[], tokenizer: Tokenizer): Int32Array {
   return Int32Array.from(ids);
 }
 
+/** (prompt, target) rows for one supervised step. */
+export type SupervisedBatch = { prompts: number[][]; targets: number[][] };
+
 /**
- * `model` with its gradient steps on the ONNX Runtime engine when that loads
- * (about 5x faster than tfjs-wasm), else `model` itself.
+ * Supervised NLL steps (AdamW, gradient-norm clip 1) on the batches `draw` makes, with the
+ * gradient steps on the ONNX Runtime engine when it loads (about 5x faster than tfjs-wasm).
+ * @param model the model (GPT-2 or T5) trained in place
+ * @param draw the batch of a step, from that step's random stream
+ * @param options steps, peak learning rate and its schedule (a factor per step), weight decay
+ * @returns the last step's loss
  */
-async function fastTrainer(
-  model: GPT2LM,
-): Promise<{ trainer: CausalLM; release(): Promise<void> }> {
+export async function supervisedTraining(
+  model: PolicyModel,
+  draw: (rng: Rng, step: number) => SupervisedBatch,
+  options: {
+    steps: number;
+    learningRate: number;
+    schedule: (step: number, steps: number) => number;
+    weightDecay: number;
+    rng: Rng;
+    label: string;
+  },
+): Promise<number> {
   const engine = await openEngine(model.config, "auto");
-  return {
-    trainer: engine ? new OnnxAcceleratedLM(model, engine) : model,
-    release: async () => await engine?.dispose(),
-  };
+  const trainer = onEngine(model, engine);
+  const optimizer = new AdamW(model.trainableVariables(), {
+    learningRate: options.learningRate,
+    weightDecay: options.weightDecay,
+  });
+  const progress = new Progress(options.label, options.steps, { unit: "step" });
+  let loss = NaN;
+  try {
+    for (let step = 0; step < options.steps; step++) {
+      optimizer.learningRate = options.learningRate * options.schedule(step, options.steps);
+      const batch = draw(options.rng.child(`step-${step}`), step);
+      loss = nllStep(trainer, optimizer, batch, 1).nll;
+      progress.update(step + 1, { loss: loss.toFixed(3) });
+    }
+  } finally {
+    optimizer.dispose();
+    await engine?.dispose();
+  }
+  progress.finish();
+  return loss;
+}
+
+/** Linear warm-up over the first 5 % of steps, then linear decay to 10 % (pretraining). */
+export function warmupDecay(step: number, steps: number): number {
+  const warm = Math.min(1, (step + 1) / Math.max(1, steps * 0.05));
+  return warm * (1 - 0.9 * step / steps);
+}
+
+/** Linear decay to 0 (fine-tuning). */
+export function linearDecay(step: number, steps: number): number {
+  return 1 - step / steps;
 }
 
 /** Language-model pretraining on random windows of a token stream. */
@@ -105,69 +149,36 @@ export async function pretrain(
     label: string;
   },
 ): Promise<number> {
-  const { trainer, release } = await fastTrainer(model);
-  const optimizer = new AdamW(model.trainableVariables(), {
-    learningRate: options.learningRate,
-    weightDecay: 0.01,
-  });
-  const progress = new Progress(options.label, options.steps, { unit: "step" });
-  let loss = NaN;
-  try {
-    for (let step = 0; step < options.steps; step++) {
-      // Linear warm-up over the first 5 %, then linear decay to 10 %.
-      const warm = Math.min(1, (step + 1) / Math.max(1, options.steps * 0.05));
-      optimizer.learningRate = options.learningRate * warm * (1 - 0.9 * step / options.steps);
-      const rng = options.rng.child(`step-${step}`);
-      const prompts: number[][] = [];
-      const targets: number[][] = [];
-      for (let b = 0; b < options.batchSize; b++) {
-        const start = rng.int(stream.length - options.window - 1);
-        const window = Array.from(stream.subarray(start, start + options.window));
-        prompts.push(window.slice(0, 1));
-        targets.push(window.slice(1));
-      }
-      loss = nllStep(trainer, optimizer, { prompts, targets }, 1).nll;
-      progress.update(step + 1, { loss: loss.toFixed(3) });
+  return await supervisedTraining(model, (rng) => {
+    const prompts: number[][] = [];
+    const targets: number[][] = [];
+    for (let b = 0; b < options.batchSize; b++) {
+      const start = rng.int(stream.length - options.window - 1);
+      const window = Array.from(stream.subarray(start, start + options.window));
+      prompts.push(window.slice(0, 1));
+      targets.push(window.slice(1));
     }
-  } finally {
-    optimizer.dispose();
-    await release();
-  }
-  progress.finish();
-  return loss;
+    return { prompts, targets };
+  }, { ...options, schedule: warmupDecay, weightDecay: 0.01 });
 }
 
 /** Supervised fine-tuning on (prompt, reference) pairs, BC's update. */
 export async function fineTune(
-  model: GPT2LM,
+  model: PolicyModel,
   pairs: { prompt: number[]; target: number[] }[],
-  options: { steps: number; batchSize: number; learningRate: number; rng: Rng; label: string },
+  options: {
+    steps: number;
+    batchSize: number;
+    learningRate: number;
+    rng: Rng;
+    label: string;
+    schedule?: (step: number, steps: number) => number;
+  },
 ): Promise<number> {
-  const { trainer, release } = await fastTrainer(model);
-  const optimizer = new AdamW(model.trainableVariables(), {
-    learningRate: options.learningRate,
-    weightDecay: 0,
-  });
-  const progress = new Progress(options.label, options.steps, { unit: "step" });
-  let loss = NaN;
-  try {
-    for (let step = 0; step < options.steps; step++) {
-      optimizer.learningRate = options.learningRate * (1 - step / options.steps);
-      const rng = options.rng.child(`step-${step}`);
-      const rows = Array.from({ length: options.batchSize }, () => pairs[rng.int(pairs.length)]);
-      loss = nllStep(trainer, optimizer, {
-        prompts: rows.map((r) => r.prompt),
-        targets: rows.map((r) => r.target),
-      }, 1)
-        .nll;
-      progress.update(step + 1, { loss: loss.toFixed(3) });
-    }
-  } finally {
-    optimizer.dispose();
-    await release();
-  }
-  progress.finish();
-  return loss;
+  return await supervisedTraining(model, (rng) => {
+    const rows = Array.from({ length: options.batchSize }, () => pairs[rng.int(pairs.length)]);
+    return { prompts: rows.map((r) => r.prompt), targets: rows.map((r) => r.target) };
+  }, { schedule: linearDecay, ...options, weightDecay: 0 });
 }
 
 export { exists };
@@ -196,14 +207,22 @@ export function builtShape(policy: PolicySettings, tokenizer: Tokenizer): Partia
   };
 }
 
-/** Builds (or reuses) a byte-level BPE tokenizer fitted to `texts` in `dir`, then loads it. */
+/**
+ * Builds (or reuses) a byte-level BPE tokenizer fitted to `texts` in `dir`, then loads it.
+ * @param dir the cache folder (its key must cover `vocabSize` and `specials`)
+ * @param vocabSize the vocabulary, special tokens included
+ * @param texts the corpus, read only when building
+ * @param specials the special tokens (default GPT-2's: `<|endoftext|>` as EOS and pad)
+ * @returns the loaded tokenizer
+ */
 export async function cachedTokenizer(
   dir: string,
   vocabSize: number,
   texts: () => Promise<string[]>,
+  specials: Pick<TrainBpeOptions, "eosToken" | "padToken" | "extraTokens"> = {},
 ): Promise<HFTokenizer> {
   await cached(dir, `BPE tokenizer (vocabulary ${vocabSize})`, async (tmp) => {
-    await saveBpeTokenizer(trainBpe(await texts(), { vocabSize }), tmp);
+    await saveBpeTokenizer(trainBpe(await texts(), { vocabSize, ...specials }), tmp);
   });
   return await loadTokenizer(dir);
 }
@@ -262,23 +281,30 @@ export async function cachedBcGuide(
   what: string,
   fromDir: string,
   pairs: () => Promise<{ prompt: number[]; target: number[] }[]>,
-  options: { steps: number; learningRate: number; rng: Rng },
+  options: {
+    steps: number;
+    learningRate: number;
+    rng: Rng;
+    batchSize?: number;
+    schedule?: (step: number, steps: number) => number;
+  },
 ): Promise<void> {
   await cached(dir, what, async (tmp) => {
     const data = await pairs();
     if (data.length === 0) {
       throw new RangeError(`No (prompt, target) pairs to fine-tune the ${what} on`);
     }
-    const model = await loadCausalLM(fromDir);
+    const model = await loadPolicy(fromDir);
     try {
       await fineTune(model, data, {
         steps: options.steps,
-        batchSize: 16,
+        batchSize: options.batchSize ?? 16,
         learningRate: options.learningRate,
         rng: options.rng.child("bc-guide"),
         label: "bc guide",
+        ...(options.schedule ? { schedule: options.schedule } : {}),
       });
-      await saveCausalLM(model, tmp);
+      await savePolicy(model, tmp);
     } finally {
       model.dispose();
     }

@@ -2,9 +2,14 @@ import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
-import { GPT2LM } from "../models/gpt2.ts";
+import { T5LM } from "../models/t5.ts";
 import type { Tokenizer } from "../models/types.ts";
-import { commonGenDataDir, commonGenPairs, commonGenSmallParts } from "./commongen_small.ts";
+import {
+  commonGenDataDir,
+  commonGenPairs,
+  commonGenSmallParts,
+  SENTINEL_TOKENS,
+} from "./commongen_small.ts";
 import { resolveConfig, type RunConfig } from "./config.ts";
 import { cacheRoot } from "./_cache.ts";
 
@@ -46,7 +51,7 @@ async function tinyCommonGen(): Promise<{ dataDir: string; cleanup(): Promise<vo
   };
 }
 
-function tinyConfig(dataDir: string): RunConfig {
+function tinyConfig(dataDir: string, policy: Record<string, unknown> = {}): RunConfig {
   return resolveConfig("commongen-small", [{
     source: "test",
     values: {
@@ -56,43 +61,62 @@ function tinyConfig(dataDir: string): RunConfig {
         nEmbd: 16,
         nLayer: 1,
         nHead: 2,
-        nPositions: 64,
+        nInner: 32,
         pretrainSteps: 3,
         pretrainBatchSize: 4,
+        ...policy,
       },
       guide: { bcSteps: 3, bcLearningRate: 1e-2 },
     },
   }]);
 }
 
-Deno.test("commonGenSmallParts() builds tokenizer, pretrained GPT, BC guide, CIDEr-D reward and caches them", async () => {
+Deno.test("commonGenSmallParts() builds a T5 tokenizer, span-corruption T5, BC guide, CIDEr-D reward and caches them", async () => {
   const env = await tinyCommonGen();
   try {
     const config = tinyConfig(env.dataDir);
+    assert.equal(config.policy.init, "bc");
     const parts = await commonGenSmallParts(config, new Rng(0));
     let guideLogProbs: number[][];
     const prompt = parts.tokenizer.encode("generate a sentence with: dog frisbee catch.");
-    const target = parts.tokenizer.encode(" The dog catches a frisbee.");
+    const target = parts.tokenizer.encode("The dog catches a frisbee.");
     try {
-      // The BPE tokenizer fitted here round-trips text and sizes the model.
+      // The BPE tokenizer fitted here round-trips text and sizes the model; T5's specials are
+      // their own tokens (pad = decoder start, EOS, sentinels), left out of decoded text.
       assert.ok(parts.tokenizer.vocabSize <= 300);
       assert.equal(parts.tokenizer.decode(prompt), "generate a sentence with: dog frisbee catch.");
-      assert.equal(parts.learner.config.vocabSize, parts.tokenizer.vocabSize);
-      assert.equal(parts.learner.config.nEmbd, 16);
-      assert.equal(parts.learner.config.eosTokenId, parts.tokenizer.eosTokenId);
-      // Scored text leaves EOS out, with the tokenizer saved beside the model too.
+      assert.ok(parts.learner instanceof T5LM);
+      const c = parts.learner.config;
+      assert.deepEqual([c.vocabSize, c.dModel, c.numHeads, c.dKv, c.dFf], [
+        parts.tokenizer.vocabSize,
+        16,
+        2,
+        8,
+        32,
+      ]);
+      assert.equal(c.eosTokenId, parts.tokenizer.eosTokenId);
+      assert.equal(c.padTokenId, parts.tokenizer.padTokenId);
+      assert.equal(c.decoderStartTokenId, c.padTokenId);
+      assert.notEqual(c.padTokenId, c.eosTokenId);
+      const sentinels = SENTINEL_TOKENS.map((t) => parts.tokenizer.encode(t));
+      assert.ok(sentinels.every((ids) => ids.length === 1));
+      assert.equal(new Set(sentinels.flat()).size, SENTINEL_TOKENS.length);
       assert.equal(
-        parts.tokenizer.decode([...target, parts.tokenizer.eosTokenId]),
-        " The dog catches a frisbee.",
+        parts.tokenizer.decode([...target, ...sentinels[0], parts.tokenizer.eosTokenId]),
+        "The dog catches a frisbee.",
       );
-      assert.equal(parts.learner.tokenizer?.decode([parts.tokenizer.eosTokenId]), "");
-      assert.equal(parts.tokenizer.decode([parts.tokenizer.eosTokenId]), "");
-      // The BC guide is the pretrained model fine-tuned further: its log-probs differ.
-      assert.ok(parts.guide instanceof GPT2LM);
+      // The learner starts from the BC guide's weights (policy.init "bc"); the zero-shot
+      // baseline is the span-corruption model, whose log-probs differ.
+      assert.ok(parts.guide instanceof T5LM);
+      assert.ok(parts.zeroShot instanceof T5LM);
       assert.deepEqual(parts.baselines.map((b) => b.name), ["BC guide"]);
       guideLogProbs = await parts.guide.continuationLogProbs([prompt], [target]);
-      const learner = await parts.learner.continuationLogProbs([prompt], [target]);
-      assert.ok(Math.abs(guideLogProbs[0][0] - learner[0][0]) > 1e-4);
+      assert.deepEqual(
+        await parts.learner.continuationLogProbs([prompt], [target]),
+        guideLogProbs,
+      );
+      const zeroShot = await parts.zeroShot.continuationLogProbs([prompt], [target]);
+      assert.ok(Math.abs(guideLogProbs[0][0] - zeroShot[0][0]) > 1e-4);
       // Task: pooled references per concept set, the validation split as "val".
       const val = await parts.task.records("val");
       assert.deepEqual(val.map((r) => r.prompt), [
@@ -105,14 +129,14 @@ Deno.test("commonGenSmallParts() builds tokenizer, pretrained GPT, BC guide, CID
       assert.equal((parts.reward as { mode?: string }).mode, "cider");
       const rewards = await parts.reward({
         prompts: [val[1].prompt, val[0].prompt],
-        generations: [" The dog catches a frisbee.", " A cat sleeps on the sofa."],
+        generations: ["The dog catches a frisbee.", "A cat sleeps on the sofa."],
         references: [val[1].references, val[0].references],
       });
       assert.ok(rewards[0] > rewards[1] && rewards[1] >= 0, String(rewards));
-      // Metrics: BLEU-1..4, METEOR, ROUGE-L, CIDEr-D; no SPICE, SPIDEr or BERTScore.
+      // Metrics: BLEU-1..4, METEOR, ROUGE-L, CIDEr-D, coverage; no SPICE, SPIDEr or BERTScore.
       const metrics = await parts.task.metrics({
         prompts: val.map((r) => r.prompt),
-        generations: [" A skier skis down the mountain.", " A cat."],
+        generations: ["A skier skis down the mountain.", "A cat."],
         references: val.map((r) => r.references),
       });
       assert.deepEqual(Object.keys(metrics).sort(), [
@@ -121,21 +145,31 @@ Deno.test("commonGenSmallParts() builds tokenizer, pretrained GPT, BC guide, CID
         "lexical/bleu_3",
         "lexical/bleu_4",
         "lexical/cider",
+        "lexical/coverage",
         "lexical/meteor",
         "lexical/rouge_l",
       ]);
+      // (3/3 + 0/3) / 2
+      assert.equal(metrics["lexical/coverage"], 0.5);
     } finally {
       parts.learner.dispose();
+      parts.zeroShot?.dispose();
       for (const o of parts.owned) o.dispose();
     }
     const root = `${cacheRoot()}/commongen-small`;
     const built = [...Deno.readDirSync(root)].map((e) => e.name.replace(/-[0-9a-f]{8}$/, ""));
-    assert.deepEqual(built.sort(), ["bc-guide", "pretrained", "tokenizer"]);
+    assert.deepEqual(built.sort(), ["t5-bc-guide", "t5-pretrained", "t5-tokenizer"]);
     // A second build reuses every artefact: same guide weights, nothing new in the cache.
-    const again = await commonGenSmallParts(config, new Rng(0));
+    const again = await commonGenSmallParts(
+      tinyConfig(env.dataDir, { init: "pretrained" }),
+      new Rng(0),
+    );
     try {
-      const logProbs = await (again.guide as GPT2LM).continuationLogProbs([prompt], [target]);
+      const logProbs = await (again.guide as T5LM).continuationLogProbs([prompt], [target]);
       assert.deepEqual(logProbs, guideLogProbs);
+      // starting from the pretrained model, the learner is the zero-shot model itself
+      assert.equal(again.zeroShot, undefined);
+      assert.notDeepEqual(await again.learner.continuationLogProbs([prompt], [target]), logProbs);
     } finally {
       again.learner.dispose();
       for (const o of again.owned) o.dispose();
@@ -146,8 +180,26 @@ Deno.test("commonGenSmallParts() builds tokenizer, pretrained GPT, BC guide, CID
   }
 });
 
+Deno.test("commonGenSmallParts() refuses a GPT policy and a BC start without a BC guide, naming the field", async () => {
+  const env = await tinyCommonGen();
+  try {
+    await assert.rejects(
+      () => commonGenSmallParts(tinyConfig(env.dataDir, { architecture: "gpt2" }), new Rng(0)),
+      (error: Error) => error instanceof ConfigError && error.field === "policy.architecture",
+    );
+    const config = tinyConfig(env.dataDir);
+    config.guide.kind = "none";
+    await assert.rejects(
+      () => commonGenSmallParts(config, new Rng(0)),
+      (error: Error) => error instanceof ConfigError && error.field === "policy.init",
+    );
+  } finally {
+    await env.cleanup();
+  }
+});
+
 Deno.test("commonGenPairs() appends EOS to whole targets, cuts long ones, keeps the prompt's tail", () => {
-  const words = ["<eos>", "generate", " a", " sentence", " with:", " cow", " cat.", " A", " dog"];
+  const words = ["<eos>", "generate", " a", " sentence", " with:", " cow", " cat.", "A", " dog"];
   const tokenizer: Tokenizer = {
     vocabSize: words.length + 1,
     eosTokenId: 0,
@@ -156,13 +208,13 @@ Deno.test("commonGenPairs() appends EOS to whole targets, cuts long ones, keeps 
     decode: (ids) => ids.map((i) => words[i]).join(""),
   };
   const pairs = commonGenPairs(
-    [{ index: 0, concepts: ["cow", "cat"], references: ["A dog A dog", "A dog"], where: "x" }],
+    [{ index: 0, concepts: ["cow", "cat"], references: ["A dog dog dog", "A dog"], where: "x" }],
     tokenizer,
     { maxPrompt: 3, maxNew: 3 },
   );
   // "generate a sentence with: cow cat." -> its last 3 tokens: " with:", " cow", " cat.".
   assert.deepEqual(pairs, [
-    { prompt: [4, 5, 6], target: [7, 8, 7] }, // 4 tokens: cut to 3, no EOS
+    { prompt: [4, 5, 6], target: [7, 8, 8] }, // 4 tokens: cut to 3, no EOS
     { prompt: [4, 5, 6], target: [7, 8, 0] }, // ends within the horizon: EOS appended
   ]);
 });

@@ -46,8 +46,23 @@ Deno.test("validateRunConfig() accepts every algorithm and every preset but imdb
   assert.deepEqual(Object.keys(CONFIG_CHOICES).sort(), [
     "engine",
     "guide.kind",
+    "policy.architecture",
+    "policy.init",
     "policy.source",
     "reward.kind",
     "task.name",
   ]);
+  // beam search is deterministic decoding: asking for beams while sampling is an error
+  assert.throws(
+    () =>
+      resolveConfig("commongen-small", [{
+        source: "my.json",
+        values: { evaluation: { doSample: true } },
+      }]),
+    /evaluation\.numBeams.*beam search needs evaluation\.doSample false/,
+  );
+  assert.throws(
+    () => resolveConfig("toy", [{ source: "my.json", values: { policy: { init: "warm" } } }]),
+    /policy\.init.*expected one of: pretrained, bc/,
+  );
 });

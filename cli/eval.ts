@@ -18,10 +18,12 @@ import { ConfigError, InputError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { loadCausalLM } from "../models/checkpoint.ts";
-import type { GPT2LM } from "../models/gpt2.ts";
-import { type EngineMode, OnnxAcceleratedLM, openEngine } from "../models/engine/mod.ts";
+import { GPT2LM } from "../models/gpt2.ts";
+import { type EngineMode, onEngine, openEngine } from "../models/engine/mod.ts";
+import { loadPolicy, type PolicyModel } from "../models/t5_checkpoint.ts";
 import type { CausalLM, TokenGenerator, Tokenizer } from "../models/types.ts";
 import { evaluatePolicy } from "../pipelines/evaluate.ts";
+import { loadBertScorer } from "../rewards/bertscore_model.ts";
 import { captionMetrics } from "../rewards/caption_metrics.ts";
 import { spiderReward } from "../rewards/spider.ts";
 import type { MetricFunction, RewardFunction } from "../rewards/types.ts";
@@ -53,7 +55,7 @@ ROUGE-L, CIDEr-D). For a run, also writes DIR/eval-<split>.json.
 
 Options:
   --run DIR          a run folder of \`deno task train\` (its config, policy and zero-shot model)
-  --model DIR        a Hugging Face GPT-2 folder with its tokenizer
+  --model DIR        a Hugging Face GPT-2 or T5 folder with its tokenizer
   --task NAME        imdb | commongen (required with --model)
   --split NAME       val | test (default val)
   --records N        prompts evaluated, 0 = all (default: the run's task.evalRecords, else 200)
@@ -61,9 +63,13 @@ Options:
   --reward PATH      IMDB reward: an ONNX sentiment model folder or a saved classifier file
                      (required for --model --task imdb; overrides a run's)
   --reference DIR    IMDB perplexity model for --model (a run uses its zero-shot model)
+  --bertscore DIR    CommonGen: add BERTScore with this local BERT (ONNX) folder
   --engine NAME      auto | onnx | onnx-rollouts | tfjs for generation (default: the run's, else auto)
   --seed N           sampling seed (default: the run's, else 0)
   --greedy           decode greedily instead of sampling with the task's top-k
+  --beams N          beam search with N beams (deterministic)
+                     (default decoding: the run's evaluation settings; for --model, sampling
+                     on imdb and 5 beams on commongen, as the paper decodes)
   -h, --help         this text`;
 
 /** What an evaluation produced. */
@@ -74,8 +80,8 @@ export interface EvalResult {
   split: Split;
   records: number;
   seed: number;
-  /** "sample" (the task's top-k, seeded) or "greedy". */
-  decoding: "sample" | "greedy";
+  /** "sample" (the task's top-k, seeded), "greedy" or "beam-N" (N beams). */
+  decoding: string;
   reward_mean: number;
   /** The task's corpus metrics by name. */
   metrics: Record<string, number>;
@@ -92,9 +98,11 @@ interface EvalArgs {
   data: string | null;
   reward: string | null;
   reference: string | null;
+  bertscore: string | null;
   engine: string | null;
   seed: number | null;
   greedy: boolean;
+  beams: number | null;
 }
 
 function parseEvalArgs(argv: string[]): EvalArgs | null {
@@ -109,9 +117,11 @@ function parseEvalArgs(argv: string[]): EvalArgs | null {
       data: { type: "string" },
       reward: { type: "string" },
       reference: { type: "string" },
+      bertscore: { type: "string" },
       engine: { type: "string" },
       seed: { type: "string" },
       greedy: { type: "boolean" },
+      beams: { type: "string" },
     },
   );
   const values = v as Record<string, string | undefined> & { help?: boolean; greedy?: boolean };
@@ -138,6 +148,9 @@ function parseEvalArgs(argv: string[]): EvalArgs | null {
   if (values.reward && values.task === "commongen") {
     throw flagError("--reward", "is for IMDB (CommonGen's reward is CIDEr-D)");
   }
+  if (values.bertscore && values.task === "imdb") {
+    throw flagError("--bertscore", "is for CommonGen");
+  }
   if (values.reference && values.task === "commongen") {
     throw flagError("--reference", "is for IMDB's perplexity");
   }
@@ -153,10 +166,18 @@ function parseEvalArgs(argv: string[]): EvalArgs | null {
     data: values.data ?? null,
     reward: values.reward ?? null,
     reference: values.reference ?? null,
+    bertscore: values.bertscore ?? null,
     engine: values.engine ?? null,
     seed: integer("--seed", values.seed),
     greedy: values.greedy ?? false,
+    beams: positive("--beams", values.beams),
   };
+}
+
+function positive(flag: string, text: string | undefined): number | null {
+  const n = integer(flag, text);
+  if (n === 0) throw flagError(flag, `expected a positive integer, got "${text}"`);
+  return n;
 }
 
 function integer(flag: string, text: string | undefined): number | null {
@@ -171,7 +192,7 @@ function integer(flag: string, text: string | undefined): number | null {
 /** Everything evaluation needs, however it was found. */
 interface Bench {
   policyDir: string;
-  policy: GPT2LM;
+  policy: PolicyModel;
   task: Task;
   tokenizer: Tokenizer;
   reward: RewardFunction;
@@ -181,18 +202,43 @@ interface Bench {
   records: number;
   seed: number;
   engine: string;
+  /** How to decode: the flags, else the run's or the task's default. */
+  decoding: Decoding;
   dispose(): void;
 }
 
-/** Loads a GPT-2 folder with its tokenizer; errors name the folder. */
-async function loadPolicy(dir: string, flag: string): Promise<GPT2LM & { tokenizer: Tokenizer }> {
+/** Sampling, or deterministic decoding with `numBeams` beams (1 = greedy). */
+interface Decoding {
+  doSample: boolean;
+  numBeams: number;
+}
+
+/** The decoding the flags ask for, else `fallback`. */
+function decodingOf(args: EvalArgs, fallback: Decoding): Decoding {
+  if (args.greedy && args.beams !== null && args.beams > 1) {
+    throw flagError("--beams", "give --greedy or --beams N, not both");
+  }
+  if (args.greedy) return { doSample: false, numBeams: 1 };
+  if (args.beams !== null) return { doSample: false, numBeams: args.beams };
+  return fallback;
+}
+
+function decodingName(d: Decoding): string {
+  return d.doSample ? "sample" : d.numBeams > 1 ? `beam-${d.numBeams}` : "greedy";
+}
+
+/** Loads a GPT-2 or T5 folder with its tokenizer; errors name the folder. */
+async function loadPolicyFolder(
+  dir: string,
+  flag: string,
+): Promise<PolicyModel & { tokenizer: Tokenizer }> {
   if (!(await exists(dir))) throw new InputError(`model folder not found (${flag})`, dir);
-  const model = await loadCausalLM(dir);
+  const model = await loadPolicy(dir);
   if (!model.tokenizer) {
     model.dispose();
     throw new InputError("Missing tokenizer.json: the model folder must hold its tokenizer", dir);
   }
-  return model as GPT2LM & { tokenizer: Tokenizer };
+  return model as PolicyModel & { tokenizer: Tokenizer };
 }
 
 /** The run's trained policy: `policy/`, else the last checkpoint's. */
@@ -238,6 +284,7 @@ async function runBench(args: EvalArgs, io: CliIo): Promise<Bench> {
     throw flagError("--reward", "is for IMDB (CommonGen's reward is CIDEr-D)");
   }
   if (args.data) config.task.dataDir = args.data;
+  if (args.bertscore) config.task.bertScoreDir = args.bertscore;
   // The guide plays no part in evaluation: skip building or loading it.
   config.guide.kind = "none";
   const policyDir = await runPolicyDir(run, io.err);
@@ -254,7 +301,7 @@ async function runBench(args: EvalArgs, io: CliIo): Promise<Bench> {
   const owned: { dispose(): void }[] = [parts.learner, ...parts.owned, { dispose: cache.restore }];
   const disposeAll = () => owned.forEach((o) => o.dispose());
   try {
-    const policy = await loadPolicy(policyDir, "--run");
+    const policy = await loadPolicyFolder(policyDir, "--run");
     owned.push(policy);
     let reward = parts.reward;
     let metrics = parts.task.metrics;
@@ -269,6 +316,9 @@ async function runBench(args: EvalArgs, io: CliIo): Promise<Bench> {
         reward = loaded.reward;
       }
       // The zero-shot policy (parts.learner, untrained) is the fluency reference.
+      if (!(parts.learner instanceof GPT2LM)) {
+        throw new ConfigError("policy.architecture", "IMDB's perplexity needs a GPT-2 policy");
+      }
       metrics = imdbMetrics(reward, { model: parts.learner, tokenizer: parts.tokenizer });
     }
     return {
@@ -283,6 +333,7 @@ async function runBench(args: EvalArgs, io: CliIo): Promise<Bench> {
       records: args.records ?? config.task.evalRecords,
       seed: args.seed ?? config.seed,
       engine: args.engine ?? config.engine,
+      decoding: decodingOf(args, config.evaluation),
       dispose: disposeAll,
     };
   } catch (error) {
@@ -300,9 +351,13 @@ function describeRunEval(
   args: EvalArgs,
 ): string {
   const g = config.train.generation;
-  const decoding = args.greedy
-    ? "greedy decoding (--greedy)"
-    : `sampling top-k ${g.topK}, top-p ${g.topP}, temperature ${g.temperature}`;
+  const chosen = decodingOf(args, config.evaluation);
+  const flagged = args.greedy || args.beams !== null ? " (flag)" : "";
+  const decoding = chosen.doSample
+    ? `sampling top-k ${g.topK}, top-p ${g.topP}, temperature ${g.temperature}`
+    : chosen.numBeams > 1
+    ? `beam search with ${chosen.numBeams} beams${flagged}`
+    : `greedy decoding${flagged}`;
   const from = (flag: unknown, name: string) =>
     flag === null || flag === undefined ? "" : ` (${name})`;
   const where = cache.recorded
@@ -331,7 +386,7 @@ async function rewardKind(path: string): Promise<string> {
 
 async function modelBench(args: EvalArgs): Promise<Bench> {
   const policyDir = args.model!.replace(/\/+$/, "");
-  const policy = await loadPolicy(policyDir, "--model");
+  const policy = await loadPolicyFolder(policyDir, "--model");
   const owned: { dispose(): void }[] = [policy];
   const disposeAll = () => owned.forEach((o) => o.dispose());
   try {
@@ -365,7 +420,13 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
       task = createImdbTask({ dataDir, tokenizer, reward, metrics });
     } else {
       reward = spiderReward({ spice: null });
-      metrics = captionMetrics({ spice: null });
+      const scorer = args.bertscore
+        ? await loadBertScorer({
+          modelDir: await requireFolder("--bertscore", args.bertscore, "a BERT model"),
+        })
+        : null;
+      if (scorer) owned.push({ dispose: () => void scorer.dispose() });
+      metrics = captionMetrics({ spice: null, bertScorer: scorer });
       task = createCommonGenTask({ dataDir: commonGenDataDir(args.data), reward, metrics });
     }
     const g = task.generation;
@@ -381,6 +442,12 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
       records: args.records ?? 200,
       seed: args.seed ?? 0,
       engine: args.engine ?? "auto",
+      decoding: decodingOf(
+        args,
+        args.task === "commongen"
+          ? { doSample: false, numBeams: 5 }
+          : { doSample: true, numBeams: 1 },
+      ),
       dispose: disposeAll,
     };
   } catch (error) {
@@ -400,16 +467,16 @@ async function generator(
     note: (message) => io.err(message),
   });
   return {
-    policy: engine ? new OnnxAcceleratedLM(bench.policy, engine) : bench.policy,
+    policy: onEngine(bench.policy, engine),
     release: async () => await engine?.dispose(),
   };
 }
 
 /** Generates and scores in chunks so a long evaluation shows progress. */
-async function score(bench: Bench, records: PromptRecord[], greedy: boolean, io: CliIo) {
+async function score(bench: Bench, records: PromptRecord[], io: CliIo) {
   const { policy, release } = await generator(bench, io);
   try {
-    return await scoreChunks(bench, policy, records, greedy);
+    return await scoreChunks(bench, policy, records);
   } finally {
     await release();
   }
@@ -419,7 +486,6 @@ async function scoreChunks(
   bench: Bench,
   policy: TokenGenerator,
   records: PromptRecord[],
-  greedy: boolean,
 ) {
   const chunk = 64;
   const rng = new Rng(bench.seed).child("eval");
@@ -434,7 +500,8 @@ async function scoreChunks(
       generation: bench.generation,
       maxPromptTokens: bench.maxPromptTokens,
       batchSize: chunk,
-      doSample: !greedy,
+      doSample: bench.decoding.doSample,
+      numBeams: bench.decoding.numBeams,
       rng: rng.child(`chunk-${start / chunk}`),
     });
     rewards.push(...result.rewards);
@@ -476,7 +543,7 @@ export async function evaluate(argv: string[], io: CliIo = CONSOLE_IO): Promise<
     if (records.length === 0) {
       throw new InputError(`no ${args.split} prompts to evaluate`, bench.task.name);
     }
-    const { rewards, generations } = await score(bench, records, args.greedy, io);
+    const { rewards, generations } = await score(bench, records, io);
     const metrics = await bench.metrics({
       prompts: records.map((r) => r.prompt),
       generations,
@@ -488,7 +555,7 @@ export async function evaluate(argv: string[], io: CliIo = CONSOLE_IO): Promise<
       split: args.split,
       records: records.length,
       seed: bench.seed,
-      decoding: args.greedy ? "greedy" : "sample",
+      decoding: decodingName(bench.decoding),
       reward_mean: rewards.reduce((a, b) => a + b, 0) / rewards.length,
       metrics,
       samples: records.slice(0, 8).map((r, i) => ({

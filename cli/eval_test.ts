@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
-import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
+import { loadCausalLM } from "../models/checkpoint.ts";
+import { savePolicy } from "../models/t5_checkpoint.ts";
 import { outputPerplexity } from "../rewards/perplexity.ts";
 import { OnnxSentimentModel } from "../rewards/sentiment_onnx.ts";
 import type { CliIo } from "./cli_io.ts";
@@ -186,8 +187,10 @@ Deno.test("evaluate() of a CommonGen run: caption metrics, CIDEr-D reward agreei
           nEmbd: 16,
           nLayer: 1,
           nHead: 2,
-          nPositions: 64,
+          nInner: 32,
           pretrainSteps: 2,
+          pretrainBatchSize: 4,
+          init: "pretrained",
         },
         guide: { kind: "none" },
         engine: "tfjs",
@@ -196,14 +199,17 @@ Deno.test("evaluate() of a CommonGen run: caption metrics, CIDEr-D reward agreei
     const run = `${ws.root}/run-commongen`;
     const parts = await commonGenSmallParts(config, new Rng(config.seed));
     try {
-      await saveCausalLM(parts.learner, `${run}/policy`);
+      await savePolicy(parts.learner, `${run}/policy`);
     } finally {
       parts.learner.dispose();
     }
     await Deno.writeTextFile(`${run}/config.json`, JSON.stringify(config));
     const result = await evaluate(["--run", run], collector()) as EvalResult;
     assert.equal(result.task, "commongen");
+    // the run's evaluation decoding: 5 beams, as the paper decodes CommonGen
+    assert.equal(result.decoding, "beam-5");
     assert.ok(!("lexical/spice" in result.metrics));
+    assert.ok(result.metrics["lexical/coverage"] >= 0 && result.metrics["lexical/coverage"] <= 1);
     assert.ok(result.samples.every((s) => !s.generation.includes("<|endoftext|>")));
     for (const key of ["bleu_4", "meteor", "rouge_l", "cider"]) {
       assert.ok(Number.isFinite(result.metrics[`lexical/${key}`]), key);
@@ -222,8 +228,14 @@ Deno.test("evaluate() of a CommonGen run: caption metrics, CIDEr-D reward agreei
       "2",
       "--engine",
       "tfjs",
+      "--bertscore",
+      new URL("../tests/fixtures/tiny-bert-onnx", import.meta.url).pathname,
     ], collector());
     assert.equal(bare?.records, 2);
+    assert.equal(bare?.decoding, "beam-5");
+    // with a BERT folder, BERTScore joins the metrics
+    const f1 = bare!.metrics["semantic/bertscore_f1"];
+    assert.ok(f1 >= -1 && f1 <= 1, String(f1));
     assert.ok(Math.abs(bare!.reward_mean - bare!.metrics["lexical/cider"]) < 1e-9);
     assert.deepEqual(
       [...Deno.readDirSync(`${run}/policy`)].filter((e) => /^eval-/.test(e.name)),

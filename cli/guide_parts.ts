@@ -1,6 +1,7 @@
 /**
  * Guides a config names by location rather than builds: another Hugging Face
- * GPT-2 folder (`guide.kind: dir`, run on tfjs, frozen), an ONNX causal LM
+ * GPT-2 or T5 folder (`guide.kind: dir`, frozen; on the run's engine when its
+ * shape matches the learner's), an ONNX causal LM
  * folder (`onnx`, run by transformers.js), or an OpenAI-compatible completions
  * endpoint (`api`, text in and text out, re-tokenised by the learner's
  * tokenizer). Token-level guides must share the learner's vocabulary, since
@@ -8,7 +9,7 @@
  * @module
  */
 import { ConfigError, InputError } from "../core/errors.ts";
-import { loadCausalLM } from "../models/checkpoint.ts";
+import { loadPolicy } from "../models/t5_checkpoint.ts";
 import { loadOnnxCausalLM } from "../models/onnx_causal_lm.ts";
 import { completionsApi, textGuide } from "../models/text_guide.ts";
 import type { TokenGenerator, Tokenizer } from "../models/types.ts";
@@ -57,7 +58,7 @@ export async function loadExternalGuide(
     );
   }
   if (g.kind === "onnx") return { guide: await loadOnnxCausalLM(dir), owned: [] };
-  const model = await loadCausalLM(dir);
+  const model = await loadPolicy(dir);
   return { guide: model, owned: [model] };
 }
 

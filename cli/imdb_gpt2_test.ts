@@ -86,6 +86,7 @@ Deno.test("imdbGpt2Parts() loads the GPT-2 folder, its tokenizer, the ONNX rewar
   const env = await tinyImdb();
   try {
     await withParts(config(env.dataDir), async (parts) => {
+      assert.ok(parts.learner instanceof GPT2LM);
       assert.equal(parts.learner.config.nEmbd, 64);
       assert.equal(parts.learner.config.vocabSize, 50257);
       // GPT-2's tokenizer from the folder: the fixture's ids.

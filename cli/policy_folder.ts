@@ -1,13 +1,12 @@
 /**
  * The trained policy as a Hugging Face model folder: weights and config
- * ({@linkcode saveCausalLM}), then the side files Hugging Face tools read
+ * (`savePolicy`: GPT-2 or T5), then the side files Hugging Face tools read
  * (`generation_config.json` with the run's decoding defaults, `tokenizer.json`,
  * `tokenizer_config.json` with `model_max_length`, `special_tokens_map.json`) and
  * a `README.md` model card: base model, algorithm, data, metrics and the command.
  * @module
  */
-import { saveCausalLM } from "../models/checkpoint.ts";
-import type { GPT2LM } from "../models/gpt2.ts";
+import { type PolicyModel, savePolicy } from "../models/t5_checkpoint.ts";
 import { writeHubFiles } from "../models/hub_files.ts";
 import type { Tokenizer } from "../models/types.ts";
 import type { RunConfig } from "./config.ts";
@@ -30,17 +29,22 @@ export function shellQuote(arg: string): string {
 }
 
 /** The base model's description, from the policy section of the config. */
-function baseModel(config: RunConfig, model: GPT2LM): string {
+function baseModel(config: RunConfig, model: PolicyModel): string {
   const c = model.config;
-  const shape =
-    `GPT-2 architecture, ${c.nLayer} layer${c.nLayer === 1 ? "" : "s"}, width ${c.nEmbd}, ` +
-    `${c.nHead} heads, ` +
-    `context ${c.nPositions}, vocabulary ${c.vocabSize}`;
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+  const shape = "nPositions" in c
+    ? `GPT-2 architecture, ${plural(c.nLayer, "layer")}, width ${c.nEmbd}, ${c.nHead} heads, ` +
+      `context ${c.nPositions}, vocabulary ${c.vocabSize}`
+    : `T5 architecture (${c.feedForwardProj}), ${plural(c.numLayers, "encoder layer")} and ` +
+      `${plural(c.numDecoderLayers, "decoder layer")}, width ${c.dModel}, ${c.numHeads} heads, ` +
+      `d_ff ${c.dFf}, vocabulary ${c.vocabSize}`;
   if (config.policy.source === "dir") return `\`${config.policy.dir}\` (${shape})`;
+  const objective = "nPositions" in c ? "as a language model" : "by span corruption";
   const pretrained = config.policy.pretrainSteps > 0
-    ? `pretrained here for ${config.policy.pretrainSteps} steps on the task's training text`
+    ? `pretrained here ${objective} for ${config.policy.pretrainSteps} steps on the task's ` +
+      "training text"
     : "randomly initialised (not pretrained)";
-  return `a small GPT built by rlgf, ${pretrained} (${shape})`;
+  return `a small ${"nPositions" in c ? "GPT" : "T5"} built by rlgf, ${pretrained} (${shape})`;
 }
 
 const cell = (v: unknown) =>
@@ -54,7 +58,8 @@ const cell = (v: unknown) =>
  * @param facts the command, and the evaluation when there is one
  * @returns Markdown with YAML front matter
  */
-export function modelCard(config: RunConfig, model: GPT2LM, facts: ModelCardFacts): string {
+export function modelCard(config: RunConfig, model: PolicyModel, facts: ModelCardFacts): string {
+  const seq2seq = !("nPositions" in model.config);
   const t = config.train;
   const g = t.generation;
   const evaluation = facts.evaluation ?? [];
@@ -62,7 +67,7 @@ export function modelCard(config: RunConfig, model: GPT2LM, facts: ModelCardFact
   const metrics = evaluation.length === 0
     ? "Not evaluated yet (a checkpoint's copy; the run folder's `evaluation.json` has the final table)."
     : [
-      `Held-out ${config.task.name} prompts (${config.task.evalRecords}), sampled with the decoding ` +
+      `Held-out ${config.task.name} prompts (${config.task.evalRecords}), decoded with the ` +
       "defaults below:",
       "",
       `| ${columns.join(" | ")} |`,
@@ -76,7 +81,7 @@ export function modelCard(config: RunConfig, model: GPT2LM, facts: ModelCardFact
     : `${config.guide.kind}${config.guide.dir ? ` (\`${config.guide.dir}\`)` : ""}`;
   return `---
 library_name: transformers
-pipeline_tag: text-generation
+pipeline_tag: ${seq2seq ? "text2text-generation" : "text-generation"}
 tags:
   - rlgf
   - ${config.algo}
@@ -85,7 +90,11 @@ tags:
 
 # ${config.algo} policy for ${config.task.name} (rlgf)
 
-A causal language model fine-tuned by rlgf with **${config.algo}**
+A ${
+    seq2seq
+      ? "sequence-to-sequence"
+      : "causal"
+  } language model fine-tuned by rlgf with **${config.algo}**
 (reinforcement learning from guided feedback, Chang et al. 2023), preset \`${config.preset}\`,
 seed ${config.seed}${
     facts.iterations !== undefined ? `, after ${facts.iterations} iterations` : ""
@@ -114,7 +123,13 @@ ${metrics}
 
 ## Decoding defaults (generation_config.json)
 
-Sampling with top-k ${g.topK} (0 = off), top-p ${g.topP}, temperature ${g.temperature}, ${g.maxNewTokens} new tokens at most, ${g.minNewTokens} at least${
+${
+    config.evaluation.doSample
+      ? `Sampling with top-k ${g.topK} (0 = off), top-p ${g.topP}, temperature ${g.temperature}`
+      : config.evaluation.numBeams > 1
+      ? `Beam search with ${config.evaluation.numBeams} beams (as evaluated; training sampled with top-k ${g.topK}, temperature ${g.temperature})`
+      : `Greedy decoding (as evaluated; training sampled with top-k ${g.topK}, temperature ${g.temperature})`
+  }, ${g.maxNewTokens} new tokens at most, ${g.minNewTokens} at least${
     g.stopAtEos === false ? ", no stop at EOS" : ""
   }.
 
@@ -129,8 +144,12 @@ The run folder's \`config.json\` holds every setting (a valid \`--config\` file)
 ## Use
 
 \`\`\`python
-from transformers import AutoModelForCausalLM, AutoTokenizer
-model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")
+from transformers import ${
+    seq2seq ? "AutoModelForSeq2SeqLM" : "AutoModelForCausalLM"
+  }, AutoTokenizer
+model = ${
+    seq2seq ? "AutoModelForSeq2SeqLM" : "AutoModelForCausalLM"
+  }.from_pretrained("path/to/this/folder")
 tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")
 \`\`\`
 
@@ -148,17 +167,18 @@ or \`deno task generate --model path/to/this/folder "a prompt"\`.
  * @param facts the model card's command and evaluation
  */
 export async function savePolicyFolder(
-  model: GPT2LM,
+  model: PolicyModel,
   tokenizer: Tokenizer,
   config: RunConfig,
   dir: string,
   facts: ModelCardFacts,
 ): Promise<void> {
-  await saveCausalLM(model, dir);
+  await savePolicy(model, dir);
   const hub = (tokenizer as { hubFiles?: () => Record<string, Record<string, unknown>> })
     .hubFiles;
   await writeHubFiles(dir, model.config, {
-    generation: config.train.generation,
+    // the decoding the run was evaluated with (CommonGen: 5 beams), sampling settings as trained
+    generation: { ...config.train.generation, ...config.evaluation },
     tokenizerFiles: typeof hub === "function" ? hub.call(tokenizer) : undefined,
     padTokenId: tokenizer.padTokenId,
     modelCard: modelCard(config, model, facts),

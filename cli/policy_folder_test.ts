@@ -3,6 +3,8 @@ import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { loadCausalLM } from "../models/checkpoint.ts";
 import { createGPT2 } from "../models/gpt2.ts";
+import { T5LM } from "../models/t5.ts";
+import { loadPolicy } from "../models/t5_checkpoint.ts";
 import { ToyTokenizer } from "../tasks/toy.ts";
 import { resolveConfig } from "./config.ts";
 import { savePolicyFolder, shellQuote } from "./policy_folder.ts";
@@ -165,6 +167,44 @@ Deno.test("a toy training run leaves a complete policy folder (and one per check
     assert.deepEqual(model.tokenizer!.encode("caf"), new ToyTokenizer().encode("caf"));
     model.dispose();
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("savePolicyFolder() writes a T5 as a seq2seq folder: decoder start, beams, its own card", async () => {
+  const dir = await Deno.makeTempDir();
+  const T5_FIXTURE = new URL("../tests/fixtures/tiny-t5", import.meta.url).pathname;
+  const model = await loadPolicy(T5_FIXTURE);
+  try {
+    const config = resolveConfig("commongen-small", []);
+    await savePolicyFolder(model, model.tokenizer!, config, `${dir}/policy`, {
+      command: "deno task train --preset commongen-small",
+    });
+    const generation = await readJson(`${dir}/policy/generation_config.json`);
+    const c = (model as T5LM).config;
+    assert.equal(generation.decoder_start_token_id, c.decoderStartTokenId);
+    assert.equal(generation.pad_token_id, c.padTokenId);
+    assert.equal(generation.eos_token_id, c.eosTokenId);
+    assert.equal(generation.bos_token_id, undefined);
+    // the preset evaluates with 5 beams, and the folder says so
+    assert.equal(generation.do_sample, false);
+    assert.equal(generation.num_beams, 5);
+    assert.equal((await readJson(`${dir}/policy/tokenizer_config.json`)).model_max_length, 512);
+    const card = await Deno.readTextFile(`${dir}/policy/README.md`);
+    assert.match(card, /pipeline_tag: text2text-generation/);
+    assert.match(card, /AutoModelForSeq2SeqLM/);
+    assert.match(card, /T5 architecture \(relu\)/);
+    assert.match(card, /Beam search with 5 beams/);
+    // and it loads back as the same T5
+    const again = await loadPolicy(`${dir}/policy`);
+    try {
+      assert.ok(again instanceof T5LM);
+      assert.deepEqual(again.config, c);
+    } finally {
+      again.dispose();
+    }
+  } finally {
+    model.dispose();
     await Deno.remove(dir, { recursive: true });
   }
 });

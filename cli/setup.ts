@@ -6,15 +6,16 @@
  * @module
  */
 import { Rng } from "../core/prng.ts";
-import { createGPT2, GPT2LM } from "../models/gpt2.ts";
+import { createGPT2 } from "../models/gpt2.ts";
 import {
   type EngineMode,
-  OnnxAcceleratedLM,
+  onEngine,
   OnnxAcceleratedValueModel,
   openEngine,
 } from "../models/engine/mod.ts";
-import type { CausalLM, TokenGenerator, Tokenizer } from "../models/types.ts";
-import { createValueModel, type GPT2ValueModel } from "../models/value.ts";
+import type { PolicyModel } from "../models/t5_checkpoint.ts";
+import type { PolicyLM, TokenGenerator, Tokenizer } from "../models/types.ts";
+import { createValueModel, type LinearValueModel } from "../models/value.ts";
 import { type AlgorithmState, createAlgorithmState } from "../pipelines/state.ts";
 import type { RewardFunction } from "../rewards/types.ts";
 import { toyDenseTask, toyGuide, toySparseTask, ToyTokenizer } from "../tasks/toy.ts";
@@ -36,8 +37,8 @@ export interface RunSetup {
   /** Policies the report compares the learner against (e.g. zero-shot, the BC guide). */
   baselines: { name: string; policy: TokenGenerator }[];
   /** The trained models, typed for saving. */
-  learner: GPT2LM;
-  critics: Partial<Record<"learner" | "guide", GPT2ValueModel>>;
+  learner: PolicyModel;
+  critics: Partial<Record<"learner" | "guide", LinearValueModel>>;
   /** Frees every model. */
   dispose(): void;
 }
@@ -46,10 +47,15 @@ export interface RunSetup {
 export interface TaskParts {
   task: Task;
   tokenizer: Tokenizer;
-  learner: GPT2LM;
+  learner: PolicyModel;
   guide: TokenGenerator | null;
   reward: RewardFunction;
-  /** Baselines besides the zero-shot learner. */
+  /**
+   * The zero-shot baseline when the learner does not start from it (e.g. warm-started from the
+   * BC guide); absent: a copy of the learner's initial weights. Freed by the setup.
+   */
+  zeroShot?: PolicyModel;
+  /** Baselines besides the zero-shot model. */
   baselines: { name: string; policy: TokenGenerator }[];
   /** Models to free at the end besides the learner. */
   owned: { dispose(): void }[];
@@ -112,9 +118,12 @@ export async function assembleSetup(
   parts: TaskParts,
   rng: Rng,
 ): Promise<RunSetup> {
-  checkContextFits(config, parts.learner.config.nPositions);
+  // T5's relative positions have no context limit.
+  if ("nPositions" in parts.learner.config) {
+    checkContextFits(config, parts.learner.config.nPositions);
+  }
   const needsGuideCritic = /lols/.test(config.algo);
-  const critics: Partial<Record<"learner" | "guide", GPT2ValueModel>> = {
+  const critics: Partial<Record<"learner" | "guide", LinearValueModel>> = {
     learner: createValueModel(parts.learner, rng.child("critic-init"), {
       shared: config.critic.shared,
     }),
@@ -129,27 +138,23 @@ export async function assembleSetup(
   let evalRecords = config.task.evalRecords > 0 ? await parts.task.records("val") : [];
   evalRecords = evalRecords.slice(0, config.task.evalRecords);
   const engine = await openEngine(parts.learner.config, config.engine as EngineMode);
-  const fast = <T extends TokenGenerator | null>(model: T): T | OnnxAcceleratedLM =>
-    engine && model instanceof GPT2LM && engine.accepts(model.config)
-      ? new OnnxAcceleratedLM(model, engine)
-      : model;
   const fastCritics = Object.fromEntries(
     Object.entries(critics).map((
       [name, critic],
     ) => [name, engine ? new OnnxAcceleratedValueModel(critic!, engine) : critic!]),
   );
-  const reference: CausalLM | null = config.train.kl.enabled ? parts.learner.clone() : null;
+  const reference: PolicyModel | null = config.train.kl.enabled ? parts.learner.clone() : null;
   const state = createAlgorithmState({
-    learner: fast(parts.learner) as CausalLM,
-    reference: fast(reference) as CausalLM | null,
-    guide: fast(parts.guide),
+    learner: onEngine(parts.learner, engine) as PolicyLM,
+    reference: onEngine(reference, engine) as PolicyLM | null,
+    guide: onEngine(parts.guide, engine),
     critics: fastCritics,
     tokenizer: parts.tokenizer,
     records,
     reward: parts.reward,
     rng: rng.child("run"),
   }, config.train);
-  const zeroShot = parts.learner.clone();
+  const zeroShot = parts.zeroShot ?? parts.learner.clone();
   return {
     state,
     task: parts.task,

@@ -188,6 +188,8 @@ export async function evaluateSetup(config: RunConfig, setup: RunSetup, label: s
       reward: setup.state.reward,
       generation: config.train.generation,
       maxPromptTokens: config.train.maxPromptTokens,
+      doSample: config.evaluation.doSample,
+      numBeams: config.evaluation.numBeams,
       rng: new Rng(config.seed).child("eval"),
     });
     const metrics = await setup.task.metrics({

@@ -31,22 +31,30 @@ export function bytesToUnicode(): string[] {
 
 /** A trained tokenizer: byte-level symbols plus merges in rank order. */
 export interface BpeModel {
-  /** Token string → id. Ids 0..255 are the byte symbols; the end-of-text token is last. */
+  /** Token string → id. Ids 0..255 are the byte symbols, then the merges, then the special tokens. */
   vocab: Map<string, number>;
   /** Merges in rank order, each a pair of token strings. */
   merges: [string, string][];
-  /** The special end-of-text token string (also pad). */
+  /** The special end-of-text token string (also pad unless `padToken` is set). */
   eosToken: string;
+  /** A padding token of its own (T5's `<pad>`, its decoder start), after the end-of-text token. */
+  padToken?: string;
+  /** Further special tokens (T5's `<extra_id_N>` sentinels), after the pad token, in order. */
+  extraTokens?: string[];
 }
 
 /** Options of {@linkcode trainBpe}. */
 export interface TrainBpeOptions {
-  /** Total vocabulary size including the 256 bytes and the end-of-text token. */
+  /** Total vocabulary size including the 256 bytes and every special token. */
   vocabSize: number;
   /** Pairs seen fewer times are never merged. @default 2 */
   minFrequency?: number;
   /** The end-of-text token, added as the last id of the vocabulary. @default "<|endoftext|>" */
   eosToken?: string;
+  /** A padding token of its own, added after the end-of-text token. @default none (pad = EOS) */
+  padToken?: string;
+  /** Further special tokens (e.g. T5's span-corruption sentinels), added last. @default none */
+  extraTokens?: string[];
   /** Called every so often with (merges done, merges wanted). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -63,8 +71,21 @@ export function preTokenize(text: string, byteTable: string[] = bytesToUnicode()
 export function trainBpe(texts: Iterable<string>, options: TrainBpeOptions): BpeModel {
   const eosToken = options.eosToken ?? "<|endoftext|>";
   const minFrequency = options.minFrequency ?? 2;
-  if (!Number.isInteger(options.vocabSize) || options.vocabSize < 257) {
-    throw new RangeError(`vocabSize must be an integer >= 257, got ${options.vocabSize}`);
+  const specials = [
+    eosToken,
+    ...(options.padToken ? [options.padToken] : []),
+    ...(options.extraTokens ?? []),
+  ];
+  if (new Set(specials).size !== specials.length) {
+    throw new RangeError(`special tokens must be distinct, got ${JSON.stringify(specials)}`);
+  }
+  if (!Number.isInteger(options.vocabSize) || options.vocabSize < 256 + specials.length) {
+    throw new RangeError(
+      `vocabSize must be an integer >= ${
+        256 + specials.length
+      } (256 bytes and ${specials.length} ` +
+        `special tokens), got ${options.vocabSize}`,
+    );
   }
   const byteTable = bytesToUnicode();
   const wordCounts = new Map<string, number>();
@@ -98,7 +119,7 @@ export function trainBpe(texts: Iterable<string>, options: TrainBpeOptions): Bpe
   const vocab = new Map<string, number>();
   byteTable.forEach((symbol, i) => vocab.set(symbol, i));
   const merges: [string, string][] = [];
-  const wanted = options.vocabSize - 257;
+  const wanted = options.vocabSize - 256 - specials.length;
   while (merges.length < wanted) {
     let bestKey = "";
     let bestCount = 0;
@@ -130,8 +151,14 @@ export function trainBpe(texts: Iterable<string>, options: TrainBpeOptions): Bpe
     pairWords.delete(bestKey);
     if (merges.length % 100 === 0) options.onProgress?.(merges.length, wanted);
   }
-  vocab.set(eosToken, vocab.size);
-  return { vocab, merges, eosToken };
+  for (const token of specials) vocab.set(token, vocab.size);
+  return {
+    vocab,
+    merges,
+    eosToken,
+    ...(options.padToken ? { padToken: options.padToken } : {}),
+    ...(options.extraTokens?.length ? { extraTokens: [...options.extraTokens] } : {}),
+  };
 }
 
 /** Encodes text with a BPE model by applying merges in rank order (the reference encoder). */
@@ -160,7 +187,6 @@ export function bpeEncode(model: BpeModel, text: string): number[] {
 
 /** The Hugging Face `tokenizer.json` of a BPE model (GPT-2's pre-tokenizer and decoder). */
 export function bpeTokenizerJson(model: BpeModel): Record<string, unknown> {
-  const eosId = model.vocab.get(model.eosToken)!;
   const byteLevel = {
     type: "ByteLevel",
     add_prefix_space: false,
@@ -171,15 +197,15 @@ export function bpeTokenizerJson(model: BpeModel): Record<string, unknown> {
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: [{
-      id: eosId,
-      content: model.eosToken,
+    added_tokens: specialTokens(model).map((content) => ({
+      id: model.vocab.get(content)!,
+      content,
       single_word: false,
       lstrip: false,
       rstrip: false,
       normalized: true,
       special: true,
-    }],
+    })),
     normalizer: null,
     pre_tokenizer: byteLevel,
     post_processor: { ...byteLevel, trim_offsets: false },
@@ -198,6 +224,14 @@ export function bpeTokenizerJson(model: BpeModel): Record<string, unknown> {
   };
 }
 
+function specialTokens(model: BpeModel): string[] {
+  return [
+    model.eosToken,
+    ...(model.padToken ? [model.padToken] : []),
+    ...(model.extraTokens ?? []),
+  ];
+}
+
 /** Writes `tokenizer.json` and `tokenizer_config.json` into `dir` (atomically, file by file). */
 export async function saveBpeTokenizer(model: BpeModel, dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
@@ -211,7 +245,8 @@ export async function saveBpeTokenizer(model: BpeModel, dir: string): Promise<vo
         bos_token: model.eosToken,
         eos_token: model.eosToken,
         unk_token: model.eosToken,
-        pad_token: model.eosToken,
+        pad_token: model.padToken ?? model.eosToken,
+        ...(model.extraTokens?.length ? { additional_special_tokens: model.extraTokens } : {}),
         clean_up_tokenization_spaces: false,
       },
       null,

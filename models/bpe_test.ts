@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { AutoTokenizer, env } from "@huggingface/transformers";
 import { bpeEncode, preTokenize, saveBpeTokenizer, trainBpe } from "./bpe.ts";
+import { loadTokenizer } from "./tokenizer.ts";
 
 const corpus = [
   "This movie was great, really great. I loved it!",
@@ -43,4 +44,47 @@ Deno.test("a saved BPE tokenizer loads in transformers.js and encodes as our ref
 
 Deno.test("preTokenize() follows GPT-2's split (leading spaces stay with words)", () => {
   assert.deepEqual(preTokenize("I'd go"), ["I", "'d", "Ġgo"]);
+});
+
+Deno.test("trainBpe() with T5's special tokens: EOS, its own pad and sentinels, all special on load", async () => {
+  const extra = ["<extra_id_0>", "<extra_id_1>"];
+  const model = trainBpe(corpus, {
+    vocabSize: 300,
+    minFrequency: 1,
+    eosToken: "</s>",
+    padToken: "<pad>",
+    extraTokens: extra,
+  });
+  assert.equal(model.vocab.size, 300);
+  // the specials are the last ids, in order: EOS, pad, sentinels
+  assert.deepEqual(["</s>", "<pad>", ...extra].map((t) => model.vocab.get(t)), [
+    296,
+    297,
+    298,
+    299,
+  ]);
+  assert.throws(
+    () => trainBpe(corpus, { vocabSize: 300, padToken: "</s>", eosToken: "</s>" }),
+    /special tokens must be distinct/,
+  );
+  assert.throws(() => trainBpe(corpus, { vocabSize: 258, extraTokens: extra }), />= 259/);
+  const dir = await Deno.makeTempDir();
+  try {
+    await saveBpeTokenizer(model, dir);
+    const tokenizer = await loadTokenizer(dir);
+    assert.equal(tokenizer.eosTokenId, 296);
+    assert.equal(tokenizer.padTokenId, 297);
+    // a sentinel in text is one token, and decoding leaves every special out
+    assert.deepEqual(tokenizer.encode("<extra_id_1>"), [299]);
+    const ids = [...tokenizer.encode("a great cast"), 298, 296, 297];
+    assert.equal(tokenizer.decode(ids), "a great cast");
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/tokenizer_config.json`));
+    assert.deepEqual([config.eos_token, config.pad_token, config.additional_special_tokens], [
+      "</s>",
+      "<pad>",
+      extra,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

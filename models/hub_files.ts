@@ -8,7 +8,14 @@
  */
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import { InputError } from "../core/errors.ts";
+import type { T5Config } from "./t5_config.ts";
 import type { GPT2Config } from "./types.ts";
+
+/**
+ * T5 has relative positions and no context limit of its own; Hugging Face's T5
+ * tokenizers write this `model_max_length`.
+ */
+const T5_MODEL_MAX_LENGTH = 512;
 
 /** Decoding defaults for `generation_config.json` (our GenerationConfig's fields). */
 export interface HubGenerationDefaults {
@@ -24,8 +31,10 @@ export interface HubGenerationDefaults {
   temperature: number;
   /** Whether generation stops at EOS (false: `eos_token_id` is null). @default true */
   stopAtEos?: boolean;
-  /** Sample (true) or decode greedily (false). @default true */
+  /** Sample (true) or decode deterministically (false). @default true */
   doSample?: boolean;
+  /** Beam width when not sampling. @default 1 */
+  numBeams?: number;
 }
 
 /** What {@linkcode writeHubFiles} adds to a folder. */
@@ -43,7 +52,13 @@ export interface HubFilesOptions {
   modelCard?: string;
 }
 
-const SPECIAL_KEYS = ["bos_token", "eos_token", "unk_token", "pad_token"] as const;
+const SPECIAL_KEYS = [
+  "bos_token",
+  "eos_token",
+  "unk_token",
+  "pad_token",
+  "additional_special_tokens",
+] as const;
 
 async function readJsonObject(path: string): Promise<Record<string, unknown> | null> {
   let text: string;
@@ -64,19 +79,21 @@ async function readJsonObject(path: string): Promise<Record<string, unknown> | n
 
 /**
  * The `generation_config.json` object of a model and its decoding defaults.
- * @param config the model's config (EOS and BOS ids)
+ * @param config the model's config (EOS and BOS ids; T5: its decoder start)
  * @param generation the decoding defaults, if any
- * @param padTokenId the padding id (default: EOS)
+ * @param padTokenId the padding id (default: the config's pad, else EOS)
  * @returns the JSON object `GenerationConfig.from_pretrained` reads
  */
 export function generationConfigJson(
-  config: GPT2Config,
+  config: GPT2Config | T5Config,
   generation?: HubGenerationDefaults,
-  padTokenId: number = config.eosTokenId,
+  padTokenId: number = ("padTokenId" in config ? config.padTokenId : config.eosTokenId),
 ): Record<string, unknown> {
   const json: Record<string, unknown> = {
     _from_model_config: generation === undefined,
-    bos_token_id: config.bosTokenId,
+    ...("decoderStartTokenId" in config
+      ? { decoder_start_token_id: config.decoderStartTokenId }
+      : { bos_token_id: config.bosTokenId }),
     eos_token_id: generation?.stopAtEos === false ? null : config.eosTokenId,
     pad_token_id: padTokenId,
   };
@@ -85,6 +102,7 @@ export function generationConfigJson(
       max_new_tokens: generation.maxNewTokens,
       min_new_tokens: generation.minNewTokens,
       do_sample: generation.doSample ?? true,
+      ...(generation.numBeams && generation.numBeams > 1 ? { num_beams: generation.numBeams } : {}),
       top_k: generation.topK,
       top_p: generation.topP,
       temperature: generation.temperature,
@@ -96,15 +114,15 @@ export function generationConfigJson(
 /**
  * Adds the Hugging Face side files to a saved model folder (each written atomically):
  * `generation_config.json`, `tokenizer_config.json` (the existing one, or the given one,
- * with `model_max_length` set to the context length), `special_tokens_map.json`, tokenizer
- * files the folder lacks, and `README.md` when a card is given.
- * @param dir a folder written by `saveCausalLM`
+ * with `model_max_length` set to the context length; T5's 512), `special_tokens_map.json`,
+ * tokenizer files the folder lacks, and `README.md` when a card is given.
+ * @param dir a folder written by `saveCausalLM` or `saveSeq2SeqLM`
  * @param config the model's config
  * @param options decoding defaults, tokenizer files and model card
  */
 export async function writeHubFiles(
   dir: string,
-  config: GPT2Config,
+  config: GPT2Config | T5Config,
   options: HubFilesOptions = {},
 ): Promise<void> {
   for (const [name, json] of Object.entries(options.tokenizerFiles ?? {})) {
@@ -113,7 +131,9 @@ export async function writeHubFiles(
     }
   }
   const tokenizerConfig = await readJsonObject(`${dir}/tokenizer_config.json`) ?? {};
-  tokenizerConfig.model_max_length = config.nPositions;
+  tokenizerConfig.model_max_length = "nPositions" in config
+    ? config.nPositions
+    : T5_MODEL_MAX_LENGTH;
   await writeJsonAtomic(`${dir}/tokenizer_config.json`, tokenizerConfig);
   const specialTokens = Object.fromEntries(
     SPECIAL_KEYS.filter((key) =>

@@ -64,7 +64,13 @@ export {
   type T5FeedForward,
   t5WeightShapes,
 } from "./t5_config.ts";
-export { loadPolicy, loadSeq2SeqLM, saveSeq2SeqLM } from "./t5_checkpoint.ts";
+export {
+  loadPolicy,
+  loadSeq2SeqLM,
+  type PolicyModel,
+  savePolicy,
+  saveSeq2SeqLM,
+} from "./t5_checkpoint.ts";
 export { T5Session } from "./t5_session.ts";
 export {
   createValueModel,
@@ -95,6 +101,7 @@ export {
 export { loadOnnxCausalLM, OnnxCausalLM } from "./onnx_causal_lm.ts";
 export {
   type EngineMode,
+  onEngine,
   OnnxAcceleratedLM,
   OnnxAcceleratedSeq2SeqLM,
   OnnxAcceleratedValueModel,

@@ -7,8 +7,14 @@
  */
 import { InputError } from "../core/errors.ts";
 import { ensureBackend } from "./backend.ts";
-import { loadCausalLM, readConfigFile, weightsFile, writeModelFolder } from "./checkpoint.ts";
-import type { GPT2LM } from "./gpt2.ts";
+import {
+  loadCausalLM,
+  readConfigFile,
+  saveCausalLM,
+  weightsFile,
+  writeModelFolder,
+} from "./checkpoint.ts";
+import { GPT2LM } from "./gpt2.ts";
 import { readSafetensorsDir } from "./safetensors.ts";
 import { t5ConfigFromHF, t5ConfigToHF } from "./t5_config.ts";
 import { checkT5Config, t5FromHost, type T5LM } from "./t5.ts";
@@ -63,13 +69,27 @@ export async function saveSeq2SeqLM(model: T5LM, dir: string): Promise<void> {
   await writeModelFolder(dir, await model.toHost(), model.tokenizer, t5ConfigToHF(model.config));
 }
 
+/** A policy model of either family this library trains: GPT-2 (decoder-only) or T5 (seq2seq). */
+export type PolicyModel = GPT2LM | T5LM;
+
+/**
+ * Saves a policy as a Hugging Face folder with its family's writer
+ * ({@linkcode saveCausalLM} or {@linkcode saveSeq2SeqLM}).
+ * @param model the model
+ * @param dir the folder (created if missing)
+ */
+export async function savePolicy(model: PolicyModel, dir: string): Promise<void> {
+  if (model instanceof GPT2LM) await saveCausalLM(model, dir);
+  else await saveSeq2SeqLM(model, dir);
+}
+
 /**
  * Loads a policy folder by its config.json `model_type`: "gpt2" with
  * {@linkcode loadCausalLM}, "t5" with {@linkcode loadSeq2SeqLM}.
  * @param dir a Hugging Face model folder
  * @returns the model (the caller disposes it)
  */
-export async function loadPolicy(dir: string): Promise<GPT2LM | T5LM> {
+export async function loadPolicy(dir: string): Promise<PolicyModel> {
   const { json, file } = await readConfigJson(dir);
   switch (json.model_type) {
     case "gpt2":

@@ -21,8 +21,10 @@ export interface EvaluateOptions {
   maxPromptTokens?: number;
   /** Rows per generation call. @default 64 */
   batchSize?: number;
-  /** Sample (with `rng`) or decode greedily. @default true */
+  /** Sample (with `rng`) or decode deterministically (greedy, or beam search). @default true */
   doSample?: boolean;
+  /** Beam width when not sampling (1 = greedy). @default 1 */
+  numBeams?: number;
   /** Needed when sampling. */
   rng?: Rng;
 }
@@ -57,6 +59,7 @@ export async function evaluatePolicy(
       maxNewTokens: g.maxNewTokens,
       minNewTokens: g.minNewTokens,
       doSample,
+      ...(doSample ? {} : { numBeams: options.numBeams ?? 1 }),
       temperature: g.temperature,
       topK: g.topK,
       topP: g.topP,

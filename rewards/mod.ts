@@ -23,6 +23,7 @@ export { bleu, type BleuResult } from "./bleu.ts";
 export { ciderD, type CiderDOptions, type CiderDResult } from "./cider_d.ts";
 export { lcsLength, rougeL, type RougeLResult } from "./rouge_l.ts";
 export { porterStem } from "./porter_stemmer.ts";
+export { conceptCoverage, type CoverageResult } from "./concept_coverage.ts";
 export { captionMetrics, type CaptionMetricsOptions } from "./caption_metrics.ts";
 export {
   meteor,

@@ -132,7 +132,21 @@ export async function readCommonGen(
  * @returns the prompt text
  */
 export function commonGenPrompt(concepts: string[]): string {
-  return `generate a sentence with: ${concepts.join(" ")}.`;
+  return `${PROMPT_HEAD}${concepts.join(" ")}.`;
+}
+
+const PROMPT_HEAD = "generate a sentence with: ";
+
+/**
+ * The concepts of a prompt {@linkcode commonGenPrompt} wrote (its inverse), or null for a prompt
+ * of another form.
+ * @param prompt a prompt text
+ * @returns the concepts, or null
+ */
+export function commonGenConcepts(prompt: string): string[] | null {
+  if (!prompt.startsWith(PROMPT_HEAD) || !prompt.endsWith(".")) return null;
+  const concepts = prompt.slice(PROMPT_HEAD.length, -1).split(" ").filter((c) => c !== "");
+  return concepts.length > 0 ? concepts : null;
 }
 
 function toRow(value: unknown, where: string): Row {

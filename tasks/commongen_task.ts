@@ -3,8 +3,11 @@
  * (SPIDEr-style) and metrics (BLEU, CIDEr-D, ROUGE-L, ...) live in `rewards/` and are injected.
  * @module
  */
-import type { MetricFunction, RewardFunction } from "../rewards/types.ts";
+import { InputError } from "../core/errors.ts";
+import { conceptCoverage } from "../rewards/concept_coverage.ts";
+import type { MetricFunction, RewardFunction, ScoringBatch } from "../rewards/types.ts";
 import {
+  commonGenConcepts,
   commonGenPrompt,
   type CommonGenSplit,
   type ConceptSet,
@@ -57,6 +60,32 @@ export function commonGenRecords(sets: ConceptSet[]): PromptRecord[] {
 }
 
 /**
+ * `metrics` plus CommonGen's own, `lexical/coverage`: the share of each prompt's concepts the
+ * generation uses (rewards/concept_coverage.ts), averaged over the set.
+ * @param metrics the caption metrics
+ * @returns the metric function the task reports
+ */
+export function withCoverage(metrics: MetricFunction): MetricFunction {
+  return async (batch: ScoringBatch) => {
+    const concepts = batch.prompts.map((prompt, i) => {
+      const set = commonGenConcepts(prompt);
+      if (!set) {
+        throw new InputError(
+          `prompt ${i} ${JSON.stringify(prompt)} is not a CommonGen prompt ` +
+            '("generate a sentence with: <concepts>.")',
+          "commongen metrics",
+        );
+      }
+      return set;
+    });
+    return {
+      ...await metrics(batch),
+      "lexical/coverage": conceptCoverage(batch.generations, concepts).corpus,
+    };
+  };
+}
+
+/**
  * Builds the CommonGen task; each split is read on first use and kept.
  * @param options data folder, reward, metrics
  * @returns the task
@@ -79,7 +108,7 @@ export function createCommonGenTask(options: CommonGenTaskOptions): Task {
       }
     },
     reward: options.reward,
-    metrics: options.metrics,
+    metrics: withCoverage(options.metrics),
     generation: options.generation ?? { ...COMMONGEN_GENERATION },
   };
 }

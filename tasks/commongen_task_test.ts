@@ -19,7 +19,19 @@ Deno.test("createCommonGenTask() maps splits to files and records to pooled refe
     };
     const task = createCommonGenTask({ dataDir: dir, ...injected });
     assert.equal(task.reward, injected.reward);
-    assert.equal(task.metrics, injected.metrics);
+    assert.deepEqual(
+      await task.metrics({
+        prompts: ["generate a sentence with: dog ball.", "generate a sentence with: cat run."],
+        generations: ["Dogs chase the ball.", "A cat."],
+        references: [["x"], ["y"]],
+      }),
+      // the injected metrics, plus coverage: (2/2 + 1/2) / 2
+      { "cider/corpus": 1, "lexical/coverage": 0.75 },
+    );
+    await assert.rejects(
+      () => task.metrics({ prompts: ["hello"], generations: ["a"], references: [["b"]] }),
+      /prompt 0 "hello" is not a CommonGen prompt/,
+    );
     assert.equal(task.generation.maxNewTokens, COMMONGEN_GENERATION.maxNewTokens);
     assert.deepEqual(await task.records("val"), [{
       id: "0",

@@ -32,6 +32,7 @@ export {
   type ImdbTaskOptions,
 } from "./imdb_task.ts";
 export {
+  commonGenConcepts,
   commonGenPrompt,
   type CommonGenReadOptions,
   type CommonGenSplit,
@@ -44,7 +45,13 @@ export {
   commonGenRecords,
   type CommonGenTaskOptions,
   createCommonGenTask,
+  withCoverage,
 } from "./commongen_task.ts";
+export {
+  spanCorruption,
+  type SpanCorruptionOptions,
+  type SpanCorruptionPair,
+} from "./span_corruption.ts";
 export {
   ACL_IMDB_SHA256,
   ACL_IMDB_URL,

@@ -6,20 +6,21 @@
  */
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import type * as tf from "@tensorflow/tfjs-core";
-import type { GPT2LM } from "../gpt2.ts";
+import { GPT2LM } from "../gpt2.ts";
 import type {
   CausalLM,
   ContinuationOutputs,
   GenerateOptions,
   GPT2Config,
   Seq2SeqLM,
+  TokenGenerator,
   ValueModel,
 } from "../types.ts";
 import type { T5Config } from "../t5_config.ts";
-import type { T5LM } from "../t5.ts";
+import { T5LM } from "../t5.ts";
 import { OnnxT5Engine } from "./t5_engine.ts";
 import type { LinearValueModel } from "../value.ts";
-import type { OnnxGpt2Engine } from "./engine.ts";
+import { OnnxGpt2Engine } from "./engine.ts";
 import { engineContinuation, gpt2Trainer, policyContinuation } from "./tfjs_bridge.ts";
 
 /**
@@ -203,4 +204,25 @@ export class OnnxAcceleratedSeq2SeqLM implements Seq2SeqLM {
   dispose(): void {
     this.model.dispose();
   }
+}
+
+/**
+ * `model` with its decoding, scoring and gradient steps on `engine` when the
+ * engine was built for its family and config (a guide of another shape stays
+ * on tfjs); `model` itself otherwise. Null stays null.
+ * @param model a GPT-2 or T5 built here, or any other generator (returned as is)
+ * @param engine the run's engine, or null
+ * @returns the model to hand to the stages
+ */
+export function onEngine<T extends TokenGenerator | null>(
+  model: T,
+  engine: OnnxGpt2Engine | OnnxT5Engine | null,
+): T | OnnxAcceleratedLM | OnnxAcceleratedSeq2SeqLM {
+  if (engine instanceof OnnxGpt2Engine && model instanceof GPT2LM && engine.accepts(model.config)) {
+    return new OnnxAcceleratedLM(model, engine);
+  }
+  if (engine instanceof OnnxT5Engine && model instanceof T5LM && engine.accepts(model.config)) {
+    return new OnnxAcceleratedSeq2SeqLM(model, engine);
+  }
+  return model;
 }

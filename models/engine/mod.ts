@@ -6,6 +6,7 @@
  */
 export { OnnxGpt2Engine, type ScoreResult, type TrainingForward } from "./engine.ts";
 export {
+  onEngine,
   OnnxAcceleratedLM,
   OnnxAcceleratedSeq2SeqLM,
   OnnxAcceleratedValueModel,

@@ -38,6 +38,12 @@ export function openEngine(
   mode: EngineMode,
   options?: OpenEngineOptions,
 ): Promise<OnnxT5Engine | null>;
+/** The engine of either family, by the config's fields. */
+export function openEngine(
+  config: GPT2Config | T5Config,
+  mode: EngineMode,
+  options?: OpenEngineOptions,
+): Promise<OnnxGpt2Engine | OnnxT5Engine | null>;
 export async function openEngine(
   config: GPT2Config | T5Config,
   mode: EngineMode,

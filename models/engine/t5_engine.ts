@@ -137,10 +137,15 @@ export class OnnxT5Engine {
     ]);
   }
 
+  /** Whether a model of `config` can run on this engine's graphs (every field equal). */
+  accepts(config: T5Config): boolean {
+    const c = this.config;
+    return (Object.keys(c) as (keyof T5Config)[]).every((key) => c[key] === config[key]);
+  }
+
   #feeds(model: T5Weights): Record<string, ort.Tensor> {
     if (this.#disposed) throw new Error("OnnxT5Engine was disposed");
-    const c = this.config, m = model.config;
-    if (JSON.stringify(c) !== JSON.stringify(m)) {
+    if (!this.accepts(model.config)) {
       throw new RangeError("OnnxT5Engine was built for a different T5 config");
     }
     return this.#weights.of(model, model.weights);
