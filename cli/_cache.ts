@@ -8,7 +8,6 @@ import { exists } from "../core/fs.ts";
 import { writeDirAtomic } from "../core/atomic.ts";
 import type { Rng } from "../core/prng.ts";
 import { saveBpeTokenizer, trainBpe, type TrainBpeOptions } from "../models/bpe.ts";
-import { saveCausalLM } from "../models/checkpoint.ts";
 import { createGPT2, type GPT2LM } from "../models/gpt2.ts";
 import { loadPolicy, type PolicyModel, savePolicy } from "../models/t5_checkpoint.ts";
 import { type HFTokenizer, loadTokenizer } from "../models/tokenizer.ts";
@@ -250,29 +249,51 @@ export async function cachedPretrained(
       route: TRAINING_ROUTE,
     })
   }`;
-  await cached(
+  await cachedTrained(
     dir,
     `pretrained GPT (${policy.nLayer} layers, width ${policy.nEmbd})`,
-    async (tmp) => {
-      const model = createGPT2(builtShape(policy, tokenizer), rng.child("pretrain-init"));
-      try {
-        const stream = tokenStream(await texts(), tokenizer);
-        await pretrain(model, stream, {
-          steps: policy.pretrainSteps,
-          batchSize: policy.pretrainBatchSize,
-          window: Math.min(policy.nPositions, 64, stream.length - 2),
-          learningRate: policy.pretrainLearningRate,
-          rng: rng.child("pretrain"),
-          label: "pretrain",
-        });
-        model.tokenizer = tokenizer;
-        await saveCausalLM(model, tmp);
-      } finally {
-        model.dispose();
-      }
+    () => createGPT2(builtShape(policy, tokenizer), rng.child("pretrain-init")),
+    async (model) => {
+      const stream = tokenStream(await texts(), tokenizer);
+      await pretrain(model, stream, {
+        steps: policy.pretrainSteps,
+        batchSize: policy.pretrainBatchSize,
+        window: Math.min(policy.nPositions, 64, stream.length - 2),
+        learningRate: policy.pretrainLearningRate,
+        rng: rng.child("pretrain"),
+        label: "pretrain",
+      });
     },
+    tokenizer,
   );
   return dir;
+}
+
+/**
+ * Builds (or reuses) in `dir` a fresh model trained by `train` and saved with `tokenizer`.
+ * @param dir the cache folder
+ * @param what what it is, for the cache's notes
+ * @param create makes the untrained model
+ * @param train trains it in place
+ * @param tokenizer saved beside the weights
+ */
+export async function cachedTrained<M extends PolicyModel>(
+  dir: string,
+  what: string,
+  create: () => M,
+  train: (model: M) => Promise<unknown>,
+  tokenizer: HFTokenizer,
+): Promise<void> {
+  await cached(dir, what, async (tmp) => {
+    const model = create();
+    try {
+      await train(model);
+      model.tokenizer = tokenizer;
+      await savePolicy(model, tmp);
+    } finally {
+      model.dispose();
+    }
+  });
 }
 
 /** Builds (or reuses) in `dir` a BC guide: the model in `fromDir` fine-tuned on `pairs`. */

@@ -16,7 +16,7 @@
 import { ConfigError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { createT5 } from "../models/t5.ts";
-import { loadSeq2SeqLM, saveSeq2SeqLM } from "../models/t5_checkpoint.ts";
+import { loadSeq2SeqLM } from "../models/t5_checkpoint.ts";
 import type { Tokenizer } from "../models/types.ts";
 import { loadBertScorer } from "../rewards/bertscore_model.ts";
 import { captionMetrics } from "../rewards/caption_metrics.ts";
@@ -30,9 +30,9 @@ import type { RunConfig } from "./config.ts";
 import { loadExternalGuide, requireFolder } from "./guide_parts.ts";
 import type { TaskParts } from "./setup.ts";
 import {
-  cached,
   cachedBcGuide,
   cachedTokenizer,
+  cachedTrained,
   cacheKey,
   cacheRoot,
   guideBaselines,
@@ -183,38 +183,33 @@ export async function commonGenSmallParts(config: RunConfig, _rng: Rng): Promise
       route: TRAINING_ROUTE,
     })
   }`;
-  await cached(
+  await cachedTrained(
     pretrainedDir,
     `pretrained T5 (${p.nLayer}+${p.nLayer} layers, width ${p.nEmbd}, span corruption)`,
-    async (tmp) => {
-      const model = createT5(shape, build.child("pretrain-init"));
-      try {
-        const texts = (await sentences()).map((text) => tokenizer.encode(text))
-          .filter((ids) => ids.length >= 2);
-        await supervisedTraining(model, (rng) => {
-          const rows = Array.from(
-            { length: p.pretrainBatchSize },
-            () =>
-              spanCorruption(texts[rng.int(texts.length)], rng, {
-                sentinels,
-                eosTokenId: tokenizer.eosTokenId,
-              }),
-          );
-          return { prompts: rows.map((r) => r.prompt), targets: rows.map((r) => r.target) };
-        }, {
-          steps: p.pretrainSteps,
-          learningRate: p.pretrainLearningRate,
-          schedule: warmupDecay,
-          weightDecay: 0.01,
-          rng: build.child("pretrain"),
-          label: "pretrain (span corruption)",
-        });
-        model.tokenizer = tokenizer;
-        await saveSeq2SeqLM(model, tmp);
-      } finally {
-        model.dispose();
-      }
+    () => createT5(shape, build.child("pretrain-init")),
+    async (model) => {
+      const texts = (await sentences()).map((text) => tokenizer.encode(text))
+        .filter((ids) => ids.length >= 2);
+      await supervisedTraining(model, (rng) => {
+        const rows = Array.from(
+          { length: p.pretrainBatchSize },
+          () =>
+            spanCorruption(texts[rng.int(texts.length)], rng, {
+              sentinels,
+              eosTokenId: tokenizer.eosTokenId,
+            }),
+        );
+        return { prompts: rows.map((r) => r.prompt), targets: rows.map((r) => r.target) };
+      }, {
+        steps: p.pretrainSteps,
+        learningRate: p.pretrainLearningRate,
+        schedule: warmupDecay,
+        weightDecay: 0.01,
+        rng: build.child("pretrain"),
+        label: "pretrain (span corruption)",
+      });
     },
+    tokenizer,
   );
 
   const generation = config.train.generation;
