@@ -285,8 +285,10 @@ async function runBench(args: EvalArgs, io: CliIo): Promise<Bench> {
   }
   if (args.data) config.task.dataDir = args.data;
   if (args.bertscore) config.task.bertScoreDir = args.bertscore;
-  // The guide plays no part in evaluation: skip building or loading it.
+  // The guide plays no part in evaluation: skip building or loading it (and a learner that
+  // started from it: the pretrained model is the zero-shot reference evaluation uses).
   config.guide.kind = "none";
+  config.policy.init = "pretrained";
   const policyDir = await runPolicyDir(run, io.err);
   // What the run used, said before anything is loaded or built.
   const cache = await useRunCache(run);

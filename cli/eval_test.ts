@@ -203,7 +203,15 @@ Deno.test("evaluate() of a CommonGen run: caption metrics, CIDEr-D reward agreei
     } finally {
       parts.learner.dispose();
     }
-    await Deno.writeTextFile(`${run}/config.json`, JSON.stringify(config));
+    // As the preset trains: the learner started from the BC guide. Evaluation builds neither.
+    await Deno.writeTextFile(
+      `${run}/config.json`,
+      JSON.stringify({
+        ...config,
+        policy: { ...config.policy, init: "bc" },
+        guide: { ...config.guide, kind: "bc" },
+      }),
+    );
     const result = await evaluate(["--run", run], collector()) as EvalResult;
     assert.equal(result.task, "commongen");
     // the run's evaluation decoding: 5 beams, as the paper decodes CommonGen
