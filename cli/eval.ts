@@ -438,7 +438,7 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
       task,
       tokenizer,
       reward,
-      metrics,
+      metrics: task.metrics,
       generation: { ...g, topP: 1, temperature: 1 },
       maxPromptTokens: g.maxPromptTokens,
       records: args.records ?? 200,

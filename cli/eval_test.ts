@@ -241,7 +241,8 @@ Deno.test("evaluate() of a CommonGen run: caption metrics, CIDEr-D reward agreei
     ], collector());
     assert.equal(bare?.records, 2);
     assert.equal(bare?.decoding, "beam-5");
-    // with a BERT folder, BERTScore joins the metrics
+    // the task's own coverage, and with a BERT folder, BERTScore, join the metrics
+    assert.ok(bare!.metrics["lexical/coverage"] >= 0);
     const f1 = bare!.metrics["semantic/bertscore_f1"];
     assert.ok(f1 >= -1 && f1 <= 1, String(f1));
     assert.ok(Math.abs(bare!.reward_mean - bare!.metrics["lexical/cider"]) < 1e-9);
