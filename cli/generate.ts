@@ -216,6 +216,8 @@ export async function generate(
     });
     completions.forEach((c, i) => {
       if (values.json) io.out(JSON.stringify(c));
+      // a decoder-only model continues the prompt; a seq2seq model's output is text of its own
+      else if (loaded.model.seq2seq) io.out(`${i > 0 ? "\n" : ""}${c.prompt}\n-> ${c.completion}`);
       else io.out(`${i > 0 ? "\n" : ""}${c.prompt}${c.completion}`);
     });
     return completions;

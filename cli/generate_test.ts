@@ -110,6 +110,13 @@ Deno.test("generate() reads a T5 folder: greedy ids equal the PyTorch reference 
     collector(),
   );
   assert.deepEqual(out![0].ids, g.new_ids);
+  // as text, a seq2seq output is shown on its own line, not as a continuation of the prompt
+  const io = collector();
+  const [text] = (await generate(
+    ["--model", dir, "--max-new-tokens", String(g.max_new_tokens), g.prompt],
+    io,
+  ))!;
+  assert.deepEqual(io.lines, [`${g.prompt}\n-> ${text.completion}`]);
 });
 
 Deno.test("generate() takes its defaults from generation_config.json; flags override them", async () => {
