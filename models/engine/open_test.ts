@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
-import { GPT2_DEFAULTS } from "../gpt2.ts";
+import { Rng } from "../../core/prng.ts";
+import { initBackend } from "../backend.ts";
+import { createGPT2, GPT2_DEFAULTS } from "../gpt2.ts";
 import type { GPT2Config } from "../types.ts";
 import { openEngine } from "./open.ts";
 import { OnnxT5Engine } from "./t5_engine.ts";
-import { T5_DEFAULTS } from "../t5.ts";
+import { createT5, T5_DEFAULTS } from "../t5.ts";
+import { onEngine, OnnxAcceleratedLM, OnnxAcceleratedSeq2SeqLM } from "./accelerated.ts";
 
 const SMALL: GPT2Config = {
   ...GPT2_DEFAULTS,
@@ -51,4 +54,37 @@ Deno.test("openEngine opens the T5 engine for a T5 config", async () => {
   assert.ok(engine instanceof OnnxT5Engine);
   assert.equal(engine.gradients, false);
   await engine.dispose();
+});
+
+Deno.test("onEngine() wraps a model of the engine's family and config, and passes the rest through", async () => {
+  await initBackend();
+  const t5 = createT5({
+    ...T5_DEFAULTS,
+    vocabSize: 11,
+    dModel: 8,
+    dKv: 4,
+    numHeads: 2,
+    dFf: 16,
+    numLayers: 1,
+    numDecoderLayers: 1,
+  }, new Rng(0));
+  const otherT5 = createT5({ ...t5.config, dFf: 32 }, new Rng(1));
+  const gpt2 = createGPT2({ ...SMALL, bosTokenId: 0, eosTokenId: 0 }, new Rng(2));
+  const t5Engine = (await openEngine(t5.config, "onnx-rollouts"))!;
+  const gptEngine = (await openEngine(gpt2.config, "onnx-rollouts"))!;
+  try {
+    assert.ok(onEngine(t5, t5Engine) instanceof OnnxAcceleratedSeq2SeqLM);
+    assert.ok(onEngine(gpt2, gptEngine) instanceof OnnxAcceleratedLM);
+    // another family, another shape, no engine or no model: as given
+    assert.equal(onEngine(gpt2, t5Engine), gpt2);
+    assert.equal(onEngine(t5, gptEngine), t5);
+    assert.equal(onEngine(otherT5, t5Engine), otherT5);
+    assert.equal(onEngine(t5, null), t5);
+    assert.equal(onEngine(null, t5Engine), null);
+    assert.ok(t5Engine.accepts(t5.config) && !t5Engine.accepts(otherT5.config));
+  } finally {
+    await t5Engine.dispose();
+    await gptEngine.dispose();
+    for (const m of [t5, otherT5, gpt2]) m.dispose();
+  }
 });
