@@ -104,7 +104,8 @@ Deno.test("two runs into one folder: the second is refused naming the first's pi
   const base = await Deno.makeTempDir();
   const run = `${base}/run`;
   try {
-    const first = train([...TOY, "--iterations", "30", "--out", run]);
+    // long enough that it is still running whatever the load when the second run starts
+    const first = train([...TOY, "--iterations", "400", "--out", run]);
     const deadline = Date.now() + 60_000;
     while ((await metrics(run)).length < 1 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
@@ -117,10 +118,15 @@ Deno.test("two runs into one folder: the second is refused naming the first's pi
       assert.equal(second.lines.length, 1, second.stderr);
       assert.match(second.lines[0], new RegExp(`^error: ${run}: another run \\(pid ${first.pid},`));
     }
+    while ((await listCheckpoints(run)).length < 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     first.kill("SIGKILL");
     await first.stderr.cancel();
     await first.status;
-    const resumed = await finished(train(["--resume", run]));
+    // resumed from the last checkpoint, shortened to two iterations past it
+    const total = (await listCheckpoints(run)).at(-1)! + 2;
+    const resumed = await finished(train(["--resume", run, "--iterations", String(total)]));
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(
       resumed.stderr,
@@ -128,7 +134,7 @@ Deno.test("two runs into one folder: the second is refused naming the first's pi
         `warning: removing the stale lock ${run}/\\.lock \\(pid ${first.pid} is not running\\)`,
       ),
     );
-    assert.equal((await metrics(run)).length, 30);
+    assert.equal((await metrics(run)).length, total);
     assert.equal(await Deno.stat(`${run}/.lock`).then(() => true, () => false), false);
   } finally {
     await Deno.remove(base, { recursive: true });
