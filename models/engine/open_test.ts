@@ -39,18 +39,19 @@ Deno.test("openEngine: each mode opens what it names, and falls back only on aut
   await assert.rejects(() => openEngine(RELU, "onnx-rollouts"), /implements gelu_new only/);
 });
 
+const SMALL_T5 = {
+  ...T5_DEFAULTS,
+  vocabSize: 11,
+  dModel: 8,
+  dKv: 4,
+  numHeads: 2,
+  dFf: 8,
+  numLayers: 1,
+  numDecoderLayers: 1,
+};
+
 Deno.test("openEngine opens the T5 engine for a T5 config", async () => {
-  const config = {
-    ...T5_DEFAULTS,
-    vocabSize: 11,
-    dModel: 8,
-    dKv: 4,
-    numHeads: 2,
-    dFf: 8,
-    numLayers: 1,
-    numDecoderLayers: 1,
-  };
-  const engine = await openEngine(config, "auto", { training: false });
+  const engine = await openEngine(SMALL_T5, "auto", { training: false });
   assert.ok(engine instanceof OnnxT5Engine);
   assert.equal(engine.gradients, false);
   await engine.dispose();
@@ -58,16 +59,7 @@ Deno.test("openEngine opens the T5 engine for a T5 config", async () => {
 
 Deno.test("onEngine() wraps a model of the engine's family and config, and passes the rest through", async () => {
   await initBackend();
-  const t5 = createT5({
-    ...T5_DEFAULTS,
-    vocabSize: 11,
-    dModel: 8,
-    dKv: 4,
-    numHeads: 2,
-    dFf: 16,
-    numLayers: 1,
-    numDecoderLayers: 1,
-  }, new Rng(0));
+  const t5 = createT5(SMALL_T5, new Rng(0));
   const otherT5 = createT5({ ...t5.config, dFf: 32 }, new Rng(1));
   const gpt2 = createGPT2({ ...SMALL, bosTokenId: 0, eosTokenId: 0 }, new Rng(2));
   const t5Engine = (await openEngine(t5.config, "onnx-rollouts"))!;
