@@ -10,16 +10,10 @@
  */
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
-import { cloneWeights, disposeWeights, weightsFromHost, weightsToHost } from "./weight_map.ts";
+import { WeightedModel, weightsFromHost } from "./weight_map.ts";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
-import type {
-  CausalLM,
-  ContinuationOutputs,
-  GenerateOptions,
-  GPT2Config,
-  Tokenizer,
-} from "./types.ts";
+import type { CausalLM, ContinuationOutputs, GenerateOptions, GPT2Config } from "./types.ts";
 import type { HostTensor } from "./safetensors.ts";
 import {
   attentionBias,
@@ -156,38 +150,14 @@ export interface LayerCache {
 }
 
 /** A GPT-2 language model whose weights are tf.Variables named as in the checkpoint. */
-export class GPT2LM implements CausalLM {
-  /** The hyperparameters (checked, defaults filled). */
-  readonly config: GPT2Config;
-  /** The tokenizer loaded with the checkpoint, if any. */
-  tokenizer?: Tokenizer;
-  /** Weights by checkpoint name (no `transformer.` prefix). */
-  readonly weights: Map<string, tf.Variable>;
-
-  /**
-   * Wraps existing weights; {@linkcode createGPT2} and {@linkcode gpt2FromHost} build them.
-   *
-   * @param config a checked config
-   * @param weights every tensor of {@linkcode gpt2WeightShapes}; the model takes ownership
-   */
-  constructor(config: GPT2Config, weights: Map<string, tf.Variable>) {
-    this.config = config;
-    this.weights = weights;
-  }
-
-  #w<R extends tf.Rank>(name: string): tf.Tensor<R> {
-    const w = this.weights.get(name);
-    if (!w) throw new Error(`Missing weight "${name}"`);
-    return w as unknown as tf.Tensor<R>;
-  }
-
+export class GPT2LM extends WeightedModel<GPT2Config> implements CausalLM {
   #layerNorm(x: tf.Tensor2D, prefix: string, inference: boolean): tf.Tensor2D {
     if (!inference) {
       // training: the fused op, whose gradient keeps only x and per-row statistics
       return layerNorm(
         x,
-        this.#w(prefix + ".weight"),
-        this.#w(prefix + ".bias"),
+        this.weight(prefix + ".weight"),
+        this.weight(prefix + ".bias"),
         this.config.layerNormEpsilon,
       );
     }
@@ -196,7 +166,7 @@ export class GPT2LM implements CausalLM {
       tf.sub(x, mean),
       tf.rsqrt(tf.add(variance, this.config.layerNormEpsilon)),
     );
-    return tf.add(tf.mul(normed, this.#w(prefix + ".weight")), this.#w(prefix + ".bias"));
+    return tf.add(tf.mul(normed, this.weight(prefix + ".weight")), this.weight(prefix + ".bias"));
   }
 
   #activation(x: tf.Tensor2D, inference: boolean): tf.Tensor2D {
@@ -218,14 +188,14 @@ export class GPT2LM implements CausalLM {
   }
 
   #linear(x: tf.Tensor2D, prefix: string, inference: boolean): tf.Tensor2D {
-    const w = this.#w<tf.Rank.R2>(prefix + ".weight");
-    const b = this.#w<tf.Rank.R1>(prefix + ".bias");
+    const w = this.weight<tf.Rank.R2>(prefix + ".weight");
+    const b = this.weight<tf.Rank.R1>(prefix + ".bias");
     // the custom-gradient wrapper costs a scope and saved tensors per call: skip it when decoding
     return inference ? tf.add(tf.matMul(x, w), b) : dense(x, w, b);
   }
 
   #embed(table: string, ids: Int32Array, inference: boolean): tf.Tensor2D {
-    const w = this.#w<tf.Rank.R2>(table);
+    const w = this.weight<tf.Rank.R2>(table);
     return inference ? tf.gather(w, tf.tensor1d(ids, "int32")) : embedding(w, ids);
   }
 
@@ -307,7 +277,7 @@ export class GPT2LM implements CausalLM {
     const logits = tf.tidy(() => {
       const bias = attentionBias(mask, b, t, t);
       const { hidden } = this.trunk(batch.ids, positionIds(mask, b, t), bias, undefined, true);
-      return lmHead(hidden, this.#w("wte.weight"));
+      return lmHead(hidden, this.weight("wte.weight"));
     });
     const flat = await logits.data<"float32">();
     logits.dispose();
@@ -366,7 +336,7 @@ export class GPT2LM implements CausalLM {
       };
     }
     const out = tf.tidy(() => {
-      const logits = lmHead(tf.reshape(hidden, [b * tc, c]), this.#w("wte.weight")); // (B*Tc, V)
+      const logits = lmHead(tf.reshape(hidden, [b * tc, c]), this.weight("wte.weight")); // (B*Tc, V)
       const validMask = tf.tensor2d(valid, [b, tc]);
       const kept: tf.NamedTensorMap = {
         logProbs: tf.mul(tf.reshape(tokenLogProbs(logits, targets), [b, tc]), validMask),
@@ -407,28 +377,6 @@ export class GPT2LM implements CausalLM {
       eosTokenId: this.config.eosTokenId,
       maxLength: this.config.nPositions,
     });
-  }
-
-  /** The weights in checkpoint order. */
-  trainableVariables(): tf.Variable[] {
-    return [...this.weights.values()];
-  }
-
-  /** A deep copy (same tokenizer object). */
-  clone(): GPT2LM {
-    const model = new GPT2LM(this.config, cloneWeights(this.weights));
-    model.tokenizer = this.tokenizer;
-    return model;
-  }
-
-  /** Frees the weights. */
-  dispose(): void {
-    disposeWeights(this.weights);
-  }
-
-  /** The weights copied to the host, by checkpoint name. */
-  toHost(): Promise<Map<string, HostTensor>> {
-    return weightsToHost(this.weights);
   }
 }
 

@@ -20,10 +20,10 @@
  */
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
-import { cloneWeights, disposeWeights, weightsFromHost, weightsToHost } from "./weight_map.ts";
+import { WeightedModel, weightsFromHost } from "./weight_map.ts";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
-import type { ContinuationOutputs, GenerateOptions, Seq2SeqLM, Tokenizer } from "./types.ts";
+import type { ContinuationOutputs, GenerateOptions, Seq2SeqLM } from "./types.ts";
 import type { HostTensor } from "./safetensors.ts";
 import { positionBuckets, type T5Config, t5WeightShapes } from "./t5_config.ts";
 import { attentionBias, checkTokenRows } from "./padding.ts";
@@ -206,50 +206,27 @@ export interface T5GenerateOptions extends GenerateOptions {
 const linearOp = lmHead;
 
 /** A T5 encoder-decoder LM whose weights are tf.Variables named as in the checkpoint. */
-export class T5LM implements Seq2SeqLM {
+export class T5LM extends WeightedModel<T5Config> implements Seq2SeqLM {
   /** Output prefixes go to the decoder. */
   readonly seq2seq = true;
-  /** The hyperparameters (checked). */
-  readonly config: T5Config;
-  /** The tokenizer loaded with the checkpoint, if any. */
-  tokenizer?: Tokenizer;
-  /** Weights by checkpoint name, exactly {@linkcode t5WeightShapes}'s keys (no embed_tokens copies). */
-  readonly weights: Map<string, tf.Variable>;
-
-  /**
-   * Wraps existing weights; {@linkcode createT5} and {@linkcode t5FromHost} build them.
-   *
-   * @param config a checked config
-   * @param weights every tensor of {@linkcode t5WeightShapes}; the model takes ownership
-   */
-  constructor(config: T5Config, weights: Map<string, tf.Variable>) {
-    this.config = config;
-    this.weights = weights;
-  }
-
-  #w<R extends tf.Rank>(name: string): tf.Tensor<R> {
-    const w = this.weights.get(name);
-    if (!w) throw new Error(`Missing weight "${name}"`);
-    return w as unknown as tf.Tensor<R>;
-  }
 
   /** T5LayerNorm: RMS norm, `w · x / sqrt(mean(x²) + eps)`, no mean subtraction, no bias. */
   #norm(x: tf.Tensor2D, name: string): tf.Tensor2D {
     const variance = tf.mean(tf.square(x), -1, true); // (N, 1)
     const normed = tf.mul(x, tf.rsqrt(tf.add(variance, this.config.layerNormEpsilon)));
-    return tf.mul(normed, this.#w<tf.Rank.R1>(name));
+    return tf.mul(normed, this.weight<tf.Rank.R1>(name));
   }
 
   /** nn.Linear without bias: x · Wᵀ with W [out, in]. */
   #linear(x: tf.Tensor2D, name: string, inference: boolean): tf.Tensor2D {
-    const w = this.#w<tf.Rank.R2>(name);
+    const w = this.weight<tf.Rank.R2>(name);
     // the custom-gradient wrapper costs a scope and saved tensors per call: skip it when decoding
     return inference ? tf.matMul(x, w, false, true) : linearOp(x, w);
   }
 
   /** Rows of a table [n, C] at `ids`; training uses the host scatter-add gradient. */
   #lookup(name: string, ids: Int32Array, inference: boolean): tf.Tensor2D {
-    const table = this.#w<tf.Rank.R2>(name);
+    const table = this.weight<tf.Rank.R2>(name);
     return inference ? tf.gather(table, tf.tensor1d(ids, "int32")) : embedding(table, ids);
   }
 
@@ -621,28 +598,6 @@ export class T5LM implements Seq2SeqLM {
       maxLength: Infinity, // relative positions: no length limit
       seq2seq: true,
     });
-  }
-
-  /** The weights in checkpoint order. */
-  trainableVariables(): tf.Variable[] {
-    return [...this.weights.values()];
-  }
-
-  /** A deep copy (same tokenizer object). */
-  clone(): T5LM {
-    const model = new T5LM(this.config, cloneWeights(this.weights));
-    model.tokenizer = this.tokenizer;
-    return model;
-  }
-
-  /** Frees the weights. */
-  dispose(): void {
-    disposeWeights(this.weights);
-  }
-
-  /** The weights copied to the host, by checkpoint name. */
-  toHost(): Promise<Map<string, HostTensor>> {
-    return weightsToHost(this.weights);
   }
 }
 

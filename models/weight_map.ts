@@ -7,6 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { InputError } from "../core/errors.ts";
 import type { HostTensor } from "./safetensors.ts";
+import type { Tokenizer } from "./types.ts";
 
 /** Trainable copies of `weights`, under the same names. */
 export function cloneWeights(weights: ReadonlyMap<string, tf.Variable>): Map<string, tf.Variable> {
@@ -67,4 +68,59 @@ export function weightsFromHost(
     value.dispose();
   }
   return weights;
+}
+
+/**
+ * What every model built on named tf.Variables shares (GPT-2, T5): its config, its weights by
+ * checkpoint name, the tokenizer loaded with it, and the weight-map operations (copy, free,
+ * host copy). The architecture itself lives in the subclass.
+ */
+export abstract class WeightedModel<C> {
+  /** The hyperparameters (checked, defaults filled). */
+  readonly config: C;
+  /** The tokenizer loaded with the checkpoint, if any. */
+  tokenizer?: Tokenizer;
+  /** Weights by checkpoint name; the model owns them. */
+  readonly weights: Map<string, tf.Variable>;
+
+  /**
+   * Wraps existing weights.
+   *
+   * @param config a checked config
+   * @param weights every tensor the architecture names; the model takes ownership
+   */
+  constructor(config: C, weights: Map<string, tf.Variable>) {
+    this.config = config;
+    this.weights = weights;
+  }
+
+  /** The weight named `name`; a missing one is a programming error. */
+  protected weight<R extends tf.Rank>(name: string): tf.Tensor<R> {
+    const w = this.weights.get(name);
+    if (!w) throw new Error(`Missing weight "${name}"`);
+    return w as unknown as tf.Tensor<R>;
+  }
+
+  /** Every weight (all train). */
+  trainableVariables(): tf.Variable[] {
+    return [...this.weights.values()];
+  }
+
+  /** A deep copy of the same class (same tokenizer object). */
+  clone(): this {
+    const Model = this.constructor as new (config: C, weights: Map<string, tf.Variable>) => this;
+    const model = new Model(this.config, cloneWeights(this.weights));
+    model.tokenizer = this.tokenizer;
+    return model;
+  }
+
+  /** Frees the weights. */
+  dispose(): void {
+    disposeWeights(this.weights);
+  }
+
+  /** The weights copied to the host, by checkpoint name. */
+  toHost(): Promise<Map<string, HostTensor>> {
+    return weightsToHost(this.weights);
+  }
 }
