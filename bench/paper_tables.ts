@@ -4,6 +4,7 @@
  * tables, an inline SVG bar chart and JSON. Pure functions of the runs' files.
  * @module
  */
+import { terciles } from "../rewards/difficulty.ts";
 
 /** Per-prompt evaluation of one run's learner (the bench's `per_prompt.json`). */
 export interface PerPrompt {
@@ -236,14 +237,7 @@ export function difficultyGroups(
   difficulty: readonly number[],
   kind: PerPrompt["difficultyKind"],
 ): number[] {
-  if (kind === "unseen-concepts") return difficulty.map((d) => d);
-  const n = difficulty.length;
-  const sorted = [...difficulty].sort((a, b) => a - b);
-  return difficulty.map((d) => {
-    let lower = 0;
-    while (lower < n && sorted[lower] < d) lower++;
-    return Math.floor((3 * lower) / n);
-  });
+  return kind === "unseen-concepts" ? difficulty.map((d) => d) : terciles(difficulty);
 }
 
 /** The label of a difficulty group. */

@@ -81,12 +81,22 @@ export function tokenStream(texts: string[], tokenizer: Tokenizer): Int32Array {
 /** (prompt, target) rows for one supervised step. */
 export type SupervisedBatch = { prompts: number[][]; targets: number[][] };
 
+/** Where a resumed supervised training picks up: the steps done and the optimizer's state. */
+export interface SupervisedResume {
+  step: number;
+  optimizer: { step: number; m: Float32Array[]; v: Float32Array[] };
+}
+
 /**
  * Supervised NLL steps (AdamW, gradient-norm clip 1) on the batches `draw` makes, with the
  * gradient steps on the ONNX Runtime engine when it loads (about 5x faster than tfjs-wasm).
+ * Each step's batch comes from its own stream (`rng.child("step-N")`), so a training resumed
+ * from a checkpoint draws what an unbroken one would have.
  * @param model the model (GPT-2 or T5) trained in place
  * @param draw the batch of a step, from that step's random stream
- * @param options steps, peak learning rate and its schedule (a factor per step), weight decay
+ * @param options steps, peak learning rate and its schedule (a factor per step), weight decay;
+ *   where to resume from and where to stop this sitting, and hooks after each step and every
+ *   `checkpointEvery` steps (and at the last step of the sitting)
  * @returns the last step's loss
  */
 export async function supervisedTraining(
@@ -99,6 +109,12 @@ export async function supervisedTraining(
     weightDecay: number;
     rng: Rng;
     label: string;
+    resume?: SupervisedResume;
+    /** Stop this sitting after this step (a checkpoint is taken there); default `steps`. */
+    until?: number;
+    onStep?: (step: number, loss: number) => Promise<void> | void;
+    checkpointEvery?: number;
+    onCheckpoint?: (resume: SupervisedResume) => Promise<void>;
   },
 ): Promise<number> {
   const engine = await openEngine(model.config, "auto");
@@ -107,14 +123,28 @@ export async function supervisedTraining(
     learningRate: options.learningRate,
     weightDecay: options.weightDecay,
   });
-  const progress = new Progress(options.label, options.steps, { unit: "step" });
+  const first = options.resume?.step ?? 0;
+  if (options.resume) optimizer.setState(options.resume.optimizer);
+  const progress = new Progress(options.label, options.steps, { unit: "step", initial: first });
   let loss = NaN;
   try {
-    for (let step = 0; step < options.steps; step++) {
+    const last = Math.min(options.steps, options.until ?? options.steps);
+    for (let step = first; step < last; step++) {
       optimizer.learningRate = options.learningRate * options.schedule(step, options.steps);
       const batch = draw(options.rng.child(`step-${step}`), step);
       loss = nllStep(trainer, optimizer, batch, 1).nll;
+      if (!Number.isFinite(loss)) {
+        throw new RangeError(`${options.label}: the loss of step ${step + 1} is ${loss}`);
+      }
       progress.update(step + 1, { loss: loss.toFixed(3) });
+      await options.onStep?.(step + 1, loss);
+      const every = options.checkpointEvery ?? 0;
+      if (
+        options.onCheckpoint && every > 0 &&
+        ((step + 1) % every === 0 || step + 1 === last)
+      ) {
+        await options.onCheckpoint({ step: step + 1, optimizer: optimizer.getState() });
+      }
     }
   } finally {
     optimizer.dispose();
@@ -128,6 +158,28 @@ export async function supervisedTraining(
 export function warmupDecay(step: number, steps: number): number {
   const warm = Math.min(1, (step + 1) / Math.max(1, steps * 0.05));
   return warm * (1 - 0.9 * step / steps);
+}
+
+/**
+ * Warm-up, stable, decay: linear warm-up over `warmupSteps`, the peak until the last
+ * `decayFraction` of the steps, then linear decay to 0. Until the decay starts the factor does
+ * not depend on the total, so a longer or shorter training can go on from a checkpoint taken
+ * before its decay.
+ */
+export function warmupStableDecay(
+  warmupSteps: number,
+  decayFraction: number,
+): (step: number, steps: number) => number {
+  return (step, steps) => {
+    const warm = Math.min(1, (step + 1) / Math.max(1, warmupSteps));
+    const decayStart = decayStartStep(steps, decayFraction);
+    return warm * (step < decayStart ? 1 : (steps - step) / (steps - decayStart));
+  };
+}
+
+/** The first step of {@linkcode warmupStableDecay}'s decay. */
+export function decayStartStep(steps: number, decayFraction: number): number {
+  return steps - Math.round(steps * decayFraction);
 }
 
 /** Linear decay to 0 (fine-tuning). */

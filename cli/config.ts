@@ -20,6 +20,10 @@ export interface ReportBounds {
   maxEntropyRatio: number;
   /** A PPO update is too large when its clip fraction exceeds this. @default 0.3 */
   maxClipFraction: number;
+  /** The learner's distinct-2 may fall below the zero-shot model's by this much. @default 0.05 */
+  maxDistinct2Drop: number;
+  /** Warn when the learner's mean reward does not exceed the guide's. @default true */
+  beatGuide: boolean;
 }
 
 /** Everything a run needs besides its run folder. */
@@ -42,7 +46,11 @@ export interface RunConfig {
     /** CommonGen: a local BERT feature-extraction folder (ONNX) for BERTScore; null = none. */
     bertScoreDir: string | null;
   };
-  /** The learner: built and pretrained here ("build"), or a Hugging Face folder ("dir"). */
+  /**
+   * The learner: built and pretrained here ("build"), a Hugging Face folder with its own task
+   * models ("dir": imdb-gpt2), or the IMDB base model made by `deno task pretrain` ("base":
+   * `policy.dir`, else the shipped assets/imdb-base) with the guide and reward built here.
+   */
   policy: {
     source: string;
     dir: string | null;
@@ -145,6 +153,8 @@ const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
     minEntropyRatio: 0.5,
     maxEntropyRatio: 1.5,
     maxClipFraction: 0.3,
+    maxDistinct2Drop: 0.05,
+    beatGuide: true,
   },
   train: {},
 };
@@ -332,7 +342,7 @@ export function resolveConfig(
 /** The values each enumerated field accepts. */
 export const CONFIG_CHOICES: Readonly<Record<string, readonly string[]>> = {
   "task.name": ["imdb", "commongen", "toy-dense", "toy-sparse"],
-  "policy.source": ["build", "dir"],
+  "policy.source": ["build", "dir", "base"],
   "policy.architecture": ["gpt2", "t5"],
   "policy.init": ["pretrained", "bc"],
   "guide.kind": ["bc", "dir", "onnx", "api", "toy", "none"],
@@ -381,7 +391,7 @@ export function validateRunConfig(config: RunConfig): void {
     );
   }
   for (const [key, value] of Object.entries(config.report)) {
-    checkRange(`report.${key}`, value, 0, Number.MAX_VALUE);
+    if (typeof value === "number") checkRange(`report.${key}`, value, 0, Number.MAX_VALUE);
   }
   const require = (field: string, value: unknown, why: string) => {
     if (value === null || value === "") throw new ConfigError(field, `must be set ${why}`);

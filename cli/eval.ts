@@ -30,7 +30,8 @@ import type { MetricFunction, RewardFunction } from "../rewards/types.ts";
 import type { GenerationConfig } from "../stages/types.ts";
 import { createCommonGenTask } from "../tasks/commongen_task.ts";
 import { imdbDataDir } from "../tasks/download.ts";
-import { createImdbTask } from "../tasks/imdb_task.ts";
+import { createImdbTask, IMDB_HELD_OUT_EVAL_REVIEWS, loadImdbHeldOut } from "../tasks/imdb_task.ts";
+import { bitsPerByteMetric } from "../rewards/bits_per_byte.ts";
 import type { PromptRecord, Split, Task } from "../tasks/types.ts";
 import { CONFIG_CHOICES, resolveConfig, type RunConfig } from "./config.ts";
 import { commonGenDataDir } from "./commongen_small.ts";
@@ -204,6 +205,8 @@ interface Bench {
   engine: string;
   /** How to decode: the flags, else the run's or the task's default. */
   decoding: Decoding;
+  /** Metrics of the policy itself (IMDB: held-out bits per byte). */
+  policyMetrics?: (policy: TokenGenerator) => Promise<Record<string, number>>;
   dispose(): void;
 }
 
@@ -336,6 +339,7 @@ async function runBench(args: EvalArgs, io: CliIo): Promise<Bench> {
       seed: args.seed ?? config.seed,
       engine: args.engine ?? config.engine,
       decoding: decodingOf(args, config.evaluation),
+      ...(parts.policyMetrics ? { policyMetrics: parts.policyMetrics } : {}),
       dispose: disposeAll,
     };
   } catch (error) {
@@ -396,6 +400,7 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
     let task: Task;
     let reward: RewardFunction;
     let metrics: MetricFunction;
+    let policyMetrics: Bench["policyMetrics"];
     if (args.task === "imdb") {
       if (!args.reward) {
         throw flagError(
@@ -420,6 +425,10 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
       metrics = imdbMetrics(reward, reference ? { model: reference, tokenizer } : null);
       const dataDir = await imdbDataDir(args.data ?? undefined);
       task = createImdbTask({ dataDir, tokenizer, reward, metrics });
+      policyMetrics = bitsPerByteMetric(
+        await loadImdbHeldOut(dataDir, IMDB_HELD_OUT_EVAL_REVIEWS),
+        tokenizer,
+      );
     } else {
       reward = spiderReward({ spice: null });
       const scorer = args.bertscore
@@ -450,6 +459,7 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
           ? { doSample: false, numBeams: 5 }
           : { doSample: true, numBeams: 1 },
       ),
+      ...(policyMetrics ? { policyMetrics } : {}),
       dispose: disposeAll,
     };
   } catch (error) {
@@ -478,7 +488,8 @@ async function generator(
 async function score(bench: Bench, records: PromptRecord[], io: CliIo) {
   const { policy, release } = await generator(bench, io);
   try {
-    return await scoreChunks(bench, policy, records);
+    const scored = await scoreChunks(bench, policy, records);
+    return { ...scored, own: await bench.policyMetrics?.(policy) ?? {} };
   } finally {
     await release();
   }
@@ -545,12 +556,15 @@ export async function evaluate(argv: string[], io: CliIo = CONSOLE_IO): Promise<
     if (records.length === 0) {
       throw new InputError(`no ${args.split} prompts to evaluate`, bench.task.name);
     }
-    const { rewards, generations } = await score(bench, records, io);
-    const metrics = await bench.metrics({
-      prompts: records.map((r) => r.prompt),
-      generations,
-      references: records.map((r) => r.references),
-    });
+    const { rewards, generations, own } = await score(bench, records, io);
+    const metrics = {
+      ...await bench.metrics({
+        prompts: records.map((r) => r.prompt),
+        generations,
+        references: records.map((r) => r.references),
+      }),
+      ...own,
+    };
     const result: EvalResult = {
       policy: bench.policyDir,
       task: bench.task.name,

@@ -17,7 +17,13 @@ import { OnnxSentimentModel } from "../rewards/sentiment_onnx.ts";
 import type { RewardFunction } from "../rewards/types.ts";
 import { imdbDataDir } from "../tasks/download.ts";
 import { loadImdbSplit } from "../tasks/imdb.ts";
-import { createImdbTask, imdbSplitIndices } from "../tasks/imdb_task.ts";
+import {
+  createImdbTask,
+  IMDB_HELD_OUT_EVAL_REVIEWS,
+  imdbSplitIndices,
+  loadImdbHeldOut,
+} from "../tasks/imdb_task.ts";
+import { bitsPerByteMetric } from "../rewards/bits_per_byte.ts";
 import type { RunConfig } from "./config.ts";
 import { loadExternalGuide, requireFolder } from "./guide_parts.ts";
 import { imdbMetrics } from "./imdb_metrics.ts";
@@ -178,6 +184,10 @@ export async function imdbGpt2Parts(config: RunConfig, rng: Rng): Promise<TaskPa
       guide,
       reward: sentiment.reward,
       baselines: guideBaselines(config.guide.kind, guide),
+      policyMetrics: bitsPerByteMetric(
+        await loadImdbHeldOut(dataDir, IMDB_HELD_OUT_EVAL_REVIEWS),
+        tokenizer,
+      ),
       // The learner is freed by the setup, everything else here.
       owned: owned.filter((o) => o !== learner),
     };

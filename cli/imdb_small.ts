@@ -9,11 +9,21 @@
  */
 import { Rng } from "../core/prng.ts";
 import { loadCausalLM } from "../models/checkpoint.ts";
+import { HFTokenizer } from "../models/tokenizer.ts";
+import { InputError } from "../core/errors.ts";
+import { exists } from "../core/fs.ts";
+import { fileSha256 } from "./imdb_base.ts";
 import type { TokenGenerator, Tokenizer } from "../models/types.ts";
 import { SentimentClassifier, trainSentimentClassifier } from "../rewards/sentiment_classifier.ts";
 import { imdbDataDir } from "../tasks/download.ts";
 import { imdbPrompt, type ImdbReview, loadImdbSplit } from "../tasks/imdb.ts";
-import { createImdbTask, imdbSplitIndices } from "../tasks/imdb_task.ts";
+import {
+  createImdbTask,
+  IMDB_HELD_OUT_EVAL_REVIEWS,
+  imdbSplitIndices,
+  loadImdbHeldOut,
+} from "../tasks/imdb_task.ts";
+import { bitsPerByteMetric } from "../rewards/bits_per_byte.ts";
 import type { RunConfig } from "./config.ts";
 import { loadExternalGuide } from "./guide_parts.ts";
 import { imdbMetrics } from "./imdb_metrics.ts";
@@ -65,13 +75,9 @@ export async function imdbSmallParts(config: RunConfig, _rng: Rng): Promise<Task
   const all = await loadImdbSplit(dataDir, "train");
   const train = imdbSplitIndices(all.length, 0).train.map((i) => all[i]);
 
-  const tokenizerDir = `${root}/tokenizer-${cacheKey({ v: p.vocabSize })}`;
-  const tokenizer = await cachedTokenizer(
-    tokenizerDir,
-    p.vocabSize,
-    () => Promise.resolve(train.slice(0, 8000).map((r) => r.text)),
-  );
-
+  const { tokenizer, pretrainedDir, pretrainedKey } = p.source === "base"
+    ? await baseModel(config.policy.dir ?? SHIPPED_BASE_DIR)
+    : await builtModel(config, root, train, build);
   const classifierPath = `${root}/sentiment-classifier-${cacheKey({ seed: 42 })}`;
   await cached(classifierPath, "sentiment classifier (reward)", async (tmp) => {
     const classifier = trainSentimentClassifier(
@@ -87,20 +93,11 @@ export async function imdbSmallParts(config: RunConfig, _rng: Rng): Promise<Task
   });
   const classifier = await SentimentClassifier.load(`${classifierPath}/classifier.bin`);
 
-  const pretrainedDir = await cachedPretrained(
-    root,
-    tokenizerDir,
-    p,
-    tokenizer,
-    () => Promise.resolve(train.slice(0, 6000).map((r) => r.text)),
-    build,
-  );
-
   const generation = config.train.generation;
   const maxPrompt = config.train.maxPromptTokens;
   const guideDir = `${root}/bc-guide-${
     cacheKey({
-      pretrainedDir,
+      pretrained: pretrainedKey,
       steps: config.guide.bcSteps,
       lr: config.guide.bcLearningRate,
       maxPrompt,
@@ -154,6 +151,65 @@ export async function imdbSmallParts(config: RunConfig, _rng: Rng): Promise<Task
     guide,
     reward,
     baselines: guideBaselines(config.guide.kind, guide),
+    policyMetrics: bitsPerByteMetric(
+      await loadImdbHeldOut(dataDir, IMDB_HELD_OUT_EVAL_REVIEWS),
+      tokenizer,
+    ),
     owned: [...owned, fixedLM],
   };
+}
+
+/** The base model shipped with the repository (made by `deno task pretrain`). */
+export const SHIPPED_BASE_DIR = new URL("../assets/imdb-base", import.meta.url).pathname;
+
+/**
+ * The learner's starting point from a base-model folder (`policy.source: "base"`): its
+ * tokenizer, and a cache key from its weights' checksum, so the guides built from it are
+ * rebuilt when the weights change and reused wherever the folder lives.
+ */
+async function baseModel(
+  dir: string,
+): Promise<{ tokenizer: HFTokenizer; pretrainedDir: string; pretrainedKey: string }> {
+  const weights = `${dir}/model.safetensors`;
+  if (!await exists(weights)) {
+    throw new InputError(
+      "no base model here (model.safetensors is missing): make it with `deno task pretrain` " +
+        "or set policy.dir to a GPT-2 folder",
+      dir,
+    );
+  }
+  const model = await loadCausalLM(dir); // checks config, weights and tokenizer together
+  const tokenizer = model.tokenizer;
+  model.dispose();
+  if (!(tokenizer instanceof HFTokenizer)) {
+    throw new InputError("no tokenizer.json: the base model folder must hold its tokenizer", dir);
+  }
+  return { tokenizer, pretrainedDir: dir, pretrainedKey: await fileSha256(weights) };
+}
+
+/** A tokenizer fitted here and a small GPT pretrained here (`policy.source: "build"`). */
+async function builtModel(
+  config: RunConfig,
+  root: string,
+  train: ImdbReview[],
+  build: Rng,
+): Promise<{ tokenizer: HFTokenizer; pretrainedDir: string; pretrainedKey: string }> {
+  const p = config.policy;
+  const tokenizerDir = `${root}/tokenizer-${cacheKey({ v: p.vocabSize })}`;
+  const tokenizer = await cachedTokenizer(
+    tokenizerDir,
+    p.vocabSize,
+    () => Promise.resolve(train.slice(0, 8000).map((r) => r.text)),
+  );
+
+  const pretrainedDir = await cachedPretrained(
+    root,
+    tokenizerDir,
+    p,
+    tokenizer,
+    () => Promise.resolve(train.slice(0, 6000).map((r) => r.text)),
+    build,
+  );
+
+  return { tokenizer, pretrainedDir, pretrainedKey: pretrainedDir };
 }

@@ -31,11 +31,13 @@ export class Progress {
   #start: number;
   #lastPlain = -Infinity;
   #done = 0;
+  #initial = 0;
 
   /**
    * @param phase the phase name shown first, e.g. "train"
    * @param total units in the phase
-   * @param options unit name, plain-mode interval in ms, sink and clock (for tests)
+   * @param options unit name, plain-mode interval in ms, sink and clock (for tests), and units
+   *   done before this sitting (a resumed phase: they count toward `done`, not toward the rate)
    */
   constructor(
     readonly phase: string,
@@ -45,9 +47,12 @@ export class Progress {
       plainEveryMs?: number;
       sink?: ProgressSink;
       now?: () => number;
+      initial?: number;
     } = {},
   ) {
     this.#start = this.now();
+    this.#initial = options.initial ?? 0;
+    this.#done = this.#initial;
   }
 
   private now(): number {
@@ -57,7 +62,7 @@ export class Progress {
   /** The line for `done` units plus extra fields, e.g. `{ reward: "0.61" }`. */
   line(done: number, fields: Record<string, string | number> = {}): string {
     const elapsed = (this.now() - this.#start) / 1000;
-    const rate = elapsed > 0 ? done / elapsed : 0;
+    const rate = elapsed > 0 ? Math.max(0, done - this.#initial) / elapsed : 0;
     const eta = rate > 0 ? (this.total - done) / rate : NaN;
     const extra = Object.entries(fields).map(([k, v]) => `${k} ${v}`).join(" | ");
     const unit = this.options.unit ?? "it";

@@ -53,6 +53,8 @@ export const DEFAULT_BOUNDS: Readonly<ReportBounds> = Object.freeze({
   minEntropyRatio: 0.5,
   maxEntropyRatio: 1.5,
   maxClipFraction: 0.3,
+  maxDistinct2Drop: 0.05,
+  beatGuide: true,
 });
 
 const escapeHtml = (text: string) =>
@@ -433,8 +435,10 @@ const at = (m: Record<string, unknown>, i: number) => displayIteration(m, i);
 
 /**
  * The warnings of a run: negative KL estimates, a perplexity rise over the zero-shot
- * model beyond `bounds.maxPerplexityRise`, entropy collapse or blow-up (last iteration
- * against the first), clip fractions above `bounds.maxClipFraction`.
+ * model beyond `bounds.maxPerplexityRise`, a fall of distinct-2 beyond
+ * `bounds.maxDistinct2Drop`, a learner whose reward does not exceed the guide's (with
+ * `bounds.beatGuide`), entropy collapse or blow-up (last iteration against the first), clip
+ * fractions above `bounds.maxClipFraction`.
  * @param metrics metrics.jsonl's objects
  * @param evaluation the evaluation rows
  * @param bounds the bounds
@@ -461,7 +465,7 @@ export function reportWarnings(
         'tokens can go negative with top-k/top-p sampling; train.kl.estimator "k3" never does.',
     );
   }
-  const { learner, zeroShot } = evaluationRoles(evaluation);
+  const { learner, zeroShot, guide } = evaluationRoles(evaluation);
   const pplKey = learner && Object.keys(learner).find((k) => /perplexity/i.test(k));
   if (pplKey && learner && zeroShot && learner !== zeroShot) {
     const [after, before] = [Number(learner[pplKey]), Number(zeroShot[pplKey])];
@@ -476,6 +480,30 @@ export function reportWarnings(
           }% bound (report.maxPerplexityRise): the learner may be trading fluency for reward.`,
         );
       }
+    }
+  }
+  const distinct = (row: Record<string, string | number> | undefined) =>
+    Number(row?.["diversity/distinct-2"]);
+  if (learner && zeroShot && learner !== zeroShot) {
+    const [after, before] = [distinct(learner), distinct(zeroShot)];
+    if (
+      Number.isFinite(after) && Number.isFinite(before) && after < before - bounds.maxDistinct2Drop
+    ) {
+      warnings.push(
+        `Distinct-2 fell from ${formatNumber(before)} (zero-shot) to ${
+          formatNumber(after)
+        }, more ` +
+          `than report.maxDistinct2Drop ${bounds.maxDistinct2Drop}: the learner repeats itself.`,
+      );
+    }
+  }
+  if (bounds.beatGuide && learner && guide && learner !== guide) {
+    const [mine, theirs] = [Number(learner.reward_mean), Number(guide.reward_mean)];
+    if (Number.isFinite(mine) && Number.isFinite(theirs) && !(mine > theirs)) {
+      warnings.push(
+        `The learner's mean reward ${formatNumber(mine)} does not exceed the ${guide.model}'s ` +
+          `${formatNumber(theirs)} (report.beatGuide).`,
+      );
     }
   }
   const entropy = series("entropy");

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  DEFAULT_BOUNDS,
   histogram,
   lineChart,
   niceTicks,
@@ -111,7 +112,14 @@ Deno.test("reportWarnings() flags negative KL, a perplexity rise, entropy collap
   const quiet = reportWarnings(
     metrics.map((m) => ({ ...m, kl: 1, entropy: 1 + m.iteration })),
     evaluation,
-    { maxPerplexityRise: 0.6, minEntropyRatio: 0.5, maxEntropyRatio: 5, maxClipFraction: 0.5 },
+    {
+      maxPerplexityRise: 0.6,
+      minEntropyRatio: 0.5,
+      maxEntropyRatio: 5,
+      maxClipFraction: 0.5,
+      maxDistinct2Drop: 0.05,
+      beatGuide: true,
+    },
   );
   assert.deepEqual(quiet, []);
   const blowUp = reportWarnings(metrics.map((m) => ({ ...m, entropy: 1 + m.iteration })), []);
@@ -201,4 +209,25 @@ Deno.test("deno task report: one run re-rendered in its folder, several compared
   } finally {
     await Deno.remove(base, { recursive: true });
   }
+});
+
+Deno.test("reportWarnings() flags a distinct-2 fall and a learner that does not beat its guide", () => {
+  const evaluation = [
+    { model: "learner (trained)", reward_mean: 0.61, "diversity/distinct-2": 0.52 },
+    { model: "zero-shot", reward_mean: 0.5, "diversity/distinct-2": 0.6 },
+    { model: "BC guide", reward_mean: 0.63, "diversity/distinct-2": 0.58 },
+  ];
+  const warnings = reportWarnings([], evaluation);
+  assert.equal(warnings.length, 2, warnings.join("\n"));
+  assert.match(warnings[0], /^Distinct-2 fell from 0\.6000 \(zero-shot\) to 0\.5200/);
+  assert.match(warnings[1], /mean reward 0\.6100 does not exceed the BC guide's 0\.6300/);
+  // within the bounds, or with the guide check off: none
+  const fine = evaluation.map((row, i) =>
+    i === 0 ? { ...row, reward_mean: 0.7, "diversity/distinct-2": 0.56 } : row
+  );
+  assert.deepEqual(reportWarnings([], fine), []);
+  assert.deepEqual(
+    reportWarnings([], evaluation, { ...DEFAULT_BOUNDS, beatGuide: false, maxDistinct2Drop: 0.1 }),
+    [],
+  );
 });

@@ -36,6 +36,11 @@ export interface RunSetup {
   evalRecords: PromptRecord[];
   /** Policies the report compares the learner against (e.g. zero-shot, the BC guide). */
   baselines: { name: string; policy: TokenGenerator }[];
+  /**
+   * Metrics of a model itself rather than of its generations (IMDB: held-out bits per byte),
+   * added to each evaluated model's row; absent: none.
+   */
+  policyMetrics?: (policy: TokenGenerator) => Promise<Record<string, number>>;
   /** The trained models, typed for saving. */
   learner: PolicyModel;
   critics: Partial<Record<"learner" | "guide", LinearValueModel>>;
@@ -57,6 +62,8 @@ export interface TaskParts {
   zeroShot?: PolicyModel;
   /** Baselines besides the zero-shot model. */
   baselines: { name: string; policy: TokenGenerator }[];
+  /** Metrics of a model itself (see {@linkcode RunSetup.policyMetrics}). */
+  policyMetrics?: (policy: TokenGenerator) => Promise<Record<string, number>>;
   /** Models to free at the end besides the learner. */
   owned: { dispose(): void }[];
 }
@@ -161,6 +168,7 @@ export async function assembleSetup(
     tokenizer: parts.tokenizer,
     evalRecords,
     baselines: [{ name: "zero-shot", policy: zeroShot }, ...parts.baselines],
+    ...(parts.policyMetrics ? { policyMetrics: parts.policyMetrics } : {}),
     learner: parts.learner,
     critics,
     dispose() {
@@ -187,7 +195,9 @@ export async function buildTaskParts(config: RunConfig, rng: Rng): Promise<TaskP
   const { name } = config.task;
   const source = config.policy.source;
   if (name.startsWith("toy")) return await toyParts(config, rng);
-  if (name === "imdb" && source === "build") return await imdbSmallParts(config, rng);
+  if (name === "imdb" && (source === "build" || source === "base")) {
+    return await imdbSmallParts(config, rng);
+  }
   if (name === "imdb" && source === "dir") return await imdbGpt2Parts(config, rng);
   if (name === "commongen" && source === "build") return await commonGenSmallParts(config, rng);
   throw new ConfigError(

@@ -197,7 +197,8 @@ export async function evaluateSetup(config: RunConfig, setup: RunSetup, label: s
       generations: result.generations,
       references: setup.evalRecords.map((r) => r.references),
     });
-    rows.push({ model: name, reward_mean: result.rewardMean, ...metrics });
+    const own = await setup.policyMetrics?.(policy) ?? {};
+    rows.push({ model: name, reward_mean: result.rewardMean, ...metrics, ...own });
     generations[name] = result.generations;
     setup.evalRecords.forEach((record, j) =>
       perPrompt.push({

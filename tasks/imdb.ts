@@ -56,6 +56,52 @@ export async function loadImdbSplit(dataDir: string, split: ImdbSplit): Promise<
 }
 
 /**
+ * The unlabelled reviews of the original release (`unsup/`, 50,000 reviews) when the data
+ * folder has them: `unsup.jsonl[.gz]` with `{"text"}` per line, the archive's `train/unsup/`
+ * or Hugging Face's `plain_text/unsupervised-*.parquet`. Base-model pretraining reads them
+ * beside the train split.
+ * @param dataDir the data root, its `imdb/` folder, or an aclImdb folder
+ * @returns the review texts in file order, or an empty list when the folder has none
+ */
+export async function loadImdbUnlabelled(dataDir: string): Promise<string[]> {
+  for (const dir of [`${dataDir}/imdb`, `${dataDir}/aclImdb`, dataDir]) {
+    for (const name of ["unsup.jsonl.gz", "unsup.jsonl"]) {
+      if (!await exists(`${dir}/${name}`)) continue;
+      const texts: string[] = [];
+      for await (const { value, where } of readJsonl(`${dir}/${name}`)) {
+        const text = requireField(value, "text", "string", where);
+        checkNotEmpty(text, where);
+        texts.push(text);
+      }
+      return texts;
+    }
+    if (await exists(`${dir}/train/unsup`)) {
+      const files: { id: number; path: string }[] = [];
+      for await (const entry of Deno.readDir(`${dir}/train/unsup`)) {
+        const match = /^(\d+)_\d+\.txt$/.exec(entry.name);
+        if (entry.isFile && match) {
+          files.push({ id: Number(match[1]), path: `${dir}/train/unsup/${entry.name}` });
+        }
+      }
+      files.sort((a, b) => a.id - b.id);
+      return await Promise.all(files.map((f) => Deno.readTextFile(f.path)));
+    }
+    const parquet = await findParquet(`${dir}/plain_text`, "unsupervised");
+    if (parquet.length > 0) {
+      const texts: string[] = [];
+      for (const file of parquet) {
+        const rows = await readParquetRows(file, { text: "string" });
+        rows.forEach((row, i) =>
+          texts.push(requireField(row, "text", "string", `${file} row ${i + 1}`))
+        );
+      }
+      return texts;
+    }
+  }
+  return [];
+}
+
+/**
  * Reads IMDB JSONL(.gz) with `{"text": string, "label": 0|1}` per line. When a sibling
  * `<split>.ids.txt` exists, line k names review k's original file.
  * @param path the JSONL file

@@ -46,16 +46,28 @@ export interface ImdbSplitIndices {
   val: number[];
   /** Indices into the test reviews: the first `testSize` of their shuffle. */
   test: number[];
+  /**
+   * Indices into the test reviews: the last {@linkcode IMDB_HELD_OUT_REVIEWS} of their shuffle,
+   * which no run trains or evaluates prompts on (held-out bits per byte of base models).
+   */
+  heldOut: number[];
 }
+
+/** Test reviews kept out of every split a run uses, for held-out bits per byte. */
+export const IMDB_HELD_OUT_REVIEWS = 1000;
+
+/** Held-out reviews an evaluation scores (`fluency/bits_per_byte`): the first of them. */
+export const IMDB_HELD_OUT_EVAL_REVIEWS = 200;
 
 /**
  * The spec's split: the 25,000 training reviews shuffled by `Rng(seed).child("imdb-train-val")`,
  * first 80 % train, last 20 % val; test = the first `testSize` of the test reviews shuffled by
- * `Rng(seed).child("imdb-test")` (positive and negative both used).
+ * `Rng(seed).child("imdb-test")` (positive and negative both used), never reaching the last
+ * {@linkcode IMDB_HELD_OUT_REVIEWS} of that shuffle (`heldOut`).
  * @param trainCount reviews in the original train split
  * @param testCount reviews in the original test split
  * @param options seed and test size
- * @returns indices into the train split (train, val) and the test split (test)
+ * @returns indices into the train split (train, val) and the test split (test, heldOut)
  */
 export function imdbSplitIndices(
   trainCount: number,
@@ -66,11 +78,25 @@ export function imdbSplitIndices(
   const shuffled = rng.child("imdb-train-val").shuffle([...Array(trainCount).keys()]);
   const cut = Math.floor(trainCount * 0.8);
   const test = rng.child("imdb-test").shuffle([...Array(testCount).keys()]);
+  const heldOut = Math.min(IMDB_HELD_OUT_REVIEWS, Math.floor(testCount / 5));
   return {
     train: shuffled.slice(0, cut),
     val: shuffled.slice(cut),
-    test: test.slice(0, Math.min(options.testSize ?? 5000, testCount)),
+    test: test.slice(0, Math.min(options.testSize ?? 5000, testCount - heldOut)),
+    heldOut: test.slice(testCount - heldOut),
   };
+}
+
+/**
+ * The held-out reviews' texts (`imdbSplitIndices(...).heldOut`, from the test split): text no
+ * base model trains on and no run evaluates prompts from, for held-out bits per byte.
+ * @param dataDir the data folder
+ * @param count how many (default all)
+ */
+export async function loadImdbHeldOut(dataDir: string, count?: number): Promise<string[]> {
+  const test = await loadImdbSplit(dataDir, "test");
+  const { heldOut } = imdbSplitIndices(0, test.length);
+  return heldOut.slice(0, count ?? heldOut.length).map((i) => test[i].text);
 }
 
 /**

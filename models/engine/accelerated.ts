@@ -214,6 +214,20 @@ export class OnnxAcceleratedSeq2SeqLM implements Seq2SeqLM {
  * @param engine the run's engine, or null
  * @returns the model to hand to the stages
  */
+export function onEngine(
+  model: GPT2LM,
+  engine: OnnxGpt2Engine | OnnxT5Engine | null,
+): GPT2LM | OnnxAcceleratedLM;
+/** A T5 on `engine` when the engine was built for its config; the T5 itself otherwise. */
+export function onEngine(
+  model: T5LM,
+  engine: OnnxGpt2Engine | OnnxT5Engine | null,
+): T5LM | OnnxAcceleratedSeq2SeqLM;
+/** Any generator: a GPT-2 or T5 built here goes on `engine` when it fits; others as they are. */
+export function onEngine<T extends TokenGenerator | null>(
+  model: T,
+  engine: OnnxGpt2Engine | OnnxT5Engine | null,
+): T | OnnxAcceleratedLM | OnnxAcceleratedSeq2SeqLM;
 export function onEngine<T extends TokenGenerator | null>(
   model: T,
   engine: OnnxGpt2Engine | OnnxT5Engine | null,
