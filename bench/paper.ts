@@ -41,9 +41,13 @@ import {
 } from "./paper_grid.ts";
 import {
   barChart,
+  type Claim,
+  claimsMarkdown,
   figure3,
   learnerRow,
   markdownTable,
+  paperClaims,
+  paperHtml,
   type PerPrompt,
   type RunResult,
   type Table,
@@ -464,7 +468,11 @@ export async function readRun(
 /** The analyses of finished runs. */
 export interface PaperReport {
   tables: { id: string; table: Table }[];
+  /** The paper's comparisons checked on Table 1's runs (empty without Table 1). */
+  claims: Claim[];
   markdown: string;
+  /** The same as one HTML page: tables, bar charts (±std whiskers) and the comparisons. */
+  html: string;
 }
 
 /**
@@ -479,10 +487,13 @@ export function paperReport(
 ): PaperReport {
   const tables: { id: string; table: Table }[] = [];
   const sections: string[] = [options.header];
+  let claims: Claim[] = [];
   if (options.tables.includes("1")) {
     const t = table1(runs, options.algos);
     tables.push({ id: "1", table: t });
     sections.push(markdownTable(t));
+    claims = paperClaims(runs);
+    if (claims.length > 0) sections.push(claimsMarkdown(claims));
   }
   if (options.tables.includes("2")) {
     const t = table2(runs, BUDGETS);
@@ -499,7 +510,12 @@ export function paperReport(
     tables.push({ id: "3", table: t });
     sections.push(markdownTable(t));
   }
-  return { tables, markdown: sections.join("\n\n") + "\n" };
+  return {
+    tables,
+    claims,
+    markdown: sections.join("\n\n") + "\n",
+    html: paperHtml(options.header, tables.map((t) => t.table), claims),
+  };
 }
 
 function decodingText(evaluation: RunConfig["evaluation"]): string {
@@ -559,6 +575,7 @@ export async function paper(argv: string[]): Promise<PaperReport | null> {
   const report = paperReport(runs, { tables: args.tables, algos: args.algos, header });
   await Deno.mkdir(args.out, { recursive: true });
   await writeFileAtomic(`${args.out}/paper.md`, report.markdown);
+  await writeFileAtomic(`${args.out}/paper.html`, report.html);
   // every run of the grid in one page: curves overlaid, evaluation rows, warnings
   const compared = await Promise.all(unique.map(async (p) => {
     const files = await readRunFiles(p.dir);
@@ -575,6 +592,7 @@ export async function paper(argv: string[]): Promise<PaperReport | null> {
     iterations: args.iterations,
     algos: args.algos,
     tables: report.tables.map(({ id, table }) => ({ id, ...tableJson(table) })),
+    claims: report.claims,
     runs: runs.map((r) => ({
       table: r.table,
       algo: r.algo,
@@ -586,7 +604,7 @@ export async function paper(argv: string[]): Promise<PaperReport | null> {
   });
   console.log(report.markdown.replace(/<svg[\s\S]*?<\/svg>/g, "(chart in paper.md)"));
   console.log(
-    `wrote ${args.out}/paper.md, ${args.out}/paper.json and ${args.out}/paper_runs.html`,
+    `wrote ${args.out}/paper.md, paper.html, paper.json and paper_runs.html`,
   );
   return report;
 }

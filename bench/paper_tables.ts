@@ -395,3 +395,190 @@ export function tableJson(table: Table): Record<string, unknown> {
     ...(table.note ? { note: table.note } : {}),
   };
 }
+
+/** One comparison the paper makes, checked on our runs. */
+export interface Claim {
+  /** The paper's statement, e.g. "ppo++ beats ppo". */
+  claim: string;
+  /** The side the paper says is higher, and the other. */
+  higher: { label: string; value: MeanStd };
+  lower: { label: string; value: MeanStd };
+  /** higher.mean − lower.mean. */
+  difference: number;
+  /** Whether |difference| exceeds the two standard deviations added. */
+  exceedsSpread: boolean;
+  /** "holds" (higher and beyond the spread), "reversed" (lower beyond it) or "within spread". */
+  verdict: "holds" | "reversed" | "within spread";
+}
+
+function claimOf(
+  claim: string,
+  higher: { label: string; value: MeanStd },
+  lower: { label: string; value: MeanStd },
+): Claim {
+  const difference = higher.value.mean - lower.value.mean;
+  const exceedsSpread = Math.abs(difference) > higher.value.std + lower.value.std;
+  const verdict = !exceedsSpread ? "within spread" : difference > 0 ? "holds" : "reversed";
+  return { claim, higher, lower, difference, exceedsSpread, verdict };
+}
+
+/**
+ * The comparisons the paper draws from Table 1 and Figure 3, on `metric` of our runs: every
+ * guided algorithm beats PPO (and BC+X beats BC+PPO); D2LOLS beats each other algorithm of its
+ * family (X or BC+X); every RL learner beats its BC guide; and by prompt difficulty, each
+ * guided algorithm's easy−hard gap is smaller than PPO's and BC's. A comparison is made only
+ * where both sides have runs; it "holds" when the difference goes the paper's way by more than
+ * the two standard deviations over seeds added.
+ * @param runs the Table 1 runs (with per-prompt results for the difficulty claims)
+ * @param metric the compared metric (default the mean reward)
+ * @returns the comparisons
+ */
+export function paperClaims(runs: readonly RunResult[], metric = "reward_mean"): Claim[] {
+  const mine = runs.filter((r) => r.table === "1");
+  const learnerStat = (algo: string): MeanStd | null => {
+    const values = mine.filter((r) => r.algo === algo)
+      .map((r) => learnerRow(r.evaluation)?.[metric])
+      .filter((v): v is number => typeof v === "number");
+    return values.length > 0 ? meanStd(values) : null;
+  };
+  const claims: Claim[] = [];
+  const compare = (
+    claim: string,
+    a: string,
+    b: string,
+    sa = learnerStat(a),
+    sb = learnerStat(b),
+  ) => {
+    if (sa && sb) claims.push(claimOf(claim, { label: a, value: sa }, { label: b, value: sb }));
+  };
+  const guided = ["ppo++", "aggrevated", "lols", "d2lols"];
+  for (const prefix of ["", "bc+"]) {
+    for (const algo of guided) {
+      compare(`${prefix}${algo} beats ${prefix}ppo`, prefix + algo, `${prefix}ppo`);
+    }
+  }
+  for (const prefix of ["", "bc+"]) {
+    for (const algo of ["ppo", "ppo++", "aggrevated", "lols", "bc"]) {
+      if (prefix === "bc+" && algo === "bc") continue;
+      compare(`${prefix}d2lols beats ${prefix}${algo}`, `${prefix}d2lols`, prefix + algo);
+    }
+  }
+  const guideValues = mine.map((r) =>
+    r.evaluation.find((row) => /BC guide/.test(String(row.model)))
+  )
+    .map((row) => row?.[metric]).filter((v): v is number => typeof v === "number");
+  if (guideValues.length > 0) {
+    const guide = meanStd(guideValues);
+    for (const algo of [...new Set(mine.map((r) => r.algo))].filter((a) => a !== "bc")) {
+      compare(`${algo} beats the BC guide`, algo, "BC guide", learnerStat(algo), guide);
+    }
+  }
+  // Figure 3: a smaller easy−hard gap is better, so the "higher" side is the negated gap
+  const negatedGap = (algo: string): MeanStd | null => {
+    const gaps = mine
+      .filter((r) => r.algo === algo && r.perPrompt?.difficultyKind === "prompt-reward")
+      .map((r) => groupMeans(r.perPrompt!)).filter((m) => m.has(0) && m.has(2))
+      .map((m) => m.get(0)! - m.get(2)!); // hard − easy: the gap, negated
+    return gaps.length > 0 ? meanStd(gaps) : null;
+  };
+  for (const algo of guided) {
+    for (const other of ["ppo", "bc"]) {
+      compare(
+        `${algo}'s easy−hard gap is smaller than ${other}'s`,
+        algo,
+        other,
+        negatedGap(algo),
+        negatedGap(other),
+      );
+    }
+  }
+  return claims;
+}
+
+/**
+ * The claims as a Markdown table.
+ * @param claims from {@linkcode paperClaims}
+ * @param digits decimals
+ */
+export function claimsMarkdown(claims: readonly Claim[], digits = 3): string {
+  const rows = claims.map((c) =>
+    `| ${c.claim} | ${formatMeanStd(c.higher.value, digits)} | ${
+      formatMeanStd(c.lower.value, digits)
+    } | ${c.difference >= 0 ? "+" : ""}${c.difference.toFixed(digits)} | ${c.verdict} |`
+  );
+  return [
+    "### The paper's comparisons on these runs",
+    "",
+    "| claim | first side | second side | difference | verdict |",
+    "|---|---|---|---|---|",
+    ...rows,
+    "",
+    "A claim holds when the first side exceeds the second by more than their two standard " +
+    "deviations over seeds added; reversed when the second exceeds the first by as much; else " +
+    "the difference is within the spread. Easy−hard gaps are shown negated (higher is a " +
+    "smaller gap).",
+  ].join("\n");
+}
+
+/** One column of a table as a table of its own (a chart of one metric). */
+export function columnTable(table: Table, column: string): Table | null {
+  const j = table.columns.indexOf(column);
+  if (j < 0) return null;
+  return {
+    title: `${table.title} — ${column}`,
+    columns: [column],
+    rows: table.rows.map((r) => ({ label: r.label, cells: [r.cells[j]] })),
+  };
+}
+
+/**
+ * The paper analyses as one HTML page: each table, a bar chart of its mean reward (every
+ * column for Table 2 and Figure 3, whose columns share a scale), and the comparisons.
+ * @param header the Markdown header paragraph (shown as text)
+ * @param tables the tables
+ * @param claims the comparisons
+ */
+export function paperHtml(
+  header: string,
+  tables: readonly Table[],
+  claims: readonly Claim[],
+): string {
+  const tableHtml = (t: Table) =>
+    `<h2>${escapeXml(t.title)}</h2><table><tr><th></th>${
+      t.columns.map((c) => `<th>${escapeXml(c)}</th>`).join("")
+    }</tr>${
+      t.rows.map((r) =>
+        `<tr><th>${escapeXml(r.label)}</th>${
+          r.cells.map((c) => `<td>${formatMeanStd(c)}</td>`).join("")
+        }</tr>`
+      ).join("")
+    }</table>${t.note ? `<p>${escapeXml(t.note)}</p>` : ""}`;
+  const chartOf = (t: Table) => {
+    const one = columnTable(t, "reward_mean");
+    return barChart(one ?? t);
+  };
+  const claimRows = claims.map((c) =>
+    `<tr class="${c.verdict.replace(" ", "-")}"><td>${escapeXml(c.claim)}</td><td>${
+      formatMeanStd(c.higher.value)
+    }</td><td>${formatMeanStd(c.lower.value)}</td><td>${
+      c.difference.toFixed(3)
+    }</td><td>${c.verdict}</td></tr>`
+  ).join("");
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Paper analyses</title><style>
+body{font-family:system-ui,sans-serif;max-width:1000px;margin:2rem auto;padding:0 1rem}
+table{border-collapse:collapse;margin:0.5rem 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}
+tr.holds td:last-child{color:#1e7d32}tr.reversed td:last-child{color:#b71c1c}
+pre{white-space:pre-wrap}</style></head><body>
+<pre>${escapeXml(header)}</pre>
+${tables.map((t) => tableHtml(t) + chartOf(t)).join("\n")}
+${
+    claims.length > 0
+      ? `<h2>The paper's comparisons on these runs</h2><table><tr><th>claim</th><th>first side</th>` +
+        `<th>second side</th><th>difference</th><th>verdict</th></tr>${claimRows}</table>` +
+        "<p>A claim holds when the first side exceeds the second by more than their two standard " +
+        "deviations over seeds added; reversed when the second exceeds the first by as much.</p>"
+      : ""
+  }
+</body></html>
+`;
+}

@@ -398,10 +398,11 @@ export function taskGeneration(train: {
   };
 }
 
-/** The guide as a report baseline, named "BC guide" when it is the BC policy built here. */
+/** The guide as a report baseline: "BC guide" or "strong guide" when built here, else "guide". */
 export function guideBaselines(
   kind: string,
   guide: TokenGenerator | null,
 ): { name: string; policy: TokenGenerator }[] {
-  return guide ? [{ name: kind === "bc" ? "BC guide" : "guide", policy: guide }] : [];
+  const name = kind === "bc" ? "BC guide" : kind === "strong" ? "strong guide" : "guide";
+  return guide ? [{ name, policy: guide }] : [];
 }

@@ -79,7 +79,11 @@ export interface RunConfig {
     pretrainBatchSize: number;
     pretrainLearningRate: number;
   };
-  /** The guide: "bc" (fine-tuned here from the policy), "dir" (HF folder), "onnx" (ONNX folder), "api", "toy" or "none". */
+  /**
+   * The guide: "bc" (fine-tuned here from the policy), "strong" (IMDB: the policy fine-tuned
+   * here as a language model on positive reviews, the stand-in for the paper's GPT-3), "dir"
+   * (HF folder), "onnx" (ONNX folder), "api", "toy" or "none".
+   */
   guide: {
     kind: string;
     dir: string | null;
@@ -345,7 +349,7 @@ export const CONFIG_CHOICES: Readonly<Record<string, readonly string[]>> = {
   "policy.source": ["build", "dir", "base"],
   "policy.architecture": ["gpt2", "t5"],
   "policy.init": ["pretrained", "bc"],
-  "guide.kind": ["bc", "dir", "onnx", "api", "toy", "none"],
+  "guide.kind": ["bc", "strong", "dir", "onnx", "api", "toy", "none"],
   "reward.kind": ["classifier", "onnx", "spider", "toy"],
   "engine": ["auto", "onnx", "onnx-rollouts", "tfjs"],
 };

@@ -1,16 +1,18 @@
 /**
- * The embedded default's models, built from the IMDB data and cached: a BPE
- * tokenizer fitted to the reviews, our sentiment classifier (the reward), a small
- * GPT pretrained on review text (the zero-shot policy), and the BC guide (that
- * GPT fine-tuned on positive reviews' second halves). Each artefact is written
- * atomically into a cache folder keyed by the settings that shape it, so a second
- * run, or a run with other RL settings, reuses it.
+ * The imdb-small preset's models. The zero-shot policy is the IMDB base model
+ * (`policy.source: "base"`: made by `deno task pretrain`, shipped in assets/imdb-base) or a
+ * small GPT built here (`"build"`: a BPE tokenizer fitted to the reviews, then pretraining).
+ * Built from the IMDB data and cached: our sentiment classifier (the reward), the BC guide
+ * (the zero-shot policy fine-tuned on positive reviews' second halves) and, on request, the
+ * strong guide (the base trained further on positive reviews). Each artefact is written
+ * atomically into a cache folder keyed by the settings that shape it, so a second run, or a
+ * run with other RL settings, reuses it.
  * @module
  */
 import { Rng } from "../core/prng.ts";
-import { loadCausalLM } from "../models/checkpoint.ts";
+import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
 import { HFTokenizer } from "../models/tokenizer.ts";
-import { InputError } from "../core/errors.ts";
+import { ConfigError, InputError } from "../core/errors.ts";
 import { exists } from "../core/fs.ts";
 import { fileSha256 } from "./imdb_base.ts";
 import type { TokenGenerator, Tokenizer } from "../models/types.ts";
@@ -37,7 +39,10 @@ import {
   cacheRoot,
   guideBaselines,
   localDataDir,
+  pretrain,
   taskGeneration,
+  tokenStream,
+  TRAINING_ROUTE,
 } from "./_cache.ts";
 
 /**
@@ -120,11 +125,21 @@ export async function imdbSmallParts(config: RunConfig, _rng: Rng): Promise<Task
     );
   }
 
+  const strongDir = `${root}/strong-guide-${
+    cacheKey({ pretrained: pretrainedKey, ...STRONG_GUIDE, route: TRAINING_ROUTE })
+  }`;
+  if (config.guide.kind === "strong") {
+    if (p.source !== "base") {
+      throw new ConfigError("guide.kind", '"strong" needs policy.source "base"');
+    }
+    await cachedStrongGuide(strongDir, pretrainedDir, train, tokenizer, build);
+  }
+
   const learner = await loadCausalLM(pretrainedDir);
   const owned: { dispose(): void }[] = [];
   let guide: TokenGenerator | null = null;
-  if (config.guide.kind === "bc") {
-    const model = await loadCausalLM(guideDir);
+  if (config.guide.kind === "bc" || config.guide.kind === "strong") {
+    const model = await loadCausalLM(config.guide.kind === "bc" ? guideDir : strongDir);
     owned.push(model);
     guide = model;
   } else {
@@ -212,4 +227,37 @@ async function builtModel(
   );
 
   return { tokenizer, pretrainedDir, pretrainedKey: pretrainedDir };
+}
+
+/**
+ * The strong guide's recipe: the base model trained further as a language model on the
+ * positive training reviews alone, so it writes like a positive review whatever the prompt.
+ */
+export const STRONG_GUIDE = Object.freeze({ steps: 1500, batchSize: 32, learningRate: 5e-4 });
+
+/** Builds (or reuses) the strong guide in `dir` from the base model in `baseDir`. */
+async function cachedStrongGuide(
+  dir: string,
+  baseDir: string,
+  train: ImdbReview[],
+  tokenizer: HFTokenizer,
+  build: Rng,
+): Promise<void> {
+  await cached(dir, "strong guide (the base model trained on positive reviews)", async (tmp) => {
+    const model = await loadCausalLM(baseDir);
+    try {
+      const positives = train.filter((r) => r.label === 1).map((r) => r.text);
+      await pretrain(model, tokenStream(positives, tokenizer), {
+        steps: STRONG_GUIDE.steps,
+        batchSize: STRONG_GUIDE.batchSize,
+        window: model.config.nPositions,
+        learningRate: STRONG_GUIDE.learningRate,
+        rng: build.child("strong-guide"),
+        label: "strong guide",
+      });
+      await saveCausalLM(model, tmp);
+    } finally {
+      model.dispose();
+    }
+  });
 }

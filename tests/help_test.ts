@@ -12,6 +12,7 @@ const tasks: Record<string, string> = JSON.parse(
 /** The tasks a user runs, and the words their usage text starts with. */
 const COMMANDS: [string, string][] = [
   ["train", "Usage: deno task train"],
+  ["pretrain", "Usage: deno task pretrain"],
   ["eval", "Usage:\n  deno task eval"],
   ["generate", "Usage: deno task generate"],
   ["report", "Usage: deno task report"],
