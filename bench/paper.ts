@@ -296,6 +296,19 @@ async function accelerated(model: TokenGenerator, engine: string): Promise<Token
 }
 
 /**
+ * The kind of guide Table 3 serves behind the text API. The paper's API guide (GPT-3) is
+ * stronger than its BC guide; on IMDB from a base model the stand-in is that base trained
+ * further on positive reviews (`guide.kind: "strong"`); elsewhere the preset's own guide.
+ * @param preset the preset's name
+ */
+export function table3GuideKind(preset: string): string {
+  const config = PRESETS[preset].config;
+  return config.task.name === "imdb" && config.policy.source === "base"
+    ? "strong"
+    : config.guide.kind;
+}
+
+/**
  * Trains a Table 3 cell: the task's own guide model (the BC guide, the toy guide)
  * is served as a local completions API and the learner trains through
  * `guide.kind: api`. Written like train.ts's run folder, without checkpoints.
@@ -309,8 +322,9 @@ async function trainWithApiGuide(
   // buildTaskParts may adjust the config (the toy task turns EOS off); the folder keeps it as planned.
   const runConfig = structuredClone(config);
   const rng = new Rng(config.seed);
-  // The parts are built with the preset's guide, which becomes the API's backing model.
-  const parts = await buildTaskParts({ ...config, guide: PRESETS[preset].config.guide }, rng);
+  // The parts are built with the preset's Table 3 guide, which becomes the API's backing model.
+  const guide = { ...PRESETS[preset].config.guide, kind: table3GuideKind(preset) };
+  const parts = await buildTaskParts({ ...config, guide }, rng);
   let served: { model: TokenGenerator; tokenizer: Tokenizer; dispose?: () => void } | undefined;
   let server: CompletionsServer | undefined;
   let setup: RunSetup | undefined;

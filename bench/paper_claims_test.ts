@@ -65,3 +65,9 @@ Deno.test("paperClaims(): a smaller easy−hard gap wins the difficulty claim", 
   assert.ok(Math.abs(claim.higher.value.mean + 0.195) < 1e-12);
   assert.ok(Math.abs(claim.lower.value.mean + 0.595) < 1e-12);
 });
+
+Deno.test("table3GuideKind(): the preset's own guide where no strong guide applies", async () => {
+  const { table3GuideKind } = await import("./paper.ts");
+  assert.equal(table3GuideKind("toy"), "toy");
+  assert.equal(table3GuideKind("commongen-small"), "bc");
+});

@@ -35,6 +35,7 @@ import { bitsPerByteMetric } from "../rewards/bits_per_byte.ts";
 import type { PromptRecord, Split, Task } from "../tasks/types.ts";
 import { CONFIG_CHOICES, resolveConfig, type RunConfig } from "./config.ts";
 import { commonGenDataDir } from "./commongen_small.ts";
+import { localDataDir } from "./_cache.ts";
 import { requireFolder } from "./guide_parts.ts";
 import { loadSentimentReward } from "./imdb_gpt2.ts";
 import { imdbMetrics } from "./imdb_metrics.ts";
@@ -390,7 +391,7 @@ async function rewardKind(path: string): Promise<string> {
   }
 }
 
-async function modelBench(args: EvalArgs): Promise<Bench> {
+async function modelBench(args: EvalArgs, io: CliIo): Promise<Bench> {
   const policyDir = args.model!.replace(/\/+$/, "");
   const policy = await loadPolicyFolder(policyDir, "--model");
   const owned: { dispose(): void }[] = [policy];
@@ -423,7 +424,8 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
         reference = model;
       }
       metrics = imdbMetrics(reward, reference ? { model: reference, tokenizer } : null);
-      const dataDir = await imdbDataDir(args.data ?? undefined);
+      // as train finds it: --data, RLGF_DATA_DIR, ./data or ../shared/data, else the download
+      const dataDir = await localDataDir(args.data ?? null, "imdb") ?? await imdbDataDir();
       task = createImdbTask({ dataDir, tokenizer, reward, metrics });
       policyMetrics = bitsPerByteMetric(
         await loadImdbHeldOut(dataDir, IMDB_HELD_OUT_EVAL_REVIEWS),
@@ -441,6 +443,22 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
       task = createCommonGenTask({ dataDir: commonGenDataDir(args.data), reward, metrics });
     }
     const g = task.generation;
+    // A GPT with a shorter context than the task's prompt + continuation sees the prompt's end.
+    const context = "nPositions" in policy.config ? policy.config.nPositions : Infinity;
+    const maxPromptTokens = Math.min(g.maxPromptTokens, context - g.maxNewTokens);
+    if (maxPromptTokens < 1) {
+      throw new InputError(
+        `the model's context of ${context} tokens holds none of the task's prompt besides its ` +
+          `${g.maxNewTokens} new tokens`,
+        policyDir,
+      );
+    }
+    if (maxPromptTokens < g.maxPromptTokens) {
+      io.err(
+        `note: prompts cut to their last ${maxPromptTokens} tokens (the task's ${g.maxPromptTokens}` +
+          ` + ${g.maxNewTokens} new exceed the model's context of ${context})`,
+      );
+    }
     return {
       policyDir,
       policy,
@@ -449,7 +467,7 @@ async function modelBench(args: EvalArgs): Promise<Bench> {
       reward,
       metrics: task.metrics,
       generation: { ...g, topP: 1, temperature: 1 },
-      maxPromptTokens: g.maxPromptTokens,
+      maxPromptTokens,
       records: args.records ?? 200,
       seed: args.seed ?? 0,
       engine: args.engine ?? "auto",
@@ -549,7 +567,7 @@ export async function evaluate(argv: string[], io: CliIo = CONSOLE_IO): Promise<
     return null;
   }
   await initBackend();
-  const bench = args.run ? await runBench(args, io) : await modelBench(args);
+  const bench = args.run ? await runBench(args, io) : await modelBench(args, io);
   try {
     let records = await bench.task.records(args.split);
     if (bench.records > 0) records = records.slice(0, bench.records);

@@ -279,6 +279,10 @@ Deno.test("evaluate() of a model folder on IMDB prints the table, writes nothing
     assert.equal(result?.records, 2);
     assert.equal(result?.samples[0].generation.length > 0, true);
     assert.ok("fluency/output_perplexity" in result!.metrics);
+    // the model's own held-out bits per byte (one held-out review of six here), and GRUE's stats
+    const bits = result!.metrics["fluency/bits_per_byte"];
+    assert.ok(bits > 0 && bits < 20, `bits per byte ${bits}`);
+    assert.ok("diversity/distinct-2" in result!.metrics && "sentiment/hard" in result!.metrics);
     assert.match(io.lines.join("\n"), /sentiment\/mean\s+0\.\d{4}/);
     assert.deepEqual([...Deno.readDirSync(TINY)].filter((e) => e.name.startsWith("eval-")), []);
     // Greedy evaluation generates what `deno task generate` prints for the same prompt.
