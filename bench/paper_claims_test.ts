@@ -37,6 +37,9 @@ Deno.test("paperClaims(): holds, reversed or within the spread, by hand", () => 
   // no runs, no claim: nothing about aggrevated, lols or the bc+ family
   assert.ok(!claims.some((c) => /^(aggrevated|lols) |bc\+|beats (aggrevated|lols)$/.test(c.claim)));
   const md = claimsMarkdown(claims);
+  const html = paperHtml("# header", [table1(runs, ["ppo", "ppo++", "d2lols"])], claims);
+  assert.match(html, /<tr class="holds"><td>ppo\+\+ beats ppo<\/td>/);
+  assert.match(html, /<svg[^>]*aria-label="Table 1: [^"]* — reward_mean"/);
   assert.match(
     md,
     /\| ppo\+\+ beats ppo \| 0\.700 ± 0\.010 \| 0\.600 ± 0\.010 \| \+0\.100 \| holds \|/,

@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { ConfigError } from "../core/errors.ts";
 import { initBackend } from "../models/backend.ts";
 import { Rng } from "../core/prng.ts";
-import { completionsApi } from "../models/text_guide.ts";
+import { completionsApi } from "../models/completions_api.ts";
 import { toyGuide, ToyTokenizer } from "../tasks/toy.ts";
 import type { PromptRecord, Task } from "../tasks/types.ts";
 import { paper, paperReport, parsePaperArgs, promptDifficulty, readRun } from "./paper.ts";
@@ -235,7 +235,7 @@ Deno.test("serveCompletions: a local completions API round-trips a token guide",
     rng: new Rng(0),
   });
   try {
-    const complete = completionsApi({ url: server.url, model: "toy", retries: 0 });
+    const complete = completionsApi({ url: server.url, model: "toy", maxRetries: 0 });
     // The toy guide continues "caf" from wherever the prompt stops.
     assert.deepEqual(await complete(["bd", "bdc"], { maxNewTokens: 4 }), ["cafc", "afca"]);
     assert.equal(server.requests(), 1);

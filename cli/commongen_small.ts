@@ -27,7 +27,7 @@ import { createCommonGenTask } from "../tasks/commongen_task.ts";
 import { DATA_DIR_ENV, resolveDataDir } from "../tasks/data_dir.ts";
 import { spanCorruption } from "../tasks/span_corruption.ts";
 import type { RunConfig } from "./config.ts";
-import { loadExternalGuide, requireFolder } from "./guide_parts.ts";
+import { type ApiGuideEnv, loadExternalGuide, requireFolder } from "./guide_parts.ts";
 import type { TaskParts } from "./setup.ts";
 import {
   cachedBcGuide,
@@ -120,7 +120,11 @@ function spiceOf(config: RunConfig): SpiceOptions | null {
  * @returns the task, tokenizer, learner (zero-shot, or the BC guide's copy), guide, reward and baselines
  * @throws {ConfigError} for a policy that is not a built T5
  */
-export async function commonGenSmallParts(config: RunConfig, _rng: Rng): Promise<TaskParts> {
+export async function commonGenSmallParts(
+  config: RunConfig,
+  _rng: Rng,
+  api: ApiGuideEnv = {},
+): Promise<TaskParts> {
   const p = config.policy;
   if (p.architecture !== "t5") {
     throw new ConfigError(
@@ -250,7 +254,7 @@ export async function commonGenSmallParts(config: RunConfig, _rng: Rng): Promise
       guide = model;
       owned.push(model);
     } else {
-      const external = await loadExternalGuide(config, tokenizer, tokenizer.vocabSize);
+      const external = await loadExternalGuide(config, tokenizer, tokenizer.vocabSize, api);
       if (external) {
         guide = external.guide;
         owned.push(...external.owned);

@@ -90,9 +90,21 @@ export interface RunConfig {
     /** BC fine-tuning steps for kind "bc". */
     bcSteps: number;
     bcLearningRate: number;
-    /** kind "api": an OpenAI-compatible completions endpoint. */
+    /** kind "api": an OpenAI-compatible endpoint (`.../v1/completions` or `.../v1/chat/completions`). */
     apiUrl: string | null;
     apiModel: string | null;
+    /** "completions" (the prompt text, several per request) or "chat" (a user message each). */
+    apiKind: string;
+    /** The environment variable holding the API key (sent as a Bearer token; never saved). */
+    apiKeyEnv: string;
+    /** Seconds before a request is abandoned and retried. */
+    timeoutSeconds: number;
+    /** Retries after a network error, a timeout, 408, 429 or 5xx (backoff with jitter). */
+    maxRetries: number;
+    /** Requests in flight at once. */
+    concurrency: number;
+    /** Prompts per completions request. */
+    batchSize: number;
   };
   /** The reward: "classifier" (ours, trained here), "onnx" (a local sentiment model folder), "spider", "toy". */
   reward: { kind: string; path: string | null };
@@ -146,6 +158,12 @@ const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
     bcLearningRate: 5e-4,
     apiUrl: null,
     apiModel: null,
+    apiKind: "completions",
+    apiKeyEnv: "OPENAI_API_KEY",
+    timeoutSeconds: 60,
+    maxRetries: 4,
+    concurrency: 4,
+    batchSize: 16,
   },
   reward: { kind: "classifier", path: null },
   critic: { shared: false },
@@ -350,6 +368,7 @@ export const CONFIG_CHOICES: Readonly<Record<string, readonly string[]>> = {
   "policy.architecture": ["gpt2", "t5"],
   "policy.init": ["pretrained", "bc"],
   "guide.kind": ["bc", "strong", "dir", "onnx", "api", "toy", "none"],
+  "guide.apiKind": ["completions", "chat"],
   "reward.kind": ["classifier", "onnx", "spider", "toy"],
   "engine": ["auto", "onnx", "onnx-rollouts", "tfjs"],
 };
@@ -376,6 +395,7 @@ export function validateRunConfig(config: RunConfig): void {
     "policy.architecture": config.policy.architecture,
     "policy.init": config.policy.init,
     "guide.kind": config.guide.kind,
+    "guide.apiKind": config.guide.apiKind,
     "reward.kind": config.reward.kind,
     "engine": config.engine,
   };
@@ -388,6 +408,22 @@ export function validateRunConfig(config: RunConfig): void {
     }
   }
   checkPositiveInt("evaluation.numBeams", config.evaluation.numBeams);
+  checkRange("guide.timeoutSeconds", config.guide.timeoutSeconds, 1e-3, 86400);
+  checkRange("guide.maxRetries", config.guide.maxRetries, 0, 100);
+  if (!Number.isInteger(config.guide.maxRetries)) {
+    throw new ConfigError(
+      "guide.maxRetries",
+      `expected an integer, got ${config.guide.maxRetries}`,
+    );
+  }
+  checkPositiveInt("guide.concurrency", config.guide.concurrency);
+  checkPositiveInt("guide.batchSize", config.guide.batchSize);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(config.guide.apiKeyEnv)) {
+    throw new ConfigError(
+      "guide.apiKeyEnv",
+      `expected an environment variable name, got ${JSON.stringify(config.guide.apiKeyEnv)}`,
+    );
+  }
   if (config.evaluation.doSample && config.evaluation.numBeams > 1) {
     throw new ConfigError(
       "evaluation.numBeams",

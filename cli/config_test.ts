@@ -14,7 +14,7 @@ function rejects(values: Record<string, unknown>, field: string, pattern: RegExp
 Deno.test("validateRunConfig() rejects an unknown value of each enumerated field, naming it", () => {
   rejects({ task: { name: "wikitext" } }, "task.name", /"wikitext".*imdb, commongen/);
   rejects({ policy: { source: "hub" } }, "policy.source", /"hub".*build, dir/);
-  rejects({ guide: { kind: "gpt3" } }, "guide.kind", /"gpt3".*bc, dir, onnx, api/);
+  rejects({ guide: { kind: "gpt3" } }, "guide.kind", /"gpt3".*bc, strong, dir, onnx, api/);
   rejects({ reward: { kind: "bleu" } }, "reward.kind", /"bleu".*classifier, onnx, spider/);
   rejects({ engine: "cuda" }, "engine", /"cuda".*auto, onnx, onnx-rollouts, tfjs/);
   rejects({ algo: "dpo" }, "algo", /"dpo".*ppo, ppo\+\+.*bc\+<algorithm>/);
@@ -45,6 +45,7 @@ Deno.test("validateRunConfig() accepts every algorithm and every preset but imdb
   assert.equal(gpt2.reward.kind, "onnx");
   assert.deepEqual(Object.keys(CONFIG_CHOICES).sort(), [
     "engine",
+    "guide.apiKind",
     "guide.kind",
     "policy.architecture",
     "policy.init",
@@ -65,4 +66,27 @@ Deno.test("validateRunConfig() accepts every algorithm and every preset but imdb
     () => resolveConfig("toy", [{ source: "my.json", values: { policy: { init: "warm" } } }]),
     /policy\.init.*expected one of: pretrained, bc/,
   );
+});
+
+Deno.test("resolveConfig() checks the API guide's client settings, naming the field", () => {
+  const bad: [Record<string, unknown>, string][] = [
+    [{ timeoutSeconds: 0 }, "guide.timeoutSeconds"],
+    [{ maxRetries: 1.5 }, "guide.maxRetries"],
+    [{ concurrency: 0 }, "guide.concurrency"],
+    [{ batchSize: -1 }, "guide.batchSize"],
+    [{ apiKeyEnv: "my key" }, "guide.apiKeyEnv"],
+  ];
+  for (const [guide, field] of bad) {
+    assert.throws(
+      () => resolveConfig("toy", [{ source: "test.json", values: { guide } }]),
+      (error: Error) => error instanceof ConfigError && error.message.includes(field),
+      field,
+    );
+  }
+  const ok = resolveConfig("toy", [{
+    source: "test.json",
+    values: { guide: { apiKind: "chat", apiKeyEnv: "MY_KEY", maxRetries: 0 } },
+  }]);
+  assert.equal(ok.guide.apiKind, "chat");
+  assert.equal(ok.guide.timeoutSeconds, 60);
 });

@@ -11,9 +11,18 @@
 import { ConfigError, InputError } from "../core/errors.ts";
 import { loadPolicy } from "../models/t5_checkpoint.ts";
 import { loadOnnxCausalLM } from "../models/onnx_causal_lm.ts";
-import { completionsApi, textGuide } from "../models/text_guide.ts";
+import { textGuide } from "../models/text_guide.ts";
+import { type ApiStats, completionsApi, type ResponseCache } from "../models/completions_api.ts";
 import type { TokenGenerator, Tokenizer } from "../models/types.ts";
 import type { RunConfig } from "./config.ts";
+
+/** Where an API guide keeps its answers and counts (the run folder's, from train). */
+export interface ApiGuideEnv {
+  /** The run's response cache: a resumed run asks nothing twice. */
+  cache?: ResponseCache;
+  /** The run's interaction counts (requests, retries, tokens, cache hits). */
+  stats?: ApiStats;
+}
 
 /** A guide and what to free with it. */
 export interface LoadedGuide {
@@ -27,6 +36,7 @@ export interface LoadedGuide {
  * @param config the run config (its `guide` section)
  * @param tokenizer the learner's tokenizer (an API guide's text is re-tokenised with it)
  * @param vocabSize the learner's vocabulary size, which a token-level guide must match
+ * @param api an API guide's response cache and counts
  * @returns the guide, or null for kinds this function does not load (`bc`, `toy`, `none`)
  * @throws {ConfigError} when a required field is unset or the folder is missing
  * @throws {InputError} when the guide's vocabulary differs from the learner's
@@ -35,6 +45,7 @@ export async function loadExternalGuide(
   config: RunConfig,
   tokenizer: Tokenizer,
   vocabSize: number,
+  api: ApiGuideEnv = {},
 ): Promise<LoadedGuide | null> {
   const g = config.guide;
   if (g.kind === "api") {
@@ -42,10 +53,21 @@ export async function loadExternalGuide(
     if (!g.apiModel) {
       throw new ConfigError("guide.apiModel", 'must be set when guide.kind is "api"');
     }
-    return {
-      guide: textGuide(completionsApi({ url: g.apiUrl, model: g.apiModel }), tokenizer),
-      owned: [],
-    };
+    // the key stays in the environment: never in the config, the run folder or a log
+    const apiKey = Deno.env.get(g.apiKeyEnv);
+    const complete = completionsApi({
+      url: g.apiUrl,
+      model: g.apiModel,
+      ...(apiKey ? { apiKey } : {}),
+      kind: g.apiKind as "completions" | "chat",
+      timeoutSeconds: g.timeoutSeconds,
+      maxRetries: g.maxRetries,
+      concurrency: g.concurrency,
+      batchSize: g.batchSize,
+      ...(api.cache ? { cache: api.cache } : {}),
+      ...(api.stats ? { stats: api.stats } : {}),
+    });
+    return { guide: textGuide(complete, tokenizer), owned: [] };
   }
   if (g.kind !== "dir" && g.kind !== "onnx") return null;
   const dir = await requireFolder("guide.dir", g.dir, `a ${g.kind === "onnx" ? "ONNX " : ""}model`);

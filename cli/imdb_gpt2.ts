@@ -25,7 +25,7 @@ import {
 } from "../tasks/imdb_task.ts";
 import { bitsPerByteMetric } from "../rewards/bits_per_byte.ts";
 import type { RunConfig } from "./config.ts";
-import { loadExternalGuide, requireFolder } from "./guide_parts.ts";
+import { type ApiGuideEnv, loadExternalGuide, requireFolder } from "./guide_parts.ts";
 import { imdbMetrics } from "./imdb_metrics.ts";
 import type { TaskParts } from "./setup.ts";
 import {
@@ -104,7 +104,11 @@ async function weightsIdentity(dir: string): Promise<unknown> {
  * @returns the task, the policy's tokenizer, the policy, guide, reward and baselines
  * @throws {ConfigError} naming `policy.dir`, `reward.path` or a `guide` field when unset or missing
  */
-export async function imdbGpt2Parts(config: RunConfig, rng: Rng): Promise<TaskParts> {
+export async function imdbGpt2Parts(
+  config: RunConfig,
+  rng: Rng,
+  api: ApiGuideEnv = {},
+): Promise<TaskParts> {
   const policyDir = await requireFolder(
     "policy.dir",
     config.policy.dir,
@@ -157,7 +161,7 @@ export async function imdbGpt2Parts(config: RunConfig, rng: Rng): Promise<TaskPa
       owned.push(model);
       guide = model;
     } else {
-      const external = await loadExternalGuide(config, tokenizer, learner.config.vocabSize);
+      const external = await loadExternalGuide(config, tokenizer, learner.config.vocabSize, api);
       if (external) {
         guide = external.guide;
         owned.push(...external.owned);

@@ -27,7 +27,7 @@ import {
 } from "../tasks/imdb_task.ts";
 import { bitsPerByteMetric } from "../rewards/bits_per_byte.ts";
 import type { RunConfig } from "./config.ts";
-import { loadExternalGuide } from "./guide_parts.ts";
+import { type ApiGuideEnv, loadExternalGuide } from "./guide_parts.ts";
 import { imdbMetrics } from "./imdb_metrics.ts";
 import type { TaskParts } from "./setup.ts";
 import {
@@ -68,7 +68,11 @@ export function imdbBcPairs(
 }
 
 /** Builds (or loads from the cache) the imdb-small task parts. */
-export async function imdbSmallParts(config: RunConfig, _rng: Rng): Promise<TaskParts> {
+export async function imdbSmallParts(
+  config: RunConfig,
+  _rng: Rng,
+  api: ApiGuideEnv = {},
+): Promise<TaskParts> {
   // The built models come from one fixed stream, not the run's seed: every seed (and every
   // algorithm) starts from the same zero-shot policy and guide, as with a published base model.
   const build = new Rng(0).child("imdb-small-build");
@@ -143,7 +147,7 @@ export async function imdbSmallParts(config: RunConfig, _rng: Rng): Promise<Task
     owned.push(model);
     guide = model;
   } else {
-    const external = await loadExternalGuide(config, tokenizer, learner.config.vocabSize);
+    const external = await loadExternalGuide(config, tokenizer, learner.config.vocabSize, api);
     if (external) {
       guide = external.guide;
       owned.push(...external.owned);

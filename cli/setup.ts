@@ -21,7 +21,7 @@ import type { RewardFunction } from "../rewards/types.ts";
 import { toyDenseTask, toyGuide, toySparseTask, ToyTokenizer } from "../tasks/toy.ts";
 import type { PromptRecord, Task } from "../tasks/types.ts";
 import type { RunConfig } from "./config.ts";
-import { loadExternalGuide } from "./guide_parts.ts";
+import { type ApiGuideEnv, loadExternalGuide } from "./guide_parts.ts";
 import { imdbSmallParts } from "./imdb_small.ts";
 import { imdbGpt2Parts } from "./imdb_gpt2.ts";
 import { commonGenSmallParts } from "./commongen_small.ts";
@@ -69,7 +69,11 @@ export interface TaskParts {
 }
 
 /** Builds the toy task's parts: a tiny GPT and the hand-built guide (or a dir/onnx/api guide). */
-export async function toyParts(config: RunConfig, rng: Rng): Promise<TaskParts> {
+export async function toyParts(
+  config: RunConfig,
+  rng: Rng,
+  api: ApiGuideEnv = {},
+): Promise<TaskParts> {
   const task = config.task.name === "toy-dense"
     ? toyDenseTask({ maxNewTokens: config.train.generation.maxNewTokens, seed: config.seed })
     : toySparseTask({ maxNewTokens: config.train.generation.maxNewTokens, seed: config.seed });
@@ -85,7 +89,7 @@ export async function toyParts(config: RunConfig, rng: Rng): Promise<TaskParts> 
   }, rng.child("learner-init"));
   const external = config.guide.kind === "toy"
     ? null
-    : await loadExternalGuide(config, tokenizer, tokenizer.vocabSize);
+    : await loadExternalGuide(config, tokenizer, tokenizer.vocabSize, api);
   const guide = config.guide.kind === "toy" ? toyGuide("caf", tokenizer) : external?.guide ?? null;
   return {
     task,
@@ -189,25 +193,32 @@ export async function assembleSetup(
  * here), imdb-gpt2 (a policy from a folder) or commongen-small.
  * @param config the run config
  * @param rng the run's random stream
+ * @param api an API guide's response cache and counts (the run's)
  * @returns the parts (the caller frees `learner` and `owned`)
  */
-export async function buildTaskParts(config: RunConfig, rng: Rng): Promise<TaskParts> {
+export async function buildTaskParts(
+  config: RunConfig,
+  rng: Rng,
+  api: ApiGuideEnv = {},
+): Promise<TaskParts> {
   const { name } = config.task;
   const source = config.policy.source;
-  if (name.startsWith("toy")) return await toyParts(config, rng);
+  if (name.startsWith("toy")) return await toyParts(config, rng, api);
   if (name === "imdb" && (source === "build" || source === "base")) {
-    return await imdbSmallParts(config, rng);
+    return await imdbSmallParts(config, rng, api);
   }
-  if (name === "imdb" && source === "dir") return await imdbGpt2Parts(config, rng);
-  if (name === "commongen" && source === "build") return await commonGenSmallParts(config, rng);
+  if (name === "imdb" && source === "dir") return await imdbGpt2Parts(config, rng, api);
+  if (name === "commongen" && source === "build") {
+    return await commonGenSmallParts(config, rng, api);
+  }
   throw new ConfigError(
     "policy.source",
     `task "${name}" with policy source "${source}" is not supported (commongen needs "build")`,
   );
 }
 
-/** Builds the whole setup for a config. */
-export async function buildSetup(config: RunConfig): Promise<RunSetup> {
+/** Builds the whole setup for a config (`api`: an API guide's cache and counts). */
+export async function buildSetup(config: RunConfig, api: ApiGuideEnv = {}): Promise<RunSetup> {
   const rng = new Rng(config.seed);
-  return await assembleSetup(config, await buildTaskParts(config, rng), rng);
+  return await assembleSetup(config, await buildTaskParts(config, rng, api), rng);
 }

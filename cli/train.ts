@@ -31,6 +31,7 @@ import {
   writeCheckpoint,
 } from "./run_dir.ts";
 import { buildSetup, type RunSetup } from "./setup.ts";
+import { type ApiStats, apiStats, openResponseCache } from "../models/completions_api.ts";
 import { loadTrainState, saveTrainState } from "./train_state.ts";
 
 const HELP = `Usage: deno task train [options]
@@ -161,6 +162,18 @@ function fieldIsSet(values: unknown, field: string): boolean {
   return true;
 }
 
+/** An API guide's counts so far, as metrics (none without an API guide). */
+function apiMetrics(stats: ApiStats | undefined): Record<string, number> {
+  if (!stats) return {};
+  return {
+    api_requests: stats.requests,
+    api_retries: stats.retries,
+    api_cache_hits: stats.cacheHits,
+    api_prompt_tokens: stats.promptTokens,
+    api_completion_tokens: stats.completionTokens,
+  };
+}
+
 function defaultOut(config: RunConfig): string {
   return `runs/${config.preset}-${config.algo.replace(/\+/g, "p")}-seed${config.seed}`;
 }
@@ -269,7 +282,12 @@ export async function train(argv: string[]): Promise<string | null> {
     if (cache.recorded) console.error(`using the run's cache ${cache.cacheDir}`);
   }
   await initBackend();
-  const setup = await buildSetup(config);
+  // An API guide's answers are kept in the run folder (a resumed run pays for nothing twice) and
+  // its interaction is counted into each iteration's metrics.
+  const api = config.guide.kind === "api"
+    ? { cache: await openResponseCache(`${runDir}/api_cache.jsonl`), stats: apiStats() }
+    : {};
+  const setup = await buildSetup(config, api);
   try {
     if (args.resume) {
       await removeCheckpointLeftovers(runDir);
@@ -282,6 +300,15 @@ export async function train(argv: string[]): Promise<string | null> {
       if (saved) startIteration = saved.value.iteration;
       if (args.layers.length > 0) await writeJsonAtomic(`${runDir}/config.json`, config);
       await truncateMetrics(metricsPath, startIteration);
+      // the API counts go on from where the kept iterations left them
+      const last = (await readJsonl<Record<string, number>>(metricsPath)).at(-1);
+      if (api.stats && last) {
+        api.stats.requests = last.api_requests ?? 0;
+        api.stats.retries = last.api_retries ?? 0;
+        api.stats.cacheHits = last.api_cache_hits ?? 0;
+        api.stats.promptTokens = last.api_prompt_tokens ?? 0;
+        api.stats.completionTokens = last.api_completion_tokens ?? 0;
+      }
       console.error(
         `resuming ${runDir} at iteration ${startIteration}` +
           (args.layers.length > 0 ? ` (now ${total} iterations in all)` : ""),
@@ -303,7 +330,7 @@ export async function train(argv: string[]): Promise<string | null> {
       runAlgorithm(config.algo, setup.state, config.train, {
         startIteration,
         afterIteration: async (metrics: { iteration: number }) => {
-          await appendJsonl(metricsPath, metrics);
+          await appendJsonl(metricsPath, { ...metrics, ...apiMetrics(api.stats) });
           const finished = metrics.iteration + 1;
           if (finished % config.checkpoint.every === 0 || finished === total) {
             await checkpoint(finished);

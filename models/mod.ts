@@ -113,9 +113,13 @@ export {
   type T5ScoreResult,
   type T5Weights,
 } from "./engine/mod.ts";
+export { type CompleteText, textGuide } from "./text_guide.ts";
 export {
-  type CompleteText,
+  type ApiStats,
+  apiStats,
   completionsApi,
   type CompletionsApiOptions,
-  textGuide,
-} from "./text_guide.ts";
+  openResponseCache,
+  type ResponseCache,
+  retryAfterMs,
+} from "./completions_api.ts";

@@ -8,10 +8,20 @@
 import { InputError } from "../core/errors.ts";
 import type { GenerateOptions, TokenGenerator, Tokenizer } from "./types.ts";
 
-/** Completes each prompt text; `maxNewTokens` is a hint in the learner's tokens. */
+/**
+ * Completes each prompt text; `maxNewTokens` is a hint in the learner's tokens. `promptIds` are
+ * the learner's tokens of each prompt (for servers that take token-id prompts) and `seeds` one
+ * sampling seed per prompt, drawn from the caller's stream (for seeded, cacheable sampling).
+ */
 export type CompleteText = (
   prompts: string[],
-  options: { maxNewTokens: number; temperature?: number; topP?: number },
+  options: {
+    maxNewTokens: number;
+    temperature?: number;
+    topP?: number;
+    promptIds?: number[][];
+    seeds?: number[];
+  },
 ) => Promise<string[]>;
 
 /**
@@ -39,10 +49,16 @@ export function textGuide(complete: CompleteText, tokenizer: Tokenizer): TokenGe
         ? options.maxNewTokens
         : inputIds.map(() => options.maxNewTokens as number);
       const prompts = inputIds.map((ids) => tokenizer.decode(ids));
+      // one seed per row from the caller's stream: a resumed run asks for the same samples
+      const seeds = options.doSample && options.rng
+        ? inputIds.map((_, i) => options.rng!.child(`api-row-${i}`).int(2 ** 31))
+        : undefined;
       const texts = await complete(prompts, {
         maxNewTokens: Math.max(...limits),
         temperature: options.doSample ? options.temperature : 0,
         topP: options.topP,
+        promptIds: inputIds,
+        ...(seeds ? { seeds } : {}),
       });
       if (!Array.isArray(texts) || texts.length !== prompts.length) {
         throw new InputError(
@@ -62,71 +78,5 @@ export function textGuide(complete: CompleteText, tokenizer: Tokenizer): TokenGe
         return stop >= 0 ? tokens.slice(0, stop + 1) : tokens;
       });
     },
-  };
-}
-
-/** Where an OpenAI-compatible `/v1/completions` endpoint lives. */
-export interface CompletionsApiOptions {
-  /** The endpoint, e.g. `http://127.0.0.1:8000/v1/completions`. */
-  url: string;
-  /** The model name the API expects. */
-  model: string;
-  /** Sent as a Bearer token when given. */
-  apiKey?: string;
-  /** Requests that fail are retried this many times. @default 2 */
-  retries?: number;
-}
-
-/** A {@linkcode CompleteText} over an OpenAI-compatible completions API (one request per batch). */
-export function completionsApi(options: CompletionsApiOptions): CompleteText {
-  return async (prompts, request) => {
-    const body = JSON.stringify({
-      model: options.model,
-      prompt: prompts,
-      max_tokens: request.maxNewTokens,
-      temperature: request.temperature ?? 0,
-      top_p: request.topP ?? 1,
-    });
-    let lastError: unknown;
-    for (let attempt = 0; attempt <= (options.retries ?? 2); attempt++) {
-      try {
-        const response = await fetch(options.url, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
-          },
-          body,
-        });
-        if (!response.ok) {
-          const text = (await response.text()).split("\n")[0].slice(0, 200);
-          throw new InputError(`HTTP ${response.status}: ${text}`, options.url);
-        }
-        let json: { choices?: { index?: number; text?: string }[] };
-        try {
-          json = await response.json();
-        } catch (error) {
-          throw new InputError(`response is not JSON (${(error as Error).message})`, options.url);
-        }
-        if (!Array.isArray(json.choices)) {
-          throw new InputError(`response has no "choices" array`, options.url);
-        }
-        const texts = new Array<string>(prompts.length).fill("");
-        json.choices.forEach((choice, i) => (texts[choice.index ?? i] = choice.text ?? ""));
-        return texts;
-      } catch (error) {
-        lastError = error;
-      }
-    }
-    // One line for the user (a refused connection is a TypeError from fetch): the guide's API
-    // is input like a model folder, and the CLI prints such errors without a stack trace.
-    const attempts = (options.retries ?? 2) + 1;
-    const message = String((lastError as Error)?.message ?? lastError).split("\n")[0];
-    throw new InputError(
-      `the text API guide failed (${attempts} attempt${attempts === 1 ? "" : "s"}): ${
-        message.replace(`${options.url}: `, "")
-      }`,
-      options.url,
-    );
   };
 }
