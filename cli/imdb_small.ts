@@ -76,6 +76,12 @@ export async function imdbSmallParts(
   // The built models come from one fixed stream, not the run's seed: every seed (and every
   // algorithm) starts from the same zero-shot policy and guide, as with a published base model.
   const build = new Rng(0).child("imdb-small-build");
+  if (config.policy.init === "bc" && config.guide.kind !== "bc") {
+    throw new ConfigError(
+      "policy.init",
+      `"bc" starts the learner from the BC guide built here, but guide.kind is "${config.guide.kind}"`,
+    );
+  }
   const dataDir = await localDataDir(config.task.dataDir, "imdb") ?? await imdbDataDir();
   const p = config.policy;
   const root = `${cacheRoot()}/imdb-small`;
@@ -139,7 +145,9 @@ export async function imdbSmallParts(
     await cachedStrongGuide(strongDir, pretrainedDir, train, tokenizer, build);
   }
 
-  const learner = await loadCausalLM(pretrainedDir);
+  // BC+X as the paper warm-starts: the learner starts from the BC guide's weights
+  const warm = config.policy.init === "bc";
+  const learner = await loadCausalLM(warm ? guideDir : pretrainedDir);
   const owned: { dispose(): void }[] = [];
   let guide: TokenGenerator | null = null;
   if (config.guide.kind === "bc" || config.guide.kind === "strong") {
@@ -174,6 +182,7 @@ export async function imdbSmallParts(
       await loadImdbHeldOut(dataDir, IMDB_HELD_OUT_EVAL_REVIEWS),
       tokenizer,
     ),
+    ...(warm ? { zeroShot: await loadCausalLM(pretrainedDir) } : {}),
     owned: [...owned, fixedLM],
   };
 }
