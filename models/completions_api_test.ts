@@ -3,17 +3,9 @@ import { InputError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { apiStats, completionsApi, openResponseCache, retryAfterMs } from "./completions_api.ts";
 import { textGuide } from "./text_guide.ts";
-import type { Tokenizer } from "./types.ts";
+import { wordTokenizer } from "../tests/_word_tokenizer.ts";
 
-// A word-level tokenizer: id 0 is EOS, each other id a word with its leading space.
-const words = ["<eos>", "the", " film", " was", " great", " bad", " fun"];
-const tokenizer: Tokenizer = {
-  vocabSize: words.length,
-  eosTokenId: 0,
-  padTokenId: 0,
-  encode: (text) => (text.match(/<eos>| ?[a-z]+/g) ?? []).map((w) => words.indexOf(w)),
-  decode: (ids) => ids.map((i) => words[i]).join(""),
-};
+const tokenizer = wordTokenizer;
 
 /**
  * A local server answering each request with `respond(request, n)` (n counts from 0); it stops

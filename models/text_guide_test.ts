@@ -1,16 +1,8 @@
 import assert from "node:assert/strict";
 import { textGuide } from "./text_guide.ts";
-import type { Tokenizer } from "./types.ts";
+import { wordTokenizer } from "../tests/_word_tokenizer.ts";
 
-// A word-level tokenizer: id 0 is EOS, each other id a word with its leading space.
-const words = ["<eos>", "the", " film", " was", " great", " bad", " fun"];
-const tokenizer: Tokenizer = {
-  vocabSize: words.length,
-  eosTokenId: 0,
-  padTokenId: 0,
-  encode: (text) => (text.match(/<eos>| ?[a-z]+/g) ?? []).map((w) => words.indexOf(w)),
-  decode: (ids) => ids.map((i) => words[i]).join(""),
-};
+const tokenizer = wordTokenizer;
 
 Deno.test("textGuide() re-tokenises the completion with the learner's tokenizer and truncates per row", async () => {
   const seen: string[][] = [];
