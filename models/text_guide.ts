@@ -48,7 +48,12 @@ export function textGuide(complete: CompleteText, tokenizer: Tokenizer): TokenGe
       const limits = Array.isArray(options.maxNewTokens)
         ? options.maxNewTokens
         : inputIds.map(() => options.maxNewTokens as number);
-      const prompts = inputIds.map((ids) => tokenizer.decode(ids));
+      // a restart state given apart from the input (a seq2seq learner's decoder prefix) is
+      // text the API continues: it follows the prompt
+      const promptIds = options.prefixes
+        ? inputIds.map((ids, i) => ids.concat(options.prefixes![i] ?? []))
+        : inputIds;
+      const prompts = promptIds.map((ids) => tokenizer.decode(ids));
       // one seed per row from the caller's stream: a resumed run asks for the same samples
       const seeds = options.doSample && options.rng
         ? inputIds.map((_, i) => options.rng!.child(`api-row-${i}`).int(2 ** 31))
@@ -57,7 +62,7 @@ export function textGuide(complete: CompleteText, tokenizer: Tokenizer): TokenGe
         maxNewTokens: Math.max(...limits),
         temperature: options.doSample ? options.temperature : 0,
         topP: options.topP,
-        promptIds: inputIds,
+        promptIds,
         ...(seeds ? { seeds } : {}),
       });
       if (!Array.isArray(texts) || texts.length !== prompts.length) {

@@ -24,3 +24,15 @@ Deno.test("textGuide() stops a row at EOS and rejects a wrong number of completi
     /returned 0 completions for 1 prompts/,
   );
 });
+
+Deno.test("textGuide() continues after a restart prefix given apart from the input", async () => {
+  const seen: string[][] = [];
+  const guide = textGuide((prompts) => {
+    seen.push(prompts);
+    return Promise.resolve(prompts.map(() => " fun"));
+  }, tokenizer);
+  // the prefix " was" follows "the film"; only the new tokens come back
+  const out = await guide.generate([[1, 2]], { maxNewTokens: 2, prefixes: [[3]] });
+  assert.deepEqual(seen, [["the film was"]]);
+  assert.deepEqual(out, [[6]]);
+});
