@@ -13,6 +13,7 @@
  * Writes bench/results/bench.json and bench.md.
  * @module
  */
+import { cpuModelName } from "../core/machine.ts";
 import process from "node:process";
 import * as tf from "@tensorflow/tfjs-core";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
@@ -121,15 +122,6 @@ function timeCalibration(): { wall: number; cpu: number } {
   return time;
 }
 
-async function cpuName(): Promise<string> {
-  try {
-    const info = await Deno.readTextFile("/proc/cpuinfo");
-    return info.match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown";
-  } catch {
-    return "unknown";
-  }
-}
-
 const loadBefore = Deno.loadavg();
 const backend = await initBackend(values.backend as BackendName);
 const rng = new Rng(0);
@@ -165,7 +157,7 @@ model.dispose();
 const result = {
   date: new Date().toISOString(),
   machine: {
-    cpu: await cpuName(),
+    cpu: await cpuModelName(),
     logicalCores: navigator.hardwareConcurrency,
     os: `${Deno.build.os} ${Deno.build.arch}`,
     deno: Deno.version.deno,

@@ -6,6 +6,7 @@
  * @module
  */
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
+import { cpuModelName } from "../core/machine.ts";
 import { InputError } from "../core/errors.ts";
 import { exists } from "../core/fs.ts";
 import { Rng } from "../core/prng.ts";
@@ -29,6 +30,7 @@ import {
 import {
   acquireRunLock,
   appendJsonl,
+  fileSha256,
   loadLatestCheckpoint,
   prepareRunDir,
   removeCheckpointLeftovers,
@@ -121,24 +123,14 @@ export interface BaseRecord {
   sha256: Record<string, string>;
 }
 
-/** The SHA-256 of a file, as hex. */
-export async function fileSha256(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+export { fileSha256 };
 
 /** The files of a base-model folder whose checksums `pretrain.json` records. */
 export const BASE_FILES = ["model.safetensors", "config.json", "tokenizer.json"];
 
-/** The machine's CPU as /proc/cpuinfo names it ("unknown" elsewhere). */
-export async function cpuName(): Promise<string> {
-  try {
-    const info = await Deno.readTextFile("/proc/cpuinfo");
-    const name = /model name\s*:\s*(.+)/.exec(info)?.[1]?.trim() ?? "unknown CPU";
-    return `${name}, ${navigator.hardwareConcurrency} threads`;
-  } catch {
-    return "unknown";
-  }
+/** The machine's CPU and its thread count. */
+async function cpuName(): Promise<string> {
+  return `${await cpuModelName()}, ${navigator.hardwareConcurrency} threads`;
 }
 
 /** Options of {@linkcode pretrainBase}. */

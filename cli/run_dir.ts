@@ -54,7 +54,8 @@ export function checkpointPath(dir: string, iteration: number): string {
   return `${dir}/checkpoints/iter-${String(iteration).padStart(6, "0")}`;
 }
 
-async function sha256(path: string): Promise<string> {
+/** The SHA-256 of a file, as hex. */
+export async function fileSha256(path: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -75,7 +76,7 @@ async function writeManifest(dir: string): Promise<void> {
   for (const name of await listFiles(dir)) {
     files[name] = {
       bytes: (await Deno.stat(`${dir}/${name}`)).size,
-      sha256: await sha256(`${dir}/${name}`),
+      sha256: await fileSha256(`${dir}/${name}`),
     };
   }
   await writeFileAtomic(`${dir}/${MANIFEST}`, JSON.stringify({ files }, null, 2) + "\n");
@@ -113,7 +114,7 @@ export async function verifyCheckpoint(dir: string): Promise<void> {
     if (size !== expected.bytes) {
       throw new InputError(`holds ${size} bytes, the manifest says ${expected.bytes}`, path);
     }
-    if (await sha256(path) !== expected.sha256) {
+    if (await fileSha256(path) !== expected.sha256) {
       throw new InputError("its SHA-256 differs from the manifest's (damaged)", path);
     }
   }
