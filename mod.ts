@@ -49,3 +49,4 @@ export * from "./stages/mod.ts";
 export * from "./pipelines/mod.ts";
 export * from "./rewards/mod.ts";
 export * from "./tasks/mod.ts";
+export * from "./serve/mod.ts";

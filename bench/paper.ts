@@ -29,7 +29,8 @@ import { readRunFiles, renderComparison } from "../cli/report.ts";
 import { appendJsonl } from "../cli/run_dir.ts";
 import { assembleSetup, buildTaskParts, type RunSetup } from "../cli/setup.ts";
 import { evaluateSetup, train } from "../cli/train.ts";
-import { type CompletionsServer, serveCompletions } from "./paper_api.ts";
+import { CompletionService, contextLengthOf } from "../serve/service.ts";
+import { type RunningServer, serveModel } from "../serve/server.ts";
 import {
   BUDGETS,
   type GridCell,
@@ -311,8 +312,9 @@ export function table3GuideKind(preset: string): string {
 
 /**
  * Trains a Table 3 cell: the task's own guide model (the BC guide, the toy guide)
- * is served as a local completions API and the learner trains through
- * `guide.kind: api`. Written like train.ts's run folder, without checkpoints.
+ * is served over HTTP by `serve` (serve/) on 127.0.0.1 and the learner trains through
+ * `guide.kind: api`, the production client (seeded sampling, token-id prompts when the
+ * vocabularies match). Written like train.ts's run folder, without checkpoints.
  */
 async function trainWithApiGuide(
   planned: PlannedCell,
@@ -327,7 +329,7 @@ async function trainWithApiGuide(
   const guide = { ...PRESETS[preset].config.guide, kind: table3GuideKind(preset) };
   const parts = await buildTaskParts({ ...config, guide }, rng);
   let served: { model: TokenGenerator; tokenizer: Tokenizer; dispose?: () => void } | undefined;
-  let server: CompletionsServer | undefined;
+  let server: RunningServer | undefined;
   let setup: RunSetup | undefined;
   try {
     if (apiGuideDir) {
@@ -348,19 +350,27 @@ async function trainWithApiGuide(
     } else {
       throw new ConfigError("guide.kind", `preset "${preset}" has no guide to serve for Table 3`);
     }
-    server = serveCompletions(await accelerated(served.model, config.engine), served.tokenizer, {
-      model: config.guide.apiModel ?? "guide",
-      rng: rng.child("api-server"),
-      topK: config.train.generation.topK,
-      maxInputTokens: config.train.maxPromptTokens + config.train.generation.maxNewTokens,
-    });
+    const backing = await accelerated(served.model, config.engine);
+    const service = new CompletionService({
+      name: config.guide.apiModel ?? "guide",
+      model: backing,
+      tokenizer: served.tokenizer,
+      contextLength: contextLengthOf(backing),
+    }, { seed: config.seed });
+    server = serveModel(service, { port: 0 });
+    const url = `${server.baseUrl}/completions`;
     const apiGuide: TokenGenerator = textGuide(
-      completionsApi({ url: server.url, model: config.guide.apiModel ?? "guide" }),
+      completionsApi({
+        url,
+        model: config.guide.apiModel ?? "guide",
+        // the same vocabulary: the server continues the learner's exact tokens
+        tokenIds: served.tokenizer === parts.tokenizer,
+      }),
       parts.tokenizer,
     );
     parts.guide = apiGuide;
     parts.baselines = [{ name: "API guide", policy: apiGuide }];
-    runConfig.guide.apiUrl = server.url;
+    runConfig.guide.apiUrl = url;
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await Deno.mkdir(dir, { recursive: true });
     await writeJsonAtomic(`${dir}/config.json`, runConfig);

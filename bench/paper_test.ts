@@ -2,12 +2,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { ConfigError } from "../core/errors.ts";
 import { initBackend } from "../models/backend.ts";
-import { Rng } from "../core/prng.ts";
-import { completionsApi } from "../models/completions_api.ts";
-import { toyGuide, ToyTokenizer } from "../tasks/toy.ts";
 import type { PromptRecord, Task } from "../tasks/types.ts";
 import { paper, paperReport, parsePaperArgs, promptDifficulty, readRun } from "./paper.ts";
-import { serveCompletions } from "./paper_api.ts";
 import { gridCells, PAPER_ALGOS, parseList, parseSeeds, runName } from "./paper_grid.ts";
 import {
   barChart,
@@ -225,25 +221,6 @@ Deno.test("tables from fake run folders: Table 1, 2, 3 and Figure 3", async () =
     await assert.rejects(readRun(`${root}/bad`, runs[0]), /evaluation rows/);
   } finally {
     await Deno.remove(root, { recursive: true });
-  }
-});
-
-Deno.test("serveCompletions: a local completions API round-trips a token guide", async () => {
-  const tokenizer = new ToyTokenizer();
-  const server = serveCompletions(toyGuide("caf", tokenizer), tokenizer, {
-    model: "toy",
-    rng: new Rng(0),
-  });
-  try {
-    const complete = completionsApi({ url: server.url, model: "toy", maxRetries: 0 });
-    // The toy guide continues "caf" from wherever the prompt stops.
-    assert.deepEqual(await complete(["bd", "bdc"], { maxNewTokens: 4 }), ["cafc", "afca"]);
-    assert.equal(server.requests(), 1);
-    const bad = await fetch(server.url, { method: "POST", body: JSON.stringify({ prompt: 3 }) });
-    assert.equal(bad.status, 400);
-    assert.match((await bad.json()).error.message, /"prompt"/);
-  } finally {
-    await server.close();
   }
 });
 

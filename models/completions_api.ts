@@ -108,7 +108,10 @@ export interface CompletionsApiOptions {
   maxBackoffMs?: number;
   /** Requests in flight at once. @default 4 */
   concurrency?: number;
-  /** Prompts per completions request (the API takes a list); chat sends one each. @default 16 */
+  /**
+   * Prompts per completions request (the API takes a list); chat, and seeded sampling (a seed
+   * is per request), send one each. @default 16
+   */
   batchSize?: number;
   /** Where the counts go (shared across calls). */
   stats?: ApiStats;
@@ -315,9 +318,12 @@ export function completionsApi(options: CompletionsApiOptions): CompleteText {
     const sampled = (request.temperature ?? 0) > 0;
     // a sampled request without seeds has no reproducible answer to keep
     const cache = options.cache && (!sampled || request.seeds) ? options.cache : undefined;
+    // OpenAI's seed is per request: seeded sampling sends each prompt with its own seed (a
+    // batching server such as vLLM or `serve` puts concurrent requests in one pass anyway)
+    const size = sampled && request.seeds ? 1 : batchSize;
     const batches: number[][] = [];
-    for (let i = 0; i < prompts.length; i += batchSize) {
-      batches.push(prompts.slice(i, i + batchSize).map((_, k) => i + k));
+    for (let i = 0; i < prompts.length; i += size) {
+      batches.push(prompts.slice(i, i + size).map((_, k) => i + k));
     }
     const out = new Array<string>(prompts.length);
     let next = 0;

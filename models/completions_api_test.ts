@@ -255,8 +255,8 @@ Deno.test("completionsApi() a resumed run's repeated requests come from the resp
       return { texts, stats };
     };
     const first = await ask(true);
-    assert.deepEqual(first.texts, [" 110", " 111"]); // one request, the first row's seed
-    assert.equal(first.stats.requests, 1);
+    assert.deepEqual(first.texts, [" 110", " 120"]); // a request per prompt, with its own seed
+    assert.equal(first.stats.requests, 2);
     // a new client on the same file: no request, same answers
     const again = await ask(true);
     assert.deepEqual(again.texts, first.texts);
@@ -270,7 +270,7 @@ Deno.test("completionsApi() a resumed run's repeated requests come from the resp
     // a torn last line (a crash mid-append) is skipped
     await Deno.writeTextFile(path, '{"key": "x", "compl', { append: true });
     assert.equal((await ask(true)).stats.requests, 0);
-    assert.equal(api.calls(), 4); // seeded once, unseeded twice, greedy once
+    assert.equal(api.calls(), 5); // seeded once (2 prompts), unseeded twice, greedy once
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -284,12 +284,16 @@ Deno.test("textGuide() over completionsApi: token-id prompts and seeds from the 
   assert.deepEqual(await sample(new Rng(3)), [[4], [4]]);
   await sample(new Rng(3));
   await sample(new Rng(4));
-  assert.deepEqual(api.bodies[0].prompt, [[1, 2], [1]]);
-  const seeds = api.bodies.map((b) => b.seed);
-  assert.ok(Number.isInteger(seeds[0]));
-  assert.equal(seeds[1], seeds[0]); // the same stream, the same seed
-  assert.notEqual(seeds[2], seeds[0]);
-  // greedy sends no seed
-  await guide.generate([[1]], { maxNewTokens: 2 });
+  // seeded sampling: one request per prompt (a seed is per request), token ids as the prompt
+  assert.deepEqual(api.bodies.slice(0, 2).map((b) => b.prompt).sort(), [[[1]], [[1, 2]]]);
+  const seeds = (call: number) =>
+    api.bodies.slice(2 * call, 2 * call + 2).map((b) => b.seed).sort();
+  assert.ok(seeds(0).every(Number.isInteger));
+  assert.notEqual(seeds(0)[1], seeds(0)[0]); // each row its own seed
+  assert.deepEqual(seeds(1), seeds(0)); // the same stream, the same seeds
+  assert.notDeepEqual(seeds(2), seeds(0));
+  // greedy sends no seed, and all prompts in one request
+  await guide.generate([[1], [2]], { maxNewTokens: 2 });
   assert.ok(!("seed" in api.bodies.at(-1)!));
+  assert.deepEqual(api.bodies.at(-1)!.prompt, [[1], [2]]);
 });

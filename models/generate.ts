@@ -60,7 +60,12 @@ export async function generateWithSession(
   if (!(topP > 0 && topP <= 1)) throw new RangeError(`topP must be in (0, 1], got ${topP}`);
   const numBeams = options.numBeams ?? 1;
   const doSample = options.doSample ?? false;
-  if (doSample && !options.rng) throw new TypeError("generate() with doSample needs options.rng");
+  if (doSample && !options.rng && !options.rngs) {
+    throw new TypeError("generate() with doSample needs options.rng");
+  }
+  if (options.rngs && options.rngs.length !== rows) {
+    throw new RangeError(`rngs has ${options.rngs.length} streams for ${rows} rows`);
+  }
   const eosTokenId = options.eosTokenId === undefined ? limits.eosTokenId : options.eosTokenId;
   const minNew = typeof options.minNewTokens === "object"
     ? [...options.minNewTokens]
@@ -73,6 +78,7 @@ export async function generateWithSession(
   const session = makeSession(beams ? rows * numBeams : rows);
   try {
     if (beams) {
+      if (options.stoppingCriteria) throw new RangeError("Beam search takes no stoppingCriteria");
       if (minNew.some((n) => n !== minNew[0])) {
         throw new RangeError("Beam search takes one minNewTokens for all rows");
       }
@@ -94,6 +100,8 @@ export async function generateWithSession(
       minNewTokens: minNew,
       eosTokenId,
       rng: options.rng,
+      rngs: options.rngs,
+      stoppingCriteria: options.stoppingCriteria,
     });
   } finally {
     session.dispose();

@@ -98,13 +98,16 @@ export interface DecodeRowsOptions extends TokenChoice {
   maxNewTokens: number[];
   /** Decoder prefixes per row, for a seq2seq session (see `DecodeSession.prefill`). */
   prefixes?: number[][];
-  /** EOS is banned until a row has this many new tokens. */
-  /** Per row. */
+  /** EOS is banned until a row has this many new tokens, per row. */
   minNewTokens: number[];
   /** The token that ends a row, or null. */
   eosTokenId: number | null;
   /** Random stream for sampling. */
   rng?: Rng;
+  /** One random stream per row, instead of `rng`. */
+  rngs?: Rng[];
+  /** Ends a row when it returns true (see `GenerateOptions.stoppingCriteria`). */
+  stoppingCriteria?: (row: number, newTokens: readonly number[]) => boolean;
 }
 
 /**
@@ -130,10 +133,13 @@ export async function decodeRows(
       if (done[r]) continue;
       const row = logits.subarray(r * vocabSize, (r + 1) * vocabSize);
       const banned = out[r].length < options.minNewTokens[r] ? options.eosTokenId : null;
-      const token = selectToken(row, { ...options, banned }, options.rng);
+      const token = selectToken(row, { ...options, banned }, options.rngs?.[r] ?? options.rng);
       out[r].push(token);
       fed[r] = token;
-      if (token === options.eosTokenId || out[r].length >= options.maxNewTokens[r]) done[r] = true;
+      if (
+        token === options.eosTokenId || out[r].length >= options.maxNewTokens[r] ||
+        options.stoppingCriteria?.(r, out[r])
+      ) done[r] = true;
     }
     if (done.every(Boolean)) return out;
     logits = await session.step(fed); // finished rows keep feeding their last token, ignored

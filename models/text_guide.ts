@@ -60,7 +60,7 @@ export function textGuide(complete: CompleteText, tokenizer: Tokenizer): TokenGe
         : undefined;
       const texts = await complete(prompts, {
         maxNewTokens: Math.max(...limits),
-        temperature: options.doSample ? options.temperature : 0,
+        temperature: options.doSample ? (options.temperature ?? 1) : 0, // HF: sampling defaults to 1
         topP: options.topP,
         promptIds,
         ...(seeds ? { seeds } : {}),

@@ -26,8 +26,19 @@ export interface GenerateOptions {
   numBeams?: number;
   /** The token that ends a row; null never ends. @default the model config's eos */
   eosTokenId?: number | null;
-  /** Random stream for sampling; required when `doSample` is true. */
+  /** Random stream for sampling; required when `doSample` is true (unless `rngs` is given). */
   rng?: Rng;
+  /**
+   * One random stream per row, used instead of `rng`: a row's samples then do not depend on
+   * the rows it is batched with (a server batching many clients' requests needs that).
+   */
+  rngs?: Rng[];
+  /**
+   * Ends a row early when it returns true, called after each new token with the row's index
+   * and its new tokens so far (Hugging Face's `stopping_criteria`; e.g. a stop string).
+   * Sampling and greedy decoding only.
+   */
+  stoppingCriteria?: (row: number, newTokens: readonly number[]) => boolean;
   /**
    * Tokens each row's output already starts with (a restart state): decoding
    * continues after them and returns only the new tokens. A decoder-only model

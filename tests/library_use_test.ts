@@ -20,7 +20,7 @@ async function deno(args: string[], cwd: string): Promise<{ code: number; out: s
 /** The package's entry points (deno.json exports), whose module docs hold examples. */
 const ENTRY_POINTS = [
   "mod.ts",
-  ...["core", "models", "stages", "pipelines", "rewards", "tasks"]
+  ...["core", "models", "stages", "pipelines", "rewards", "tasks", "serve"]
     .map((dir) => `${dir}/mod.ts`),
 ];
 
