@@ -105,6 +105,11 @@ export interface RunConfig {
     concurrency: number;
     /** Prompts per completions request. */
     batchSize: number;
+    /**
+     * Send the learner's token ids as the prompt (servers that take them: vLLM, `deno task
+     * serve`) so the guide continues the exact prefix; only with the learner's tokenizer.
+     */
+    tokenIds: boolean;
   };
   /** The reward: "classifier" (ours, trained here), "onnx" (a local sentiment model folder), "spider", "toy". */
   reward: { kind: string; path: string | null };
@@ -164,6 +169,7 @@ const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
     maxRetries: 4,
     concurrency: 4,
     batchSize: 16,
+    tokenIds: false,
   },
   reward: { kind: "classifier", path: null },
   critic: { shared: false },

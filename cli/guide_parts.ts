@@ -64,6 +64,7 @@ export async function loadExternalGuide(
       maxRetries: g.maxRetries,
       concurrency: g.concurrency,
       batchSize: g.batchSize,
+      tokenIds: g.tokenIds,
       ...(api.cache ? { cache: api.cache } : {}),
       ...(api.stats ? { stats: api.stats } : {}),
     });

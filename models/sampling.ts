@@ -39,8 +39,12 @@ export function selectToken(logits: Float32Array, choice: TokenChoice, rng?: Rng
   }
   if (!rng) throw new TypeError("Sampling needs options.rng");
   const temperature = choice.temperature ?? 1;
-  const ids = candidates(logits, choice.topK ?? 0, banned);
+  const topK = choice.topK ?? 0;
   const topP = choice.topP ?? 1;
+  if ((topK <= 0 || topK >= logits.length) && topP >= 1) {
+    return sampleAll(logits, temperature, banned, rng);
+  }
+  const ids = candidates(logits, topK, banned);
   // top-p needs the candidates most likely first; plain sampling does not (sorting 50k ids per
   // token would dominate decoding)
   if (topP < 1) ids.sort((a, b) => logits[b] - logits[a]);
@@ -68,6 +72,36 @@ export function selectToken(logits: Float32Array, choice: TokenChoice, rng?: Rng
     if (u < 0) return ids[j];
   }
   return ids[keep - 1];
+}
+
+// Reused weights of sampleAll: one array per process, not one per token (50k entries per row
+// and token for GPT-2 made sampling cost more than a small model's forward).
+let scratch = new Float64Array(0);
+
+/**
+ * Sampling from the whole vocabulary: the same arithmetic, in the same order, as the general
+ * path (so the same draws give the same tokens), without building per-token arrays.
+ */
+function sampleAll(logits: Float32Array, temperature: number, banned: number | null, rng: Rng) {
+  const n = logits.length;
+  if (scratch.length < n) scratch = new Float64Array(n);
+  const weights = scratch;
+  let top = -Infinity;
+  for (let i = 0; i < n; i++) if (i !== banned) top = Math.max(top, logits[i] / temperature);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    weights[i] = i === banned ? 0 : Math.exp(logits[i] / temperature - top);
+    if (i !== banned) total += weights[i];
+  }
+  let u = rng.random() * total;
+  let last = -1;
+  for (let i = 0; i < n; i++) {
+    if (i === banned) continue;
+    u -= weights[i];
+    if (u < 0) return i;
+    last = i;
+  }
+  return last;
 }
 
 /** Indices of the k largest logits (all when k is 0), skipping `banned`. */

@@ -38,7 +38,12 @@ export interface GenerationJob {
 export interface GenerationQueueOptions {
   /** Rows decoded together at most (a single larger job still runs, alone). @default 32 */
   maxBatchRows?: number;
-  /** How long the oldest job waits for company before its batch starts, in ms. @default 5 */
+  /**
+   * How long to wait for company, in ms: a batch starts once no job has come for this long
+   * (or after ten times as long since the queue could start one, or when it is full). After a
+   * batch, the clients it answered send their next requests a moment later; waiting for that
+   * gap to close puts them in one batch instead of two half batches. @default 5
+   */
   maxWaitMs?: number;
   /** Rows waiting at most; a job beyond it is refused with {@linkcode QueueFullError}. @default 1024 */
   maxQueuedRows?: number;
@@ -89,6 +94,8 @@ export class GenerationQueue {
   #timer: ReturnType<typeof setTimeout> | null = null;
   #closed = false;
   #idle: Promise<void> = Promise.resolve();
+  #lastArrival = 0;
+  #freeSince = 0;
   readonly #stats: GenerationQueueStats = { batches: 0, rows: 0, refused: 0 };
 
   /**
@@ -127,13 +134,9 @@ export class GenerationQueue {
       return Promise.reject(new QueueFullError(this.#queuedRows));
     }
     return new Promise((resolve, reject) => {
-      this.#waiting.push({
-        job,
-        key: settingsKey(job.settings),
-        since: performance.now(),
-        resolve,
-        reject,
-      });
+      const now = performance.now();
+      this.#lastArrival = now;
+      this.#waiting.push({ job, key: settingsKey(job.settings), since: now, resolve, reject });
       this.#queuedRows += rows;
       this.#pump();
     });
@@ -151,14 +154,16 @@ export class GenerationQueue {
 
   #pump(now = false): void {
     if (this.#running || this.#waiting.length === 0) return;
-    const waited = performance.now() - this.#waiting[0].since;
-    if (
-      !now && !this.#closed && this.#queuedRows < this.#maxBatchRows && waited < this.#maxWaitMs
-    ) {
+    const time = performance.now();
+    const quiet = time - this.#lastArrival;
+    const waited = time - Math.max(this.#waiting[0].since, this.#freeSince);
+    const cap = 10 * this.#maxWaitMs;
+    const full = this.#queuedRows >= this.#maxBatchRows;
+    if (!now && !this.#closed && !full && quiet < this.#maxWaitMs && waited < cap) {
       this.#timer ??= setTimeout(() => {
         this.#timer = null;
         this.#pump();
-      }, this.#maxWaitMs - waited);
+      }, Math.min(this.#maxWaitMs - quiet, cap - waited));
       return;
     }
     if (this.#timer !== null) {
@@ -169,6 +174,7 @@ export class GenerationQueue {
     this.#running = true;
     this.#idle = this.#run(batch).finally(() => {
       this.#running = false;
+      this.#freeSince = performance.now();
       this.#pump();
     });
   }

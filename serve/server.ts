@@ -4,7 +4,8 @@
  * OpenAI's schema with its status. Binds 127.0.0.1 unless told otherwise.
  *
  * Routes: `POST /v1/completions`, `POST /v1/chat/completions`, `GET /v1/models`,
- * `GET /v1/models/{id}`, `GET /health` (never needs the key).
+ * `GET /v1/models/{id}`, `GET /metrics` (Prometheus counters), `GET /health` (never needs
+ * the key).
  * @module
  */
 import { ApiError } from "./requests.ts";
@@ -103,6 +104,22 @@ export function openAiHandler(
     },
     "/v1/models": { method: "GET", answer: () => Promise.resolve(service.listModels()) },
   };
+  const metrics = () => {
+    const s = service.stats();
+    const lines = [
+      ["requests", "completion and chat requests answered", s.requests],
+      ["prompt_tokens", "prompt tokens read", s.promptTokens],
+      ["generation_tokens", "tokens generated", s.completionTokens],
+      ["batches", "batches decoded", s.batches],
+      ["batch_rows", "rows decoded in batches", s.rows],
+      ["refused", "requests refused with 429 (queue full)", s.refused],
+    ].map(([name, help, value]) =>
+      `# HELP rlgf_${name}_total ${help}\n# TYPE rlgf_${name}_total counter\nrlgf_${name}_total ${value}`
+    );
+    return new Response(lines.join("\n") + "\n", {
+      headers: { "content-type": "text/plain; version=0.0.4" },
+    });
+  };
   return async (request) => {
     const path = new URL(request.url).pathname.replace(/\/+$/, "");
     if (path === "/health") return new Response(null, { status: 200 });
@@ -121,6 +138,7 @@ export function openAiHandler(
           );
         }
       }
+      if (path === "/metrics" && request.method === "GET") return metrics();
       const model = path.match(/^\/v1\/models\/(.+)$/);
       if (model && request.method === "GET") {
         const id = decodeURIComponent(model[1]);

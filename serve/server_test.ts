@@ -220,6 +220,9 @@ Deno.test("serve: chat completions, models, health", async () => {
     const health = await fetch(`${base.replace(/\/v1$/, "")}/health`);
     assert.equal(health.status, 200);
     await health.body?.cancel();
+    const metrics = await (await fetch(`${base.replace(/\/v1$/, "")}/metrics`)).text();
+    assert.match(metrics, /^rlgf_requests_total 2$/m);
+    assert.match(metrics, /^rlgf_generation_tokens_total 10$/m);
   });
 });
 

@@ -15,12 +15,14 @@ const COMMANDS: [string, string][] = [
   ["pretrain", "Usage: deno task pretrain"],
   ["eval", "Usage:\n  deno task eval"],
   ["generate", "Usage: deno task generate"],
+  ["serve", "Usage: deno task serve"],
   ["report", "Usage: deno task report"],
   ["reward:train", "Usage: deno task reward:train"],
   ["bench", "Usage: deno task bench"],
   ["bench:speed", "Usage: deno task bench:speed"],
   ["bench:data", "Usage: deno task bench:data"],
   ["bench:paper", "Usage: deno task bench:paper"],
+  ["bench:serve", "Usage: deno task bench:serve"],
 ];
 
 async function run(task: string, args: string[]) {
