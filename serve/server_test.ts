@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../models/backend.ts";
 import { loadCausalLM } from "../models/checkpoint.ts";
+import { loadPolicy } from "../models/t5_checkpoint.ts";
 import type { CompletionServiceOptions } from "./service.ts";
 import { CompletionService, contextLengthOf } from "./service.ts";
 import { serveModel, type ServeOptions } from "./server.ts";
@@ -272,6 +273,12 @@ Deno.test("serve: bad requests are 4xx in OpenAI's error schema", async () => {
     await expectError(post("/completions", { ...ok, prompt: "" }), 400, /empty/);
     await expectError(post("/completions", { ...ok, temperature: -1 }), 400, /temperature/);
     await expectError(post("/completions", { ...ok, prompt: 5 }), 400, /prompt/, "prompt");
+    await expectError(
+      post("/completions", { ...ok, prompt: ["a", "b", "c"], n: 100 }),
+      413,
+      /300 completions.*at most 256/,
+      "n",
+    );
     await expectError(post("/nope", ok), 404, /No route/);
     const get = await fetch(`${base}/completions`);
     assert.equal(get.status, 405);
@@ -325,4 +332,46 @@ Deno.test("serve: a full queue answers 429 with Retry-After; no tensor leaks", a
     http: { retryAfterSeconds: 2 },
   });
   assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test("serve: a T5 folder — greedy completions and log-probs equal the reference", async () => {
+  const t5Dir = new URL("../tests/fixtures/tiny-t5", import.meta.url).pathname;
+  const t5Reference = JSON.parse(await Deno.readTextFile(`${t5Dir}/reference.json`));
+  const t5 = await loadPolicy(t5Dir);
+  const service = new CompletionService({
+    name: "tiny-t5",
+    model: t5,
+    tokenizer: t5.tokenizer!,
+    contextLength: contextLengthOf(t5),
+  });
+  const server = serveModel(service, { port: 0 });
+  try {
+    const ask = async (body: Record<string, unknown>) => {
+      const response = await fetch(`${server.baseUrl}/completions`, {
+        method: "POST",
+        body: JSON.stringify({ model: "tiny-t5", ...body }),
+      });
+      return { status: response.status, json: await response.json() };
+    };
+    for (const g of t5Reference.greedy) {
+      const { status, json } = await ask({
+        prompt: [g.input_ids],
+        max_tokens: g.max_new_tokens,
+        temperature: 0,
+        logprobs: 1,
+      });
+      assert.equal(status, 200, JSON.stringify(json));
+      const ids: number[] = g.eos_in_new_ids ? g.new_ids.slice(0, -1) : g.new_ids;
+      assert.equal(json.choices[0].text, t5.tokenizer!.decode(ids));
+      ids.forEach((_, t) =>
+        close(json.choices[0].logprobs.token_logprobs[t], g.new_token_logprobs[t], `t5 ${t}`)
+      );
+    }
+    const echo = await ask({ prompt: "hello", max_tokens: 1, echo: true, logprobs: 0 });
+    assert.equal(echo.status, 400);
+    assert.match(echo.json.error.message, /seq2seq/);
+  } finally {
+    await server.close();
+    t5.dispose();
+  }
 });

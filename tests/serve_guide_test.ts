@@ -8,6 +8,7 @@ import { lastValueFrom, toArray } from "rxjs";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { apiStats, completionsApi } from "../models/completions_api.ts";
+import { loadCausalLM } from "../models/checkpoint.ts";
 import { createGPT2 } from "../models/gpt2.ts";
 import { type CompleteText, textGuide } from "../models/text_guide.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
@@ -69,5 +70,48 @@ Deno.test("a guide served over HTTP trains exactly like the same guide in-proces
     await server.close();
     await local.close();
     guideModel.dispose();
+  }
+});
+
+Deno.test("the API guide client talks to serve in both kinds: completions and chat", async () => {
+  const dir = new URL("./fixtures/tiny-gpt2", import.meta.url).pathname;
+  const model = await loadCausalLM(dir);
+  const tokenizer = model.tokenizer!;
+  const service = new CompletionService({
+    name: "tiny",
+    model,
+    tokenizer,
+    contextLength: contextLengthOf(model),
+  });
+  const server = serveModel(service, { port: 0 });
+  try {
+    const prompts = ["The movie was", "I think that"];
+    const request = { maxNewTokens: 8, temperature: 0 };
+    const viaCompletions = await completionsApi({
+      url: `${server.baseUrl}/completions`,
+      model: "tiny",
+    })(prompts, request);
+    assert.deepEqual(viaCompletions, await inProcessCompletions(service)(prompts, request));
+    const viaChat = await completionsApi({
+      url: `${server.baseUrl}/chat/completions`,
+      model: "tiny",
+      kind: "chat",
+    })(prompts, request);
+    // chat sends each prompt as a user message in the plain template
+    const direct = await Promise.all(prompts.map((p) =>
+      service.chatCompletions({
+        model: "tiny",
+        messages: [{
+          role: "user",
+          content: `Continue the following text. Reply with the continuation only.\n\n${p}`,
+        }],
+        max_tokens: 8,
+        temperature: 0,
+      }) as Promise<{ choices: { message: { content: string } }[] }>
+    ));
+    assert.deepEqual(viaChat, direct.map((d) => d.choices[0].message.content));
+  } finally {
+    await server.close();
+    model.dispose();
   }
 });
