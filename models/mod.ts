@@ -115,6 +115,18 @@ export {
 } from "./engine/mod.ts";
 export { type CompleteText, textGuide } from "./text_guide.ts";
 export {
+  checkLoraConfig,
+  createLoraAdapters,
+  isTargeted,
+  loadLoraAdapters,
+  LoraAdapters,
+  type LoraConfig,
+  type LoraPair,
+  loraScale,
+  mergeLoraWeights,
+  saveLoraAdapters,
+} from "./lora.ts";
+export {
   type ApiStats,
   apiStats,
   completionsApi,

@@ -3,7 +3,8 @@
  * @module
  */
 import { Rng } from "../core/prng.ts";
-import { createGPT2 } from "../models/gpt2.ts";
+import { createGPT2, gpt2WeightShapes } from "../models/gpt2.ts";
+import { createLoraAdapters, type LoraConfig } from "../models/lora.ts";
 import { createValueModel } from "../models/value.ts";
 import type { TokenGenerator } from "../models/types.ts";
 import { type AlgorithmState, createAlgorithmState } from "../pipelines/state.ts";
@@ -55,16 +56,31 @@ export async function toyState(
   task: Task,
   seed: number,
   options: TrainOptions,
-  extra: { guide?: TokenGenerator; guideCritic?: boolean } = {},
+  extra: {
+    guide?: TokenGenerator;
+    guideCritic?: boolean;
+    lora?: LoraConfig;
+    baseInitRange?: number;
+  } = {},
 ): Promise<AlgorithmState> {
   const rng = new Rng(seed);
-  const learner = createGPT2(TINY_GPT, rng.child("learner-init"));
+  const base = createGPT2(
+    extra.lora ? { ...TINY_GPT, initializerRange: extra.baseInitRange ?? 0.02 } : TINY_GPT,
+    rng.child("learner-init"),
+  );
+  // with LoRA the learner is adapters over the frozen base (the critics copy the base trunk)
+  const learner = extra.lora
+    ? base.withLora(
+      createLoraAdapters(gpt2WeightShapes(base.config), extra.lora, rng.child("lora-init")),
+    )
+    : base;
   const critics = {
     learner: createValueModel(learner, rng.child("critic-init")),
     ...(extra.guideCritic
       ? { guide: createValueModel(learner, rng.child("guide-critic-init")) }
       : {}),
   };
+  if (extra.lora) base.dispose(); // the views hold the base now
   return createAlgorithmState({
     learner,
     guide: extra.guide ?? null,

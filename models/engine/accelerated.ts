@@ -35,7 +35,9 @@ export class OnnxAcceleratedLM implements CausalLM {
    * @param model the tfjs model: owns the weights and takes the gradient steps (owned)
    * @param engine the ONNX engine that samples and scores with those weights (shared)
    */
-  constructor(readonly model: GPT2LM, readonly engine: OnnxGpt2Engine) {}
+  constructor(readonly model: GPT2LM, readonly engine: OnnxGpt2Engine) {
+    if (model.lora) throw new TypeError("The ONNX engine does not run LoRA adapters yet");
+  }
 
   /** The wrapped model's hyperparameters. */
   get config(): GPT2Config {
@@ -232,7 +234,11 @@ export function onEngine<T extends TokenGenerator | null>(
   model: T,
   engine: OnnxGpt2Engine | OnnxT5Engine | null,
 ): T | OnnxAcceleratedLM | OnnxAcceleratedSeq2SeqLM {
-  if (engine instanceof OnnxGpt2Engine && model instanceof GPT2LM && engine.accepts(model.config)) {
+  // the engine's graphs have no adapter inputs yet: an adapted model stays on tfjs
+  if (
+    engine instanceof OnnxGpt2Engine && model instanceof GPT2LM && model.lora === null &&
+    engine.accepts(model.config)
+  ) {
     return new OnnxAcceleratedLM(model, engine);
   }
   if (engine instanceof OnnxT5Engine && model instanceof T5LM && engine.accepts(model.config)) {

@@ -1,0 +1,361 @@
+/**
+ * LoRA adapters (Hu et al. 2021) as PEFT defines them, for GPT-2's Conv1D layers: a frozen
+ * weight W [in, out] gains a low-rank update, y = x·W + b + s·(x·Aᵀ)·Bᵀ with A [r, in],
+ * B [out, r] and s = alpha / r (alpha / √r with rsLoRA). A starts Kaiming-uniform and B at zero,
+ * so an adapted model starts as its base. Files are PEFT's: `adapter_config.json` and
+ * `adapter_model.safetensors` with keys `base_model.model.transformer.<module>.lora_A.weight`.
+ * @module
+ */
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
+import * as tf from "@tensorflow/tfjs-core";
+import { writeJsonAtomic } from "../core/atomic.ts";
+import { ConfigError, InputError } from "../core/errors.ts";
+import type { Rng } from "../core/prng.ts";
+import { type HostTensor, readSafetensors, writeSafetensors } from "./safetensors.ts";
+
+/** What to adapt and how (PEFT's `LoraConfig` fields). */
+export interface LoraConfig {
+  /** The rank. */
+  r: number;
+  /** The scale's numerator (`lora_alpha`). */
+  alpha: number;
+  /** Dropout on the adapter's input; only 0 is supported (a noisy PPO ratio otherwise). */
+  dropout: number;
+  /**
+   * Module names, matched as PEFT matches them: a module whose path equals a name or ends with
+   * "." + the name (GPT-2: "c_attn", "c_proj" (attention and MLP), "c_fc", "mlp.c_proj",
+   * "attn.c_proj").
+   */
+  targetModules: string[];
+  /** Scale by alpha / √r instead of alpha / r (rsLoRA). @default false */
+  useRslora?: boolean;
+}
+
+/** The scale s of a config. */
+export function loraScale(config: LoraConfig): number {
+  return config.useRslora ? config.alpha / Math.sqrt(config.r) : config.alpha / config.r;
+}
+
+/**
+ * Checks a LoRA config.
+ * @param config the config
+ * @param field the config path named in errors
+ * @returns the config
+ * @throws {ConfigError} naming the bad field
+ */
+export function checkLoraConfig(config: LoraConfig, field = "lora"): LoraConfig {
+  if (!Number.isInteger(config.r) || config.r < 1) {
+    throw new ConfigError(`${field}.r`, `must be a positive integer, got ${config.r}`);
+  }
+  if (!(typeof config.alpha === "number" && config.alpha > 0)) {
+    throw new ConfigError(`${field}.alpha`, `must be a positive number, got ${config.alpha}`);
+  }
+  if (config.dropout !== 0) {
+    throw new ConfigError(
+      `${field}.dropout`,
+      `only 0 is supported (dropout would make the PPO ratio of old and new log-probs noisy), got ${config.dropout}`,
+    );
+  }
+  if (!Array.isArray(config.targetModules) || config.targetModules.length === 0) {
+    throw new ConfigError(`${field}.targetModules`, "must list at least one module name");
+  }
+  return config;
+}
+
+/** Whether a module path is targeted (PEFT: equal, or ends with "." + target). */
+export function isTargeted(path: string, targets: readonly string[]): boolean {
+  return targets.some((t) => path === t || path.endsWith(`.${t}`));
+}
+
+/** One adapted layer: A [r, in], B [out, r]. */
+export interface LoraPair {
+  /** [r, in]. */
+  a: tf.Variable;
+  /** [out, r]. */
+  b: tf.Variable;
+}
+
+/** The adapters of one model, by module path (`h.0.attn.c_attn`). */
+export class LoraAdapters {
+  /** The config they were made with. */
+  readonly config: LoraConfig;
+  /** The scale s applied to every update. */
+  readonly scale: number;
+  /** Adapters by module path. */
+  readonly pairs: Map<string, LoraPair>;
+
+  /**
+   * Wraps adapter variables.
+   * @param config their config
+   * @param pairs A and B by module path (owned from now on)
+   */
+  constructor(config: LoraConfig, pairs: Map<string, LoraPair>) {
+    this.config = config;
+    this.scale = loraScale(config);
+    this.pairs = pairs;
+  }
+
+  /**
+   * s·(x·Aᵀ)·Bᵀ for the module, or null when it has no adapter.
+   * @param path the module path
+   * @param x [N, in]
+   * @returns [N, out] or null
+   */
+  delta(path: string, x: tf.Tensor2D): tf.Tensor2D | null {
+    const pair = this.pairs.get(path);
+    if (!pair) return null;
+    const down = tf.matMul(x, pair.a as unknown as tf.Tensor2D, false, true); // (N, r)
+    return tf.mul(tf.matMul(down, pair.b as unknown as tf.Tensor2D, false, true), this.scale);
+  }
+
+  /** Every A and B (what trains). */
+  variables(): tf.Variable[] {
+    return [...this.pairs.values()].flatMap((p) => [p.a, p.b]);
+  }
+
+  /** A deep copy. */
+  clone(): LoraAdapters {
+    const copy = new Map<string, LoraPair>();
+    for (const [path, p] of this.pairs) {
+      copy.set(path, { a: variableOf(p.a.clone()), b: variableOf(p.b.clone()) });
+    }
+    return new LoraAdapters(this.config, copy);
+  }
+
+  /** Frees the adapters. */
+  dispose(): void {
+    for (const v of this.variables()) v.dispose();
+  }
+
+  /** A and B on the host, by module path. */
+  async toHost(): Promise<Map<string, { a: HostTensor; b: HostTensor }>> {
+    const out = new Map<string, { a: HostTensor; b: HostTensor }>();
+    for (const [path, p] of this.pairs) {
+      out.set(path, {
+        a: { shape: [...p.a.shape], data: await p.a.data<"float32">() },
+        b: { shape: [...p.b.shape], data: await p.b.data<"float32">() },
+      });
+    }
+    return out;
+  }
+}
+
+/**
+ * Fresh adapters for every targeted Conv1D weight among `weightShapes` (PEFT's initialisation:
+ * A ~ U(−1/√in, 1/√in), Kaiming-uniform with a = √5; B = 0).
+ * @param weightShapes the base model's weight shapes by name (`h.0.attn.c_attn.weight` [in, out])
+ * @param config rank, scale and targets
+ * @param rng A's stream (each module from a named child)
+ * @returns the adapters
+ * @throws {ConfigError} when no module matches the targets
+ */
+export function createLoraAdapters(
+  weightShapes: ReadonlyMap<string, number[]>,
+  config: LoraConfig,
+  rng: Rng,
+): LoraAdapters {
+  checkLoraConfig(config);
+  const pairs = new Map<string, LoraPair>();
+  for (const [name, shape] of weightShapes) {
+    if (!name.endsWith(".weight") || shape.length !== 2) continue;
+    const path = name.slice(0, -".weight".length);
+    if (!/\.(c_attn|c_proj|c_fc)$/.test(path) || !isTargeted(path, config.targetModules)) continue;
+    const [inFeatures, outFeatures] = shape;
+    const bound = 1 / Math.sqrt(inFeatures);
+    const stream = rng.child(path);
+    const a = new Float32Array(config.r * inFeatures).map(() => (2 * stream.random() - 1) * bound);
+    pairs.set(path, {
+      a: variableOf(tf.tensor2d(a, [config.r, inFeatures])),
+      b: variableOf(tf.zeros([outFeatures, config.r])),
+    });
+  }
+  if (pairs.size === 0) {
+    throw new ConfigError(
+      "lora.targetModules",
+      `${JSON.stringify(config.targetModules)} match no layer; GPT-2's are c_attn, c_proj, c_fc`,
+    );
+  }
+  return new LoraAdapters(config, pairs);
+}
+
+const PEFT_PREFIX = "base_model.model.transformer.";
+
+/** A trainable variable holding `value` (which is freed: the variable keeps its own copy). */
+function variableOf(value: tf.Tensor): tf.Variable {
+  const v = tf.variable(value, true);
+  value.dispose();
+  return v;
+}
+
+/**
+ * Writes adapters as PEFT does: `adapter_config.json` and `adapter_model.safetensors`.
+ * @param adapters the adapters
+ * @param dir the folder (created if missing)
+ * @param baseModel `base_model_name_or_path`: an absolute folder or a hub id
+ */
+export async function saveLoraAdapters(
+  adapters: LoraAdapters,
+  dir: string,
+  baseModel: string,
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const tensors = new Map<string, HostTensor>();
+  for (const [path, { a, b }] of await adapters.toHost()) {
+    tensors.set(`${PEFT_PREFIX}${path}.lora_A.weight`, a);
+    tensors.set(`${PEFT_PREFIX}${path}.lora_B.weight`, b);
+  }
+  await writeSafetensors(`${dir}/adapter_model.safetensors`, tensors, { format: "pt" });
+  const c = adapters.config;
+  await writeJsonAtomic(`${dir}/adapter_config.json`, {
+    peft_type: "LORA",
+    task_type: "CAUSAL_LM",
+    base_model_name_or_path: baseModel,
+    r: c.r,
+    lora_alpha: c.alpha,
+    lora_dropout: c.dropout,
+    target_modules: c.targetModules,
+    fan_in_fan_out: true, // GPT-2's Conv1D stores W as [in, out]
+    bias: "none",
+    use_rslora: c.useRslora ?? false,
+    inference_mode: true,
+    init_lora_weights: true,
+    modules_to_save: null,
+  });
+}
+
+/**
+ * Reads PEFT adapters for a base model.
+ * @param dir the adapter folder
+ * @param weightShapes the base model's weight shapes (every adapter must fit its layer)
+ * @returns the adapters and `base_model_name_or_path`
+ * @throws {InputError} naming the file and field or tensor that is wrong
+ */
+export async function loadLoraAdapters(
+  dir: string,
+  weightShapes: ReadonlyMap<string, number[]>,
+): Promise<{ adapters: LoraAdapters; baseModel: string | null }> {
+  const configFile = `${dir}/adapter_config.json`;
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await Deno.readTextFile(configFile));
+  } catch (error) {
+    throw new InputError(`cannot read (${(error as Error).message.split("\n")[0]})`, configFile);
+  }
+  if (json.peft_type !== "LORA") {
+    throw new InputError(
+      `Field "peft_type" is ${JSON.stringify(json.peft_type)}, expected "LORA"`,
+      configFile,
+    );
+  }
+  if (json.fan_in_fan_out === false) {
+    throw new InputError(
+      'Field "fan_in_fan_out" is false; GPT-2\'s Conv1D adapters are saved with true',
+      configFile,
+    );
+  }
+  if (json.bias !== undefined && json.bias !== "none") {
+    throw new InputError(
+      `Field "bias" is ${JSON.stringify(json.bias)}; only "none" is supported`,
+      configFile,
+    );
+  }
+  const targets = typeof json.target_modules === "string"
+    ? [json.target_modules]
+    : json.target_modules as string[];
+  let config: LoraConfig;
+  try {
+    config = checkLoraConfig({
+      r: json.r as number,
+      alpha: json.lora_alpha as number,
+      dropout: (json.lora_dropout as number | undefined) ?? 0,
+      targetModules: targets,
+      useRslora: json.use_rslora === true,
+    }, "adapter_config");
+  } catch (error) {
+    throw new InputError((error as Error).message, configFile);
+  }
+  const file = `${dir}/adapter_model.safetensors`;
+  const tensors = await readSafetensors(file);
+  const pairs = new Map<string, LoraPair>();
+  const found = new Map<string, { a?: HostTensor; b?: HostTensor }>();
+  for (const [key, t] of tensors) {
+    const m = key.match(
+      /^(?:base_model\.model\.)?(?:transformer\.)?(.+)\.lora_([AB])(?:\.default)?\.weight$/,
+    );
+    if (!m) {
+      throw new InputError(
+        `Unexpected tensor "${key}" (expected *.lora_A.weight / *.lora_B.weight)`,
+        file,
+      );
+    }
+    const entry = found.get(m[1]) ?? {};
+    if (m[2] === "A") entry.a = t;
+    else entry.b = t;
+    found.set(m[1], entry);
+  }
+  try {
+    for (const [path, { a, b }] of found) {
+      const shape = weightShapes.get(`${path}.weight`);
+      if (!shape) {
+        throw new InputError(`Tensor for "${path}": the base model has no such layer`, file);
+      }
+      if (!a || !b) throw new InputError(`Layer "${path}" has lora_${a ? "B" : "A"} missing`, file);
+      const [inFeatures, outFeatures] = shape;
+      const expect = (t: HostTensor, dims: number[], which: string) => {
+        if (t.shape.length !== 2 || t.shape[0] !== dims[0] || t.shape[1] !== dims[1]) {
+          throw new InputError(
+            `"${path}.lora_${which}.weight" has shape [${t.shape}], expected [${dims}] (r ${config.r}, layer [${shape}])`,
+            file,
+          );
+        }
+      };
+      expect(a, [config.r, inFeatures], "A");
+      expect(b, [outFeatures, config.r], "B");
+      pairs.set(path, {
+        a: variableOf(tf.tensor2d(a.data, [config.r, inFeatures])),
+        b: variableOf(tf.tensor2d(b.data, [outFeatures, config.r])),
+      });
+    }
+  } catch (error) {
+    for (const p of pairs.values()) {
+      p.a.dispose();
+      p.b.dispose();
+    }
+    throw error;
+  }
+  if (pairs.size === 0) throw new InputError("holds no adapter tensors", file);
+  const baseModel = typeof json.base_model_name_or_path === "string"
+    ? json.base_model_name_or_path
+    : null;
+  return { adapters: new LoraAdapters(config, pairs), baseModel };
+}
+
+/**
+ * Merged weights: W + s·Aᵀ·Bᵀ for every adapted layer (the others as they are).
+ * @param weights the base weights on the host, by name
+ * @param adapters the adapters
+ * @returns new host weights (the base is not changed)
+ */
+export async function mergeLoraWeights(
+  weights: ReadonlyMap<string, HostTensor>,
+  adapters: LoraAdapters,
+): Promise<Map<string, HostTensor>> {
+  const merged = new Map(weights);
+  for (const [path, pair] of adapters.pairs) {
+    const name = `${path}.weight`;
+    const base = weights.get(name);
+    if (!base) throw new RangeError(`No weight "${name}" to merge into`);
+    const update = tf.tidy(() =>
+      tf.mul(
+        tf.matMul(pair.a as unknown as tf.Tensor2D, pair.b as unknown as tf.Tensor2D, true, true),
+        adapters.scale,
+      )
+    ); // (in, out)
+    const delta = await update.data<"float32">();
+    update.dispose();
+    const data = new Float32Array(base.data.length);
+    for (let i = 0; i < data.length; i++) data[i] = base.data[i] + delta[i];
+    merged.set(name, { shape: base.shape, data });
+  }
+  return merged;
+}
