@@ -6,6 +6,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { checkPositiveInt, checkRange, mergeConfig } from "../core/config.ts";
+import { checkLoraConfig } from "../models/lora.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { type TrainOptions, trainOptions } from "../pipelines/options.ts";
 import { RL_ALGORITHMS } from "../pipelines/run_algorithm.ts";
@@ -116,6 +117,12 @@ export interface RunConfig {
   /** The critic: a copy of the trunk (false) or a head on the learner's trunk (true). */
   critic: { shared: boolean };
   /**
+   * LoRA (PEFT's fields): with `r` > 0 the learner trains adapters on its frozen initial
+   * weights, shared with the reference and the critics (each critic its own adapters and head);
+   * 0 trains every weight. GPT-2 learners only.
+   */
+  lora: { r: number; alpha: number; dropout: number; targetModules: string[]; useRslora: boolean };
+  /**
    * Where the models run: "auto" (ONNX Runtime for roll-outs, scoring and gradients when it
    * loads, else tfjs), "onnx" (the same, and a failure to load is an error), "onnx-rollouts"
    * (ONNX Runtime for no-grad work only, gradient steps on tfjs) or "tfjs".
@@ -173,6 +180,7 @@ const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
   },
   reward: { kind: "classifier", path: null },
   critic: { shared: false },
+  lora: { r: 0, alpha: 16, dropout: 0, targetModules: ["c_attn"], useRslora: false },
   engine: "auto",
   checkpoint: { every: 5, keep: 3 },
   evaluation: { doSample: true, numBeams: 1 },
@@ -414,6 +422,13 @@ export function validateRunConfig(config: RunConfig): void {
     }
   }
   checkPositiveInt("evaluation.numBeams", config.evaluation.numBeams);
+  if (!Number.isInteger(config.lora.r) || config.lora.r < 0) {
+    throw new ConfigError("lora.r", `expected 0 (off) or a positive integer, got ${config.lora.r}`);
+  }
+  if (config.lora.targetModules.some((m) => typeof m !== "string" || m === "")) {
+    throw new ConfigError("lora.targetModules", 'expected a list of module names, e.g. ["c_attn"]');
+  }
+  if (config.lora.r > 0) checkLoraConfig(config.lora);
   checkRange("guide.timeoutSeconds", config.guide.timeoutSeconds, 1e-3, 86400);
   checkRange("guide.maxRetries", config.guide.maxRetries, 0, 100);
   if (!Number.isInteger(config.guide.maxRetries)) {

@@ -194,6 +194,7 @@ export async function imdbGpt2Parts(
       ),
       // The learner is freed by the setup, everything else here.
       owned: owned.filter((o) => o !== learner),
+      learnerDir: await Deno.realPath(policyDir),
     };
   } catch (error) {
     dispose();

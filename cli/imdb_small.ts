@@ -184,6 +184,7 @@ export async function imdbSmallParts(
     ),
     ...(warm ? { zeroShot: await loadCausalLM(pretrainedDir) } : {}),
     owned: [...owned, fixedLM],
+    learnerDir: await Deno.realPath(warm ? guideDir : pretrainedDir),
   };
 }
 

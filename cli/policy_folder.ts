@@ -6,6 +6,8 @@
  * a `README.md` model card: base model, algorithm, data, metrics and the command.
  * @module
  */
+import { GPT2LM } from "../models/gpt2.ts";
+import { saveLoraAdapters } from "../models/lora.ts";
 import { type PolicyModel, savePolicy } from "../models/t5_checkpoint.ts";
 import { writeHubFiles } from "../models/hub_files.ts";
 import type { Tokenizer } from "../models/types.ts";
@@ -157,6 +159,28 @@ or \`deno task generate --model path/to/this/folder "a prompt"\`.
 `;
 }
 
+/** Where a LoRA policy's base is and whether to write its merged model too. */
+export interface LoraFolders {
+  /** The base model's folder (absolute): the adapter's `base_model_name_or_path`. */
+  baseDir?: string;
+  /** Also write the merged model to `<dir>-merged` (the run's `policy-merged/`). */
+  merged?: boolean;
+  /** Write the merged model to `dir` itself, not the adapter. */
+  full?: boolean;
+}
+
+/**
+ * Saves a LoRA policy's frozen base as a Hugging Face folder (when it came from no folder).
+ * @param model the adapted model
+ * @param dir the folder
+ */
+export async function saveLoraBase(model: GPT2LM, dir: string): Promise<void> {
+  // a plain view of the shared weights, only read here (never disposed: the views own them)
+  const base = new GPT2LM(model.config, model.weights);
+  base.tokenizer = model.tokenizer;
+  await savePolicy(base, dir);
+}
+
 /**
  * Saves a run's policy as a complete Hugging Face folder (weights, config, tokenizer,
  * generation defaults, model card); every file is written atomically.
@@ -165,6 +189,8 @@ or \`deno task generate --model path/to/this/folder "a prompt"\`.
  * @param config the run's resolved config
  * @param dir the folder
  * @param facts the model card's command and evaluation
+ * @param lora a LoRA policy's base folder and whether to write the merged model (a LoRA policy
+ *   folder holds PEFT's adapter files; the merged model goes to `<dir>-merged`)
  */
 export async function savePolicyFolder(
   model: PolicyModel,
@@ -172,8 +198,18 @@ export async function savePolicyFolder(
   config: RunConfig,
   dir: string,
   facts: ModelCardFacts,
+  lora: LoraFolders = {},
 ): Promise<void> {
-  await savePolicy(model, dir);
+  if (model instanceof GPT2LM && model.lora && !lora.full) {
+    if (!lora.baseDir) throw new Error("A LoRA policy folder needs its base folder");
+    await saveLoraAdapters(model.lora, dir, lora.baseDir);
+    await writeHubFiles(dir, model.config, { modelCard: modelCard(config, model, facts) });
+    if (lora.merged) {
+      await savePolicyFolder(model, tokenizer, config, `${dir}-merged`, facts, { full: true });
+    }
+    return;
+  }
+  await savePolicy(model, dir); // a LoRA model is saved merged
   const hub = (tokenizer as { hubFiles?: () => Record<string, Record<string, unknown>> })
     .hubFiles;
   await writeHubFiles(dir, model.config, {

@@ -6,7 +6,8 @@
  * @module
  */
 import { Rng } from "../core/prng.ts";
-import { createGPT2 } from "../models/gpt2.ts";
+import { createGPT2, GPT2LM, gpt2WeightShapes } from "../models/gpt2.ts";
+import { createLoraAdapters } from "../models/lora.ts";
 import {
   type EngineMode,
   onEngine,
@@ -43,6 +44,11 @@ export interface RunSetup {
   policyMetrics?: (policy: TokenGenerator) => Promise<Record<string, number>>;
   /** The trained models, typed for saving. */
   learner: PolicyModel;
+  /**
+   * The folder the learner's initial weights came from (absolute), when they came from one: a
+   * LoRA learner's adapter names it as its base.
+   */
+  learnerDir?: string;
   critics: Partial<Record<"learner" | "guide", LinearValueModel>>;
   /** Frees every model. */
   dispose(): void;
@@ -66,6 +72,8 @@ export interface TaskParts {
   policyMetrics?: (policy: TokenGenerator) => Promise<Record<string, number>>;
   /** Models to free at the end besides the learner. */
   owned: { dispose(): void }[];
+  /** The folder the learner's weights were loaded from (absolute), if any. */
+  learnerDir?: string;
 }
 
 /** Builds the toy task's parts: a tiny GPT and the hand-built guide (or a dir/onnx/api guide). */
@@ -123,6 +131,24 @@ export function checkContextFits(config: RunConfig, nPositions: number): void {
   }
 }
 
+/**
+ * The learner as LoRA adapters over its initial weights (frozen from now on, and shared with
+ * the reference, the zero-shot baseline and the critics, which copy the adapters only).
+ */
+function withLora(config: RunConfig, learner: PolicyModel, rng: Rng): PolicyModel {
+  if (!(learner instanceof GPT2LM)) {
+    throw new ConfigError("lora.r", "LoRA adapts GPT-2 learners; set lora.r to 0 for T5");
+  }
+  const adapters = createLoraAdapters(
+    gpt2WeightShapes(learner.config),
+    config.lora,
+    rng.child("lora-init"),
+  );
+  const adapted = learner.withLora(adapters);
+  learner.dispose(); // the views hold the base now
+  return adapted;
+}
+
 /** Wires task parts into an algorithm state with the critics the algorithm needs. */
 export async function assembleSetup(
   config: RunConfig,
@@ -133,6 +159,8 @@ export async function assembleSetup(
   if ("nPositions" in parts.learner.config) {
     checkContextFits(config, parts.learner.config.nPositions);
   }
+  // in place: the caller frees parts.learner if the setup fails, and it must free the view
+  if (config.lora.r > 0) parts.learner = withLora(config, parts.learner, rng);
   const needsGuideCritic = /lols/.test(config.algo);
   const critics: Partial<Record<"learner" | "guide", LinearValueModel>> = {
     learner: createValueModel(parts.learner, rng.child("critic-init"), {
@@ -152,7 +180,11 @@ export async function assembleSetup(
   const fastCritics = Object.fromEntries(
     Object.entries(critics).map((
       [name, critic],
-    ) => [name, engine ? new OnnxAcceleratedValueModel(critic!, engine) : critic!]),
+    ) => [
+      name,
+      // a LoRA critic's adapters are not in the engine's graphs: it stays on tfjs
+      engine && config.lora.r === 0 ? new OnnxAcceleratedValueModel(critic!, engine) : critic!,
+    ]),
   );
   const reference: PolicyModel | null = config.train.kl.enabled ? parts.learner.clone() : null;
   const state = createAlgorithmState({
@@ -174,6 +206,7 @@ export async function assembleSetup(
     baselines: [{ name: "zero-shot", policy: zeroShot }, ...parts.baselines],
     ...(parts.policyMetrics ? { policyMetrics: parts.policyMetrics } : {}),
     learner: parts.learner,
+    ...(parts.learnerDir ? { learnerDir: parts.learnerDir } : {}),
     critics,
     dispose() {
       state.optimizers.learner.dispose();

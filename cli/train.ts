@@ -15,7 +15,9 @@ import { RL_ALGORITHMS, runAlgorithm } from "../pipelines/run_algorithm.ts";
 import { PRESETS, readConfigFile, resolveConfig, type RunConfig } from "./config.ts";
 import { choiceFlag, FlagError, integerFlag, parseFlags } from "./flags.ts";
 import { Progress } from "./progress.ts";
-import { savePolicyFolder, shellQuote } from "./policy_folder.ts";
+import { saveLoraBase, savePolicyFolder, shellQuote } from "./policy_folder.ts";
+import { GPT2LM } from "../models/gpt2.ts";
+import { exists } from "../core/fs.ts";
 import { recordRunCache, useRunCache } from "./run_cache.ts";
 import { writeRunReport } from "./report.ts";
 import { CONSOLE_IO, runCommand } from "./cli_io.ts";
@@ -178,6 +180,13 @@ function defaultOut(config: RunConfig): string {
   return `runs/${config.preset}-${config.algo.replace(/\+/g, "p")}-seed${config.seed}`;
 }
 
+/** Writes a LoRA learner's frozen base to `RUN/base` once; returns its absolute path. */
+async function writeLoraBase(learner: GPT2LM, runDir: string): Promise<string> {
+  const dir = await Deno.realPath(runDir).then((abs) => `${abs}/base`);
+  if (!(await exists(`${dir}/model.safetensors`))) await saveLoraBase(learner, dir);
+  return dir;
+}
+
 /**
  * Evaluates the learner (named `label`) and the baselines on the held-out prompts: the task's
  * metrics per model, and each prompt's generation and reward.
@@ -314,6 +323,10 @@ export async function train(argv: string[]): Promise<string | null> {
           (args.layers.length > 0 ? ` (now ${total} iterations in all)` : ""),
       );
     }
+    // a LoRA policy folder names its base: the folder the learner came from, or one written here
+    const lora = setup.learner instanceof GPT2LM && setup.learner.lora
+      ? { baseDir: setup.learnerDir ?? await writeLoraBase(setup.learner, runDir) }
+      : {};
     const progress = new Progress(`train ${config.algo}`, total - startIteration);
     const checkpoint = async (iteration: number) => {
       await writeCheckpoint(runDir, iteration, async (dir) => {
@@ -322,7 +335,7 @@ export async function train(argv: string[]): Promise<string | null> {
           command,
           iterations: iteration,
           trainRecords: setup.state.records.length,
-        });
+        }, lora);
       }, config.checkpoint.keep);
     };
     let done = 0;
@@ -356,7 +369,7 @@ export async function train(argv: string[]): Promise<string | null> {
       evaluation: evaluation.rows,
       iterations: total,
       trainRecords: setup.state.records.length,
-    });
+    }, { ...lora, merged: true });
     await writeJsonAtomic(`${runDir}/evaluation.json`, evaluation.rows);
     await writeFileAtomic(
       `${runDir}/eval_generations.jsonl`,

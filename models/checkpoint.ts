@@ -11,6 +11,7 @@ import { InputError } from "../core/errors.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import type { GPT2Config } from "./types.ts";
 import { checkGPT2Config, gpt2FromHost, type GPT2LM } from "./gpt2.ts";
+import { mergeLoraWeights } from "./lora.ts";
 import { type HostTensor, readSafetensorsDir, writeSafetensors } from "./safetensors.ts";
 import { HFTokenizer, loadModelTokenizer, TOKENIZER_FILES } from "./tokenizer.ts";
 
@@ -154,7 +155,7 @@ export async function writeModelFolder(
 
 /**
  * Saves a model as a Hugging Face folder: `config.json`, `model.safetensors`
- * (F32, `transformer.`-prefixed keys, tied head omitted) and, if the model has
+ * (F32, `transformer.`-prefixed keys, tied head omitted; a LoRA model's adapters merged) and, if the model has
  * a tokenizer loaded from a folder, its tokenizer files. Each file is written
  * atomically; other files in `dir` are left alone.
  * @param model the model
@@ -162,6 +163,10 @@ export async function writeModelFolder(
  */
 export async function saveCausalLM(model: GPT2LM, dir: string): Promise<void> {
   const prefixed = new Map<string, HostTensor>();
-  for (const [name, t] of await model.toHost()) prefixed.set(`transformer.${name}`, t);
+  // a LoRA model is saved as the model it computes: its adapters merged into the base
+  const host = model.lora
+    ? await mergeLoraWeights(await model.toHost(), model.lora)
+    : await model.toHost();
+  for (const [name, t] of host) prefixed.set(`transformer.${name}`, t);
   await writeModelFolder(dir, prefixed, model.tokenizer, gpt2ConfigToJson(model.config));
 }
