@@ -10,6 +10,7 @@ import { createGPT2, GPT2LM, gpt2WeightShapes } from "../models/gpt2.ts";
 import { createLoraAdapters } from "../models/lora.ts";
 import {
   type EngineMode,
+  loraGraphSpec,
   onEngine,
   OnnxAcceleratedValueModel,
   openEngine,
@@ -176,15 +177,14 @@ export async function assembleSetup(
   if (config.task.trainRecords > 0) records = records.slice(0, config.task.trainRecords);
   let evalRecords = config.task.evalRecords > 0 ? await parts.task.records("val") : [];
   evalRecords = evalRecords.slice(0, config.task.evalRecords);
-  const engine = await openEngine(parts.learner.config, config.engine as EngineMode);
+  const adapters = parts.learner instanceof GPT2LM ? parts.learner.lora : null;
+  const engine = await openEngine(parts.learner.config, config.engine as EngineMode, {
+    ...(adapters ? { lora: loraGraphSpec(adapters) } : {}),
+  });
   const fastCritics = Object.fromEntries(
     Object.entries(critics).map((
       [name, critic],
-    ) => [
-      name,
-      // a LoRA critic's adapters are not in the engine's graphs: it stays on tfjs
-      engine && config.lora.r === 0 ? new OnnxAcceleratedValueModel(critic!, engine) : critic!,
-    ]),
+    ) => [name, engine ? new OnnxAcceleratedValueModel(critic!, engine) : critic!]),
   );
   const reference: PolicyModel | null = config.train.kl.enabled ? parts.learner.clone() : null;
   const state = createAlgorithmState({

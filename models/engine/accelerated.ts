@@ -35,9 +35,7 @@ export class OnnxAcceleratedLM implements CausalLM {
    * @param model the tfjs model: owns the weights and takes the gradient steps (owned)
    * @param engine the ONNX engine that samples and scores with those weights (shared)
    */
-  constructor(readonly model: GPT2LM, readonly engine: OnnxGpt2Engine) {
-    if (model.lora) throw new TypeError("The ONNX engine does not run LoRA adapters yet");
-  }
+  constructor(readonly model: GPT2LM, readonly engine: OnnxGpt2Engine) {}
 
   /** The wrapped model's hyperparameters. */
   get config(): GPT2Config {
@@ -234,10 +232,10 @@ export function onEngine<T extends TokenGenerator | null>(
   model: T,
   engine: OnnxGpt2Engine | OnnxT5Engine | null,
 ): T | OnnxAcceleratedLM | OnnxAcceleratedSeq2SeqLM {
-  // the engine's graphs have no adapter inputs yet: an adapted model stays on tfjs
+  // an adapted model needs an engine built for its adapters
   if (
-    engine instanceof OnnxGpt2Engine && model instanceof GPT2LM && model.lora === null &&
-    engine.accepts(model.config)
+    engine instanceof OnnxGpt2Engine && model instanceof GPT2LM &&
+    engine.accepts(model.config, model.lora)
   ) {
     return new OnnxAcceleratedLM(model, engine);
   }

@@ -10,6 +10,8 @@
  */
 /** @ignore onnxruntime documents its own types; we reference them, not re-export them. */
 import * as ort from "onnxruntime-node";
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
+import type * as tf from "@tensorflow/tfjs-core";
 import { generateWithSession } from "../generate.ts";
 import {
   attentionBiasData,
@@ -28,7 +30,14 @@ import {
   type OrtStepGraph,
   type StepInputs,
 } from "../ort_decode_session.ts";
-import { buildScoreGraph, buildStepGraph, buildTrainingGraphs } from "./gpt2_graphs.ts";
+import {
+  buildScoreGraph,
+  buildStepGraph,
+  buildTrainingGraphs,
+  type LoraGraphSpec,
+  loraInputName,
+} from "./gpt2_graphs.ts";
+import type { LoraAdapters } from "../lora.ts";
 import type { TrainingHead } from "./heads.ts";
 import {
   int64,
@@ -55,6 +64,20 @@ function transpose(weight: ort.Tensor): ort.Tensor {
   return new ort.Tensor("float32", transposed, [c, v]);
 }
 
+/** An adapted model's A and B variables by graph input name. */
+export function adapterVariables(adapters: LoraAdapters): Map<string, tf.Variable> {
+  const out = new Map<string, tf.Variable>();
+  for (const [path, { a, b }] of adapters.pairs) {
+    out.set(loraInputName(path, "A"), a).set(loraInputName(path, "B"), b);
+  }
+  return out;
+}
+
+/** What a gradient step of `model` trains, by graph input name: its adapters, or its weights. */
+export function trainedVariables(model: GPT2LM): ReadonlyMap<string, tf.Variable> {
+  return model.lora ? adapterVariables(model.lora) : model.weights;
+}
+
 /** Per-token outputs of {@linkcode OnnxGpt2Engine.score}, one array per row. */
 export interface ScoreResult {
   /** log π(c_t | prompt, c_<t) under the full softmax, one entry per continuation token. */
@@ -66,8 +89,18 @@ export interface ScoreResult {
 }
 
 /** Runs GPT-2 forwards (and backwards) for any {@linkcode GPT2LM} of one config on ONNX Runtime. */
+/** The graph spec of a model's adapters. */
+export function loraGraphSpec(adapters: LoraAdapters): LoraGraphSpec {
+  return { paths: [...adapters.pairs.keys()], r: adapters.config.r, scale: adapters.scale };
+}
+
+const sameSpec = (a: LoraGraphSpec, b: LoraGraphSpec) =>
+  a.r === b.r && a.scale === b.scale && a.paths.length === b.paths.length &&
+  a.paths.every((p) => b.paths.includes(p));
+
 export class OnnxGpt2Engine {
   #weights = new WeightFeeds();
+  #zeroAdapters: Record<string, ort.Tensor> | null = null;
   #training = new Map<TrainingHead, TrainingPair>();
   #logits: Promise<ort.InferenceSession> | null = null;
   #disposed = false;
@@ -79,6 +112,8 @@ export class OnnxGpt2Engine {
     private trainingOptions: ort.InferenceSession.SessionOptions,
     /** Whether gradient steps run on the engine (else on tfjs). */
     readonly gradients: boolean,
+    /** The LoRA adapters its graphs take (a model without adapters runs with zero ones). */
+    readonly lora: LoraGraphSpec | null,
   ) {}
 
   /**
@@ -88,8 +123,9 @@ export class OnnxGpt2Engine {
    */
   static async create(
     config: GPT2Config,
-    options: { threads?: number; gradients?: boolean } = {},
+    options: { threads?: number; gradients?: boolean; lora?: LoraGraphSpec } = {},
   ): Promise<OnnxGpt2Engine> {
+    const lora = options.lora ?? null;
     if (!GELU_TANH.includes(config.activationFunction)) {
       throw new RangeError(
         `OnnxGpt2Engine implements gelu_new only; the model uses ${config.activationFunction}`,
@@ -106,9 +142,15 @@ export class OnnxGpt2Engine {
     // (about 0.8 GiB more peak memory at 16 x 128 tokens for 0.05 s less per forward).
     const bigBuffers = { ...sessionOptions, enableCpuMemArena: false };
     const [step, head, trunk] = await Promise.all([
-      ort.InferenceSession.create(buildStepGraph(config), sessionOptions),
-      ort.InferenceSession.create(buildScoreGraph(config, { head: "logprobs" }), bigBuffers),
-      ort.InferenceSession.create(buildScoreGraph(config, { head: "none" }), bigBuffers),
+      ort.InferenceSession.create(buildStepGraph(config, options.lora), sessionOptions),
+      ort.InferenceSession.create(
+        buildScoreGraph(config, { head: "logprobs", lora: options.lora }),
+        bigBuffers,
+      ),
+      ort.InferenceSession.create(
+        buildScoreGraph(config, { head: "none", lora: options.lora }),
+        bigBuffers,
+      ),
     ]);
     const engine = new OnnxGpt2Engine(
       config,
@@ -116,6 +158,7 @@ export class OnnxGpt2Engine {
       { head, trunk },
       bigBuffers,
       options.gradients ?? true,
+      lora,
     );
     // open the training graphs now, so a runtime that cannot run them fails here, not mid-run
     try {
@@ -149,8 +192,12 @@ export class OnnxGpt2Engine {
     if (this.#disposed) throw new Error("OnnxGpt2Engine was disposed");
   }
 
-  /** Whether a model of `config` can run on this engine's graphs. */
-  accepts(config: GPT2Config): boolean {
+  /**
+   * Whether a model of `config` (with these adapters) can run on this engine's graphs: an
+   * adapted model needs an engine built for its adapters; a model without runs anywhere.
+   */
+  accepts(config: GPT2Config, adapters: LoraAdapters | null = null): boolean {
+    if (adapters && !(this.lora && sameSpec(this.lora, loraGraphSpec(adapters)))) return false;
     const c = this.config;
     return config.nEmbd === c.nEmbd && config.nLayer === c.nLayer && config.nHead === c.nHead &&
       config.vocabSize === c.vocabSize && config.nPositions === c.nPositions &&
@@ -167,14 +214,41 @@ export class OnnxGpt2Engine {
    */
   weightFeeds(model: GPT2LM, transposedHead = true): Record<string, ort.Tensor> {
     this.#alive();
-    if (!this.accepts(model.config)) {
-      throw new RangeError("OnnxGpt2Engine was built for a different GPT-2 config");
+    if (!this.accepts(model.config, model.lora)) {
+      throw new RangeError("OnnxGpt2Engine was built for a different GPT-2 config or LoRA");
     }
-    const feeds = this.#weights.of(model, model.weights);
+    // keyed by the weight map, so LoRA views of one base share one host copy of it
+    const feeds = this.#weights.of(model.weights, model.weights);
     if (transposedHead) {
-      feeds["wte_t"] = this.#weights.derived(model, "wte_t", feeds["wte.weight"], transpose);
+      feeds["wte_t"] = this.#weights.derived(
+        model.weights,
+        "wte_t",
+        feeds["wte.weight"],
+        transpose,
+      );
     }
+    if (this.lora) Object.assign(feeds, this.#adapterFeeds(model));
     return feeds;
+  }
+
+  /** A model's adapters by graph input name (zeros for a model without adapters). */
+  #adapterFeeds(model: GPT2LM): Record<string, ort.Tensor> {
+    if (model.lora) return this.#weights.of(model.lora, adapterVariables(model.lora));
+    if (!this.#zeroAdapters) {
+      const shapes = new Map<string, number[]>();
+      for (const path of this.lora!.paths) {
+        const w = model.weights.get(`${path}.weight`)!;
+        const [inFeatures, outFeatures] = w.shape;
+        shapes.set(loraInputName(path, "A"), [this.lora!.r, inFeatures]);
+        shapes.set(loraInputName(path, "B"), [outFeatures, this.lora!.r]);
+      }
+      this.#zeroAdapters = Object.fromEntries(
+        [...shapes].map((
+          [name, shape],
+        ) => [name, new ort.Tensor("float32", new Float32Array(shape[0] * shape[1]), shape)]),
+      );
+    }
+    return this.#zeroAdapters;
   }
 
   /** The step graph bound to `model`'s current weights, as a decode-session graph. */
@@ -218,7 +292,10 @@ export class OnnxGpt2Engine {
   #trainingSessions(head: TrainingHead): TrainingPair {
     let pair = this.#training.get(head);
     if (!pair) {
-      pair = TrainingPair.open(buildTrainingGraphs(this.config, { head }), this.trainingOptions);
+      pair = TrainingPair.open(
+        buildTrainingGraphs(this.config, { head, lora: this.lora ?? undefined }),
+        this.trainingOptions,
+      );
       this.#training.set(head, pair);
     }
     return pair;
@@ -264,7 +341,15 @@ export class OnnxGpt2Engine {
     if (head === "lm") feeds.targets = int64(batch.targets, [m]);
     const shape = { rows: m, width: this.config.nEmbd };
     const value = valueHead ? { variables: valueHead, weights: this.#weights } : undefined;
-    return pair.run(feeds, model.weights, shape, head, value);
+    // an engine with adapters differentiates them alone: it trains adapted models only
+    if (!this.lora !== !model.lora) {
+      throw new RangeError(
+        this.lora
+          ? "This engine trains LoRA adapters; the model has none"
+          : "This engine has no LoRA inputs; the model is adapted",
+      );
+    }
+    return pair.run(feeds, trainedVariables(model), shape, head, value);
   }
 
   /**
@@ -287,7 +372,7 @@ export class OnnxGpt2Engine {
       throw new RangeError(`Sequence of ${t} tokens exceeds nPositions ${this.config.nPositions}`);
     }
     this.#logits ??= ort.InferenceSession.create(
-      buildScoreGraph(this.config, { head: "logits" }),
+      buildScoreGraph(this.config, { head: "logits", lora: this.lora ?? undefined }),
       this.trainingOptions,
     );
     const session = await this.#logits;

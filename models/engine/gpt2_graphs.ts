@@ -23,11 +23,54 @@ import { Graph, type Value } from "../graph/builder.ts";
 import { type TrainingModels, trainingModels } from "../graph/autodiff.ts";
 import { tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
 
-/** The weights of one GPT-2, as graph inputs by checkpoint name. */
-type Weights = Map<string, Value>;
+/**
+ * The weights of one GPT-2, as graph inputs by checkpoint name, with LoRA adapters (if any)
+ * under {@linkcode loraInputName}s and their scale.
+ */
+interface Weights {
+  w: Map<string, Value>;
+  loraScale: number;
+}
 
-function linear(g: Graph, x: Value, w: Weights, name: string): Value {
-  return g.gemm(x, w.get(`${name}.weight`)!, w.get(`${name}.bias`));
+/** LoRA adapters a graph takes: the adapted module paths, the rank and the scale. */
+export interface LoraGraphSpec {
+  /** Module paths, e.g. `h.0.attn.c_attn`. */
+  paths: readonly string[];
+  /** The rank. */
+  r: number;
+  /** The scale s of s·(x·Aᵀ)·Bᵀ. */
+  scale: number;
+}
+
+/** The graph input holding a module's LoRA A [r, in] or B [out, r]. */
+export const loraInputName = (path: string, which: "A" | "B"): string => `lora_${which}.${path}`;
+
+/** Graph inputs for the weights, and for the adapters of `lora`. */
+function weightInputs(g: Graph, config: GPT2Config, lora?: LoraGraphSpec): Weights {
+  const shapes = gpt2WeightShapes(config);
+  const w = g.weightInputs(shapes);
+  for (const path of lora?.paths ?? []) {
+    const [inFeatures, outFeatures] = shapes.get(`${path}.weight`)!;
+    w.set(
+      loraInputName(path, "A"),
+      g.input(loraInputName(path, "A"), "float32", [lora!.r, inFeatures]),
+    );
+    w.set(
+      loraInputName(path, "B"),
+      g.input(loraInputName(path, "B"), "float32", [outFeatures, lora!.r]),
+    );
+  }
+  return { w, loraScale: lora?.scale ?? 0 };
+}
+
+/** x·W + b, plus s·(x·Aᵀ)·Bᵀ where the module has an adapter. */
+function linear(g: Graph, x: Value, p: Weights, name: string): Value {
+  const y = g.gemm(x, p.w.get(`${name}.weight`)!, p.w.get(`${name}.bias`));
+  const a = p.w.get(loraInputName(name, "A"));
+  if (!a) return y;
+  const down = g.gemm(x, a, undefined, { transB: true }); // (N, r)
+  const b = p.w.get(loraInputName(name, "B"))!;
+  return g.add(y, g.gemm(down, b, undefined, { transB: true, alpha: p.loraScale }));
 }
 
 /** One layer's cached keys and values [B, nh, P, hs]. */
@@ -67,11 +110,11 @@ function mlp(g: Graph, x: Value, w: Weights, h: string): Value {
   return linear(g, g.fastGelu(linear(g, x, w, `${h}mlp.c_fc`)), w, `${h}mlp.c_proj`);
 }
 
-function layerNorm(g: Graph, config: GPT2Config, x: Value, w: Weights, name: string): Value {
+function layerNorm(g: Graph, config: GPT2Config, x: Value, p: Weights, name: string): Value {
   return g.layerNorm(
     x,
-    w.get(`${name}.weight`)!,
-    w.get(`${name}.bias`)!,
+    p.w.get(`${name}.weight`)!,
+    p.w.get(`${name}.bias`)!,
     config.layerNormEpsilon,
   );
 }
@@ -88,8 +131,8 @@ function trunk(
   const headsShape = g.concat([g.shape(inputs.ids), g.ints([nh, c / nh])], 0); // (B, T, nh, hs)
   const flat = (t: Value) => g.reshape(t, [-1]); // (B, T) -> (N)
   let x = g.add(
-    g.gather(w.get("wte.weight")!, flat(inputs.ids)),
-    g.gather(w.get("wpe.weight")!, flat(inputs.positions)),
+    g.gather(w.w.get("wte.weight")!, flat(inputs.ids)),
+    g.gather(w.w.get("wpe.weight")!, flat(inputs.positions)),
   );
   const present: KV[] = [];
   for (let l = 0; l < config.nLayer; l++) {
@@ -117,7 +160,7 @@ const rowInputs = (g: Graph, t = "T") => ({
  * [B, nh, P, hs], the weights and `wte_t` (the head pre-transposed, [C, V]).
  * Outputs: last_logits [B, V], present_key.l / present_value.l.
  */
-export function buildStepGraph(config: GPT2Config): Uint8Array {
+export function buildStepGraph(config: GPT2Config, lora?: LoraGraphSpec): Uint8Array {
   const g = new Graph();
   const { nHead: nh, nEmbd: c, nLayer, vocabSize } = config;
   const rows = rowInputs(g);
@@ -129,7 +172,7 @@ export function buildStepGraph(config: GPT2Config): Uint8Array {
       v: g.input(`past_value.${l}`, "float32", ["B", nh, "P", c / nh]),
     });
   }
-  const w = g.weightInputs(gpt2WeightShapes(config));
+  const w = weightInputs(g, config, lora);
   const wteT = g.input("wte_t", "float32", [c, vocabSize]);
   const { hidden, present } = trunk(g, config, w, { ...rows, bias }, past);
   const perRow = g.reshape(hidden, g.concat([g.shape(rows.ids), g.ints([c])], 0), ["B", "T", c]); // (N, C) -> (B, T, C)
@@ -145,7 +188,7 @@ export function buildStepGraph(config: GPT2Config): Uint8Array {
       rows.positions,
       bias,
       ...past.flatMap((kv) => [kv.k, kv.v]),
-      ...w.values(),
+      ...w.w.values(),
       wteT,
     ],
     outputs,
@@ -161,13 +204,16 @@ export type ScoreHead = "logprobs" | "logits" | "none";
  * log-probs). Outputs: hidden [B·T, C]; with "logprobs" target_logprobs and
  * entropy [B·T]; with "logits" logits [B·T, V] (row-major B, T).
  */
-export function buildScoreGraph(config: GPT2Config, options: { head: ScoreHead }): Uint8Array {
+export function buildScoreGraph(
+  config: GPT2Config,
+  options: { head: ScoreHead; lora?: LoraGraphSpec },
+): Uint8Array {
   const g = new Graph();
   const rows = rowInputs(g);
   const bias = g.input("attn_bias", "float32", ["B", 1, "T", "T"]);
-  const w = g.weightInputs(gpt2WeightShapes(config));
+  const w = weightInputs(g, config, options.lora);
   const { hidden } = trunk(g, config, w, { ...rows, bias });
-  const inputs = [rows.ids, rows.positions, bias, ...w.values()];
+  const inputs = [rows.ids, rows.positions, bias, ...w.w.values()];
   const outputs = [g.name(hidden, "hidden")];
   if (options.head !== "none") {
     const wteT = g.input("wte_t", "float32", [config.nEmbd, config.vocabSize]);
@@ -195,23 +241,26 @@ export function buildScoreGraph(config: GPT2Config, options: { head: ScoreHead }
  */
 export function buildTrainingGraphs(
   config: GPT2Config,
-  options: { head: TrainingHead },
+  options: { head: TrainingHead; lora?: LoraGraphSpec },
 ): TrainingModels {
   const g = new Graph();
   const { nEmbd: c } = config;
   const rows = rowInputs(g);
   const bias = g.input("attn_bias", "float32", ["B", 1, "T", "T"]);
   const predictRows = g.input("predict_rows", "int64", ["M"]);
-  const w = g.weightInputs(gpt2WeightShapes(config));
+  const w = weightInputs(g, config, options.lora);
   const { hidden } = trunk(g, config, w, { ...rows, bias });
   const picked = g.name(g.gather(hidden, predictRows), "hidden"); // (M, C)
-  const inputs = [rows.ids, rows.positions, bias, predictRows, ...w.values()];
+  const inputs = [rows.ids, rows.positions, bias, predictRows, ...w.w.values()];
   const outputs = [picked];
   const seeds = [g.input("grad_hidden", "float32", ["M", c])];
-  const wrt = [...w.values()];
+  // with adapters the base is frozen: the backward computes the adapters' gradients alone
+  const wrt = options.lora
+    ? [...w.w.entries()].filter(([name]) => name.startsWith("lora_")).map(([, v]) => v)
+    : [...w.w.values()];
   if (options.head === "lm") {
     const targets = g.input("targets", "int64", ["M"]);
-    const logits = g.gemm(picked, w.get("wte.weight")!, undefined, { transB: true }); // (M, V)
+    const logits = g.gemm(picked, w.w.get("wte.weight")!, undefined, { transB: true }); // (M, V)
     const [logp, entropy] = tokenLogProbs(g, logits, targets);
     outputs.push(g.name(logp, "target_logprobs"), g.name(entropy, "entropy"));
     seeds.push(
@@ -226,5 +275,6 @@ export function buildTrainingGraphs(
     inputs.push(head.weight, head.bias);
     wrt.push(head.weight, head.bias);
   }
-  return trainingModels(g, { name: `gpt2_train_${options.head}`, inputs, outputs, seeds, wrt });
+  const name = `gpt2_train_${options.head}${options.lora ? "_lora" : ""}`;
+  return trainingModels(g, { name, inputs, outputs, seeds, wrt });
 }

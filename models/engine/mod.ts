@@ -4,7 +4,15 @@
  * {@linkcode openEngine}.
  * @module
  */
-export { OnnxGpt2Engine, type ScoreResult, type TrainingForward } from "./engine.ts";
+export {
+  adapterVariables,
+  loraGraphSpec,
+  OnnxGpt2Engine,
+  type ScoreResult,
+  trainedVariables,
+  type TrainingForward,
+} from "./engine.ts";
+export { type LoraGraphSpec, loraInputName } from "./gpt2_graphs.ts";
 export {
   onEngine,
   OnnxAcceleratedLM,

@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { checkTokenRows, continuationBatch } from "../padding.ts";
 import type { GPT2LM } from "../gpt2.ts";
 import type { ContinuationOutputs } from "../types.ts";
-import type { OnnxGpt2Engine, TrainingForward } from "./engine.ts";
+import { type OnnxGpt2Engine, trainedVariables, type TrainingForward } from "./engine.ts";
 import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
 
 /** Differentiable outputs of {@linkcode engineContinuation} (tensors the caller owns). */
@@ -45,7 +45,8 @@ export interface EngineTrainer {
 
 /**
  * The GPT-2 trainer: prompts and continuations in one left-padded causal
- * batch; with `valueHead` (a critic's head) its variables train too.
+ * batch; with `valueHead` (a critic's head) its variables train too; an adapted
+ * model trains its LoRA adapters (the base stays frozen).
  */
 export function gpt2Trainer(
   engine: OnnxGpt2Engine,
@@ -53,7 +54,8 @@ export function gpt2Trainer(
   valueHead?: { weight: tf.Variable; bias: tf.Variable },
 ): EngineTrainer {
   const { vocabSize, nEmbd, nPositions } = model.config;
-  const weights = new Map(model.weights);
+  // an adapted model's gradient step trains its adapters (graph inputs lora_A.*, lora_B.*)
+  const weights = new Map(trainedVariables(model));
   if (valueHead) {
     weights.set(VALUE_HEAD.weight, valueHead.weight).set(VALUE_HEAD.bias, valueHead.bias);
   }
