@@ -11,6 +11,8 @@ import { type EngineMode, onEngine, openEngine } from "../models/engine/mod.ts";
 import { loadPolicy } from "../models/t5_checkpoint.ts";
 import type { CausalLM, Seq2SeqLM } from "../models/types.ts";
 import { CompletionService, contextLengthOf } from "../serve/service.ts";
+import { ModelRegistry, serveLoraAdapters } from "../serve/registry.ts";
+import { GPT2LM } from "../models/gpt2.ts";
 import { type RunningServer, serveModel } from "../serve/server.ts";
 import { exists } from "./_cache.ts";
 import { type CliIo, CONSOLE_IO, runCommand } from "./cli_io.ts";
@@ -36,6 +38,10 @@ Options:
   --max-queue N        rows waiting at most; beyond it requests get 429 (default 1024)
   --max-body-bytes N   larger request bodies get 413 (default 1048576)
   --seed N             seed of the requests that bring none (default 0)
+  --enable-lora        GPT-2: POST /v1/load_lora_adapter {"lora_name", "lora_path"} serves a PEFT
+                       adapter folder on the base as model lora_name; /v1/unload_lora_adapter
+                       {"lora_name"} removes it (vLLM's routes)
+  --max-loras N        adapters loaded at once at most (default 8)
   -h, --help           this text`;
 
 /** A started server and how to stop it. */
@@ -68,6 +74,8 @@ export async function startServe(
     "max-queue": { type: "string" },
     "max-body-bytes": { type: "string" },
     seed: { type: "string" },
+    "enable-lora": { type: "boolean" },
+    "max-loras": { type: "string" },
   });
   if (values.help) {
     io.out(HELP);
@@ -102,18 +110,31 @@ export async function startServe(
   });
   const served = onEngine(model as never, engine) as CausalLM | Seq2SeqLM;
   const name = values.name ?? dir.split("/").at(-1)!;
+  const serviceOptions = {
+    queue: {
+      maxBatchRows: integerFlag("--max-batch", values["max-batch"], 1),
+      maxWaitMs: integerFlag("--batch-wait-ms", values["batch-wait-ms"]),
+      maxQueuedRows: integerFlag("--max-queue", values["max-queue"], 1),
+    },
+    seed: integerFlag("--seed", values.seed),
+  };
   const service = new CompletionService(
     { name, model: served, tokenizer: model.tokenizer, contextLength: contextLengthOf(served) },
-    {
-      queue: {
-        maxBatchRows: integerFlag("--max-batch", values["max-batch"], 1),
-        maxWaitMs: integerFlag("--batch-wait-ms", values["batch-wait-ms"]),
-        maxQueuedRows: integerFlag("--max-queue", values["max-queue"], 1),
-      },
-      seed: integerFlag("--seed", values.seed),
-    },
+    serviceOptions,
   );
-  const server = serveModel(service, {
+  const registry = new ModelRegistry([service]);
+  let lora: { dispose(): Promise<void> } | null = null;
+  if (values["enable-lora"]) {
+    if (!(model instanceof GPT2LM)) {
+      throw new FlagError("flag --enable-lora: LoRA serving takes a GPT-2 folder");
+    }
+    lora = serveLoraAdapters(registry, model, {
+      engine: engineMode,
+      service: serviceOptions,
+      maxAdapters: integerFlag("--max-loras", values["max-loras"], 1),
+    });
+  }
+  const server = serveModel(registry, {
     hostname: values.host ?? "127.0.0.1",
     port,
     ...(apiKey ? { apiKey } : {}),
@@ -122,12 +143,23 @@ export async function startServe(
   const family = served.seq2seq ? "T5" : "GPT-2";
   io.err(
     `serving ${name} (${family}, ${engine ? "ONNX Runtime" : "tfjs"}) at ${server.baseUrl}` +
-      (keyEnv ? ` (key from ${keyEnv})` : " (no key)"),
+      (keyEnv ? ` (key from ${keyEnv})` : " (no key)") + (lora ? ", LoRA adapters on" : ""),
   );
+  // base and adapters together (an unloaded adapter's count goes with it)
+  const totals = () =>
+    registry.all().map((x) => x.stats()).reduce((a, b) => ({
+      ...a,
+      requests: a.requests + b.requests,
+      completionTokens: a.completionTokens + b.completionTokens,
+      refused: a.refused + b.refused,
+      meanBatchRows: (a.rows + b.rows) / Math.max(1, a.batches + b.batches),
+      rows: a.rows + b.rows,
+      batches: a.batches + b.batches,
+    }));
   // a line of throughput now and then while traffic comes, so the operator sees it working
   let last = { requests: 0, tokens: 0, at: performance.now() };
   const ticker = setInterval(() => {
-    const s = service.stats();
+    const s = totals();
     if (s.requests === last.requests) return;
     const seconds = (performance.now() - last.at) / 1000;
     io.err(
@@ -142,9 +174,10 @@ export async function startServe(
     stop: async () => {
       clearInterval(ticker);
       await server.close();
+      const s = totals();
+      await lora?.dispose();
       await engine?.dispose();
       model.dispose();
-      const s = service.stats();
       io.err(`stopped after ${s.requests} requests, ${s.completionTokens} tokens generated`);
     },
   };

@@ -33,3 +33,9 @@ export {
 } from "./service.ts";
 export { openAiHandler, type RunningServer, serveModel, type ServeOptions } from "./server.ts";
 export { inProcessCompletions } from "./in_process.ts";
+export {
+  type LoraRoutes,
+  type LoraServingOptions,
+  ModelRegistry,
+  serveLoraAdapters,
+} from "./registry.ts";

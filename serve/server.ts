@@ -8,8 +8,9 @@
  * the key).
  * @module
  */
+import { ModelRegistry } from "./registry.ts";
 import { ApiError } from "./requests.ts";
-import type { CompletionService } from "./service.ts";
+import { CompletionService } from "./service.ts";
 
 /** Options of {@linkcode openAiHandler} and {@linkcode serveModel}. */
 export interface ServeOptions {
@@ -88,24 +89,94 @@ async function readJson(request: Request, limit: number): Promise<unknown> {
  * @returns the handler
  */
 export function openAiHandler(
-  service: CompletionService,
+  served: CompletionService | ModelRegistry,
   options: ServeOptions = {},
 ): (request: Request) => Promise<Response> {
+  const models = served instanceof CompletionService ? new ModelRegistry([served]) : served;
   const limit = options.maxBodyBytes ?? 1 << 20;
   const retryAfter = String(options.retryAfterSeconds ?? 1);
+  // a request goes to the service of the model it names
+  const serviceFor = (body: unknown) => {
+    const name = (body as { model?: unknown } | null)?.model;
+    const service = typeof name === "string" ? models.get(name) : undefined;
+    if (service) return service;
+    if (typeof name !== "string") {
+      throw new ApiError(
+        400,
+        '"model" must be the name of a served model',
+        "model",
+        "invalid_value",
+      );
+    }
+    throw new ApiError(
+      404,
+      `The model \`${name}\` does not exist; this server serves ${
+        models.all().map((s) => `\`${s.modelName}\``).join(", ")
+      }`,
+      "model",
+      "model_not_found",
+    );
+  };
+  const listing = () => ({
+    object: "list",
+    data: models.all().flatMap((s) => (s.listModels() as { data: unknown[] }).data),
+  });
+  const text = (body: string) => new Response(body, { headers: { "content-type": "text/plain" } });
+  const loraField = (body: unknown, key: string) => {
+    const v = (body as Record<string, unknown> | null)?.[key];
+    if (typeof v !== "string" || v === "") {
+      throw new ApiError(400, `"${key}" must be a non-empty string`, key);
+    }
+    return v;
+  };
   const routes: Record<string, { method: string; answer: (r: Request) => Promise<unknown> }> = {
     "/v1/completions": {
       method: "POST",
-      answer: async (r) => await service.completions(await readJson(r, limit)),
+      answer: async (r) => {
+        const body = await readJson(r, limit);
+        return await serviceFor(body).completions(body);
+      },
     },
     "/v1/chat/completions": {
       method: "POST",
-      answer: async (r) => await service.chatCompletions(await readJson(r, limit)),
+      answer: async (r) => {
+        const body = await readJson(r, limit);
+        return await serviceFor(body).chatCompletions(body);
+      },
     },
-    "/v1/models": { method: "GET", answer: () => Promise.resolve(service.listModels()) },
+    "/v1/models": { method: "GET", answer: () => Promise.resolve(listing()) },
   };
+  if (models.lora) {
+    const lora = models.lora;
+    routes["/v1/load_lora_adapter"] = {
+      method: "POST",
+      answer: async (r) => {
+        const body = await readJson(r, limit);
+        const name = loraField(body, "lora_name");
+        await lora.load(name, loraField(body, "lora_path"));
+        return text(`Success: LoRA adapter '${name}' added successfully.`);
+      },
+    };
+    routes["/v1/unload_lora_adapter"] = {
+      method: "POST",
+      answer: async (r) => {
+        const name = loraField(await readJson(r, limit), "lora_name");
+        await lora.unload(name);
+        return text(`Success: LoRA adapter '${name}' removed successfully.`);
+      },
+    };
+  }
   const metrics = () => {
-    const s = service.stats();
+    const all = models.all().map((m) => m.stats());
+    const total = (key: keyof (typeof all)[number]) => all.reduce((n, st) => n + st[key], 0);
+    const s = {
+      requests: total("requests"),
+      promptTokens: total("promptTokens"),
+      completionTokens: total("completionTokens"),
+      batches: total("batches"),
+      rows: total("rows"),
+      refused: total("refused"),
+    };
     const lines = [
       ["requests", "completion and chat requests answered", s.requests],
       ["prompt_tokens", "prompt tokens read", s.promptTokens],
@@ -142,7 +213,8 @@ export function openAiHandler(
       const model = path.match(/^\/v1\/models\/(.+)$/);
       if (model && request.method === "GET") {
         const id = decodeURIComponent(model[1]);
-        if (id !== service.modelName) {
+        const service = models.get(id);
+        if (!service) {
           throw new ApiError(404, `The model \`${id}\` does not exist`, "model", "model_not_found");
         }
         return Response.json((service.listModels() as { data: unknown[] }).data[0]);
@@ -155,7 +227,8 @@ export function openAiHandler(
           { allow: route.method },
         );
       }
-      return Response.json(await route.answer(request));
+      const answer = await route.answer(request);
+      return answer instanceof Response ? answer : Response.json(answer);
     } catch (error) {
       if (error instanceof ApiError) {
         return errorResponse(error, error.status === 429 ? { "retry-after": retryAfter } : {});
@@ -172,7 +245,10 @@ export function openAiHandler(
  * @param options address, port, key and limits
  * @returns the running server
  */
-export function serveModel(service: CompletionService, options: ServeOptions = {}): RunningServer {
+export function serveModel(
+  service: CompletionService | ModelRegistry,
+  options: ServeOptions = {},
+): RunningServer {
   const hostname = options.hostname ?? "127.0.0.1";
   const server = Deno.serve(
     { hostname, port: options.port ?? 8000, onListen: () => {} },
