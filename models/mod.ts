@@ -101,6 +101,8 @@ export {
 export { loadOnnxCausalLM, OnnxCausalLM } from "./onnx_causal_lm.ts";
 export {
   type EngineMode,
+  type LoraGraphSpec,
+  loraGraphSpec,
   onEngine,
   OnnxAcceleratedLM,
   OnnxAcceleratedSeq2SeqLM,

@@ -88,7 +88,6 @@ export interface ScoreResult {
   hidden: Float32Array[];
 }
 
-/** Runs GPT-2 forwards (and backwards) for any {@linkcode GPT2LM} of one config on ONNX Runtime. */
 /** The graph spec of a model's adapters. */
 export function loraGraphSpec(adapters: LoraAdapters): LoraGraphSpec {
   return { paths: [...adapters.pairs.keys()], r: adapters.config.r, scale: adapters.scale };
@@ -98,6 +97,7 @@ const sameSpec = (a: LoraGraphSpec, b: LoraGraphSpec) =>
   a.r === b.r && a.scale === b.scale && a.paths.length === b.paths.length &&
   a.paths.every((p) => b.paths.includes(p));
 
+/** Runs GPT-2 forwards (and backwards) for any {@linkcode GPT2LM} of one config on ONNX Runtime. */
 export class OnnxGpt2Engine {
   #weights = new WeightFeeds();
   #zeroAdapters: Record<string, ort.Tensor> | null = null;
