@@ -123,6 +123,24 @@ export interface RunConfig {
    */
   lora: { r: number; alpha: number; dropout: number; targetModules: string[]; useRslora: boolean };
   /**
+   * Where the learner's roll-outs are sampled: "local", or "api": OpenAI-compatible servers
+   * (vLLM with --enable-lora, `deno task serve --enable-lora`) serving the learner's base, to
+   * which each new LoRA adapter is pushed; log-probs for the PPO ratio are recomputed here.
+   */
+  rollout: {
+    kind: string;
+    /** The servers' API base URLs, e.g. `http://127.0.0.1:8000/v1`. */
+    servers: string[];
+    /** The base model's name on the servers (asked for until the first adapter loads). */
+    model: string;
+    /** The environment variable holding the servers' key (never saved). */
+    apiKeyEnv: string;
+    timeoutSeconds: number;
+    maxRetries: number;
+    /** Requests in flight per server. */
+    concurrency: number;
+  };
+  /**
    * Where the models run: "auto" (ONNX Runtime for roll-outs, scoring and gradients when it
    * loads, else tfjs), "onnx" (the same, and a failure to load is an error), "onnx-rollouts"
    * (ONNX Runtime for no-grad work only, gradient steps on tfjs) or "tfjs".
@@ -181,6 +199,15 @@ const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
   reward: { kind: "classifier", path: null },
   critic: { shared: false },
   lora: { r: 0, alpha: 16, dropout: 0, targetModules: ["c_attn"], useRslora: false },
+  rollout: {
+    kind: "local",
+    servers: [],
+    model: "base",
+    apiKeyEnv: "RLGF_ROLLOUT_API_KEY",
+    timeoutSeconds: 60,
+    maxRetries: 4,
+    concurrency: 8,
+  },
   engine: "auto",
   checkpoint: { every: 5, keep: 3 },
   evaluation: { doSample: true, numBeams: 1 },
@@ -383,6 +410,7 @@ export const CONFIG_CHOICES: Readonly<Record<string, readonly string[]>> = {
   "policy.init": ["pretrained", "bc"],
   "guide.kind": ["bc", "strong", "dir", "onnx", "api", "toy", "none"],
   "guide.apiKind": ["completions", "chat"],
+  "rollout.kind": ["local", "api"],
   "reward.kind": ["classifier", "onnx", "spider", "toy"],
   "engine": ["auto", "onnx", "onnx-rollouts", "tfjs"],
 };
@@ -410,6 +438,7 @@ export function validateRunConfig(config: RunConfig): void {
     "policy.init": config.policy.init,
     "guide.kind": config.guide.kind,
     "guide.apiKind": config.guide.apiKind,
+    "rollout.kind": config.rollout.kind,
     "reward.kind": config.reward.kind,
     "engine": config.engine,
   };
@@ -429,6 +458,31 @@ export function validateRunConfig(config: RunConfig): void {
     throw new ConfigError("lora.targetModules", 'expected a list of module names, e.g. ["c_attn"]');
   }
   if (config.lora.r > 0) checkLoraConfig(config.lora);
+  if (config.rollout.kind === "api") {
+    if (config.rollout.servers.length === 0) {
+      throw new ConfigError(
+        "rollout.servers",
+        'must list at least one server when rollout.kind is "api"',
+      );
+    }
+    for (const url of config.rollout.servers) {
+      if (typeof url !== "string" || !/^https?:\/\/\S+$/.test(url)) {
+        throw new ConfigError(
+          "rollout.servers",
+          `expected http(s) URLs, got ${JSON.stringify(url)}`,
+        );
+      }
+    }
+    if (config.lora.r === 0) {
+      throw new ConfigError(
+        "rollout.kind",
+        '"api" pushes the learner\'s LoRA adapter to the servers after each update: set lora.r > 0',
+      );
+    }
+  }
+  checkRange("rollout.timeoutSeconds", config.rollout.timeoutSeconds, 1e-3, 86400);
+  checkRange("rollout.maxRetries", config.rollout.maxRetries, 0, 100);
+  checkPositiveInt("rollout.concurrency", config.rollout.concurrency);
   checkRange("guide.timeoutSeconds", config.guide.timeoutSeconds, 1e-3, 86400);
   checkRange("guide.maxRetries", config.guide.maxRetries, 0, 100);
   if (!Number.isInteger(config.guide.maxRetries)) {

@@ -51,6 +51,7 @@ Deno.test("validateRunConfig() accepts every algorithm and every preset but imdb
     "policy.init",
     "policy.source",
     "reward.kind",
+    "rollout.kind",
     "task.name",
   ]);
   // beam search is deterministic decoding: asking for beams while sampling is an error

@@ -17,6 +17,8 @@ import { choiceFlag, FlagError, integerFlag, parseFlags } from "./flags.ts";
 import { Progress } from "./progress.ts";
 import { saveLoraBase, savePolicyFolder, shellQuote } from "./policy_folder.ts";
 import { GPT2LM } from "../models/gpt2.ts";
+import { RemoteGenerator, remoteSampling, type RolloutStats } from "../models/remote_rollouts.ts";
+import { adapterPublisher } from "./rollout_sync.ts";
 import { exists } from "../core/fs.ts";
 import { recordRunCache, useRunCache } from "./run_cache.ts";
 import { writeRunReport } from "./report.ts";
@@ -180,6 +182,41 @@ function defaultOut(config: RunConfig): string {
   return `runs/${config.preset}-${config.algo.replace(/\+/g, "p")}-seed${config.seed}`;
 }
 
+/** The remote roll-out route of `config.rollout` for a LoRA learner. */
+function remoteRollouts(
+  config: RunConfig,
+  learner: GPT2LM,
+  adapterDir: string,
+  baseDir: string,
+) {
+  const stats: RolloutStats = { requests: 0, failovers: 0, adapterLoads: 0 };
+  const r = config.rollout;
+  const apiKey = Deno.env.get(r.apiKeyEnv);
+  const generator = new RemoteGenerator({
+    servers: r.servers,
+    model: r.model,
+    ...(apiKey ? { apiKey } : {}),
+    timeoutSeconds: r.timeoutSeconds,
+    maxRetries: r.maxRetries,
+    concurrency: r.concurrency,
+    adapters: adapterPublisher(
+      learner,
+      `${baseDir.replace(/\/base$/, "")}/rollout_adapters`,
+      baseDir,
+    ),
+    stats,
+  });
+  return { generator, stats };
+}
+
+function rolloutMetrics(stats: RolloutStats): Record<string, number> {
+  return {
+    rollout_requests: stats.requests,
+    rollout_failovers: stats.failovers,
+    rollout_adapter_loads: stats.adapterLoads,
+  };
+}
+
 /** Writes a LoRA learner's frozen base to `RUN/base` once; returns its absolute path. */
 async function writeLoraBase(learner: GPT2LM, runDir: string): Promise<string> {
   const dir = await Deno.realPath(runDir).then((abs) => `${abs}/base`);
@@ -327,6 +364,16 @@ export async function train(argv: string[]): Promise<string | null> {
     const lora = setup.learner instanceof GPT2LM && setup.learner.lora
       ? { baseDir: setup.learnerDir ?? await writeLoraBase(setup.learner, runDir) }
       : {};
+    const localLearner = setup.state.learner;
+    const rollout = config.rollout.kind === "api"
+      ? remoteRollouts(
+        config,
+        setup.learner as GPT2LM,
+        `${await Deno.realPath(runDir)}/rollout_adapters`,
+        lora.baseDir!,
+      )
+      : null;
+    if (rollout) setup.state.learner = remoteSampling(localLearner, rollout.generator);
     const progress = new Progress(`train ${config.algo}`, total - startIteration);
     const checkpoint = async (iteration: number) => {
       await writeCheckpoint(runDir, iteration, async (dir) => {
@@ -343,7 +390,11 @@ export async function train(argv: string[]): Promise<string | null> {
       runAlgorithm(config.algo, setup.state, config.train, {
         startIteration,
         afterIteration: async (metrics: { iteration: number }) => {
-          await appendJsonl(metricsPath, { ...metrics, ...apiMetrics(api.stats) });
+          await appendJsonl(metricsPath, {
+            ...metrics,
+            ...apiMetrics(api.stats),
+            ...(rollout ? rolloutMetrics(rollout.stats) : {}),
+          });
           const finished = metrics.iteration + 1;
           if (finished % config.checkpoint.every === 0 || finished === total) {
             await checkpoint(finished);
@@ -363,6 +414,8 @@ export async function train(argv: string[]): Promise<string | null> {
       { defaultValue: null },
     );
     progress.finish();
+    setup.state.learner = localLearner; // the evaluation samples here
+    await rollout?.generator.close();
     const evaluation = await evaluateSetup(config, setup, "learner (trained)");
     await savePolicyFolder(setup.learner, setup.tokenizer, config, `${runDir}/policy`, {
       command,

@@ -154,9 +154,12 @@ function requestBody(
   prompts: string[] | number[][],
   request: Parameters<CompleteText>[1],
   seed: number | undefined,
+  minTokens: number,
 ): unknown {
   const sampling = {
     max_tokens: request.maxNewTokens,
+    // vLLM's (and serve's) extension: sent only when asked for, OpenAI does not know it
+    ...(minTokens > 0 ? { min_tokens: minTokens } : {}),
     temperature: request.temperature ?? 0,
     top_p: request.topP ?? 1,
     ...(seed !== undefined ? { seed } : {}),
@@ -267,9 +270,12 @@ export function completionsApi(options: CompletionsApiOptions): CompleteText {
     request: Parameters<CompleteText>[1],
     ids: number[][] | undefined,
     seed: number | undefined,
+    minTokens: number,
   ) {
     const prompt = options.tokenIds && kind === "completions" && ids ? ids : prompts;
-    const body = JSON.stringify(requestBody(kind, options.model, prompt, request, seed));
+    const body = JSON.stringify(
+      requestBody(kind, options.model, prompt, request, seed, minTokens),
+    );
     for (let attempt = 0;; attempt++) {
       try {
         const result = await once(body, prompts.length);
@@ -303,12 +309,18 @@ export function completionsApi(options: CompletionsApiOptions): CompleteText {
 
   // A request's key: everything that shapes its answer. The same batch asked again (a resumed
   // run replays its batches with the same seeds) is answered from the cache.
-  const keyOf = (prompts: string[], request: Parameters<CompleteText>[1], seeds: number[] | null) =>
+  const keyOf = (
+    prompts: string[],
+    request: Parameters<CompleteText>[1],
+    seeds: number[] | null,
+    minTokens: number,
+  ) =>
     JSON.stringify([
       options.model,
       kind,
       prompts,
       request.maxNewTokens,
+      ...(minTokens > 0 ? [minTokens] : []),
       request.temperature ?? 0,
       request.topP ?? 1,
       seeds,
@@ -331,8 +343,17 @@ export function completionsApi(options: CompletionsApiOptions): CompleteText {
       while (next < batches.length) {
         const rows = batches[next++];
         const texts = rows.map((i) => prompts[i]);
+        // one min_tokens per request: the smallest of its prompts' (seeded prompts go alone)
+        const minTokens = request.minNewTokens
+          ? Math.min(...rows.map((i) => request.minNewTokens![i]))
+          : 0;
         const key = cache
-          ? keyOf(texts, request, request.seeds ? rows.map((i) => request.seeds![i]) : null)
+          ? keyOf(
+            texts,
+            request,
+            request.seeds ? rows.map((i) => request.seeds![i]) : null,
+            minTokens,
+          )
           : "";
         const kept = cache?.get(key);
         let answers: string[];
@@ -345,6 +366,7 @@ export function completionsApi(options: CompletionsApiOptions): CompleteText {
             request,
             request.promptIds ? rows.map((i) => request.promptIds![i]) : undefined,
             request.seeds?.[rows[0]],
+            minTokens,
           );
           await cache?.set(key, JSON.stringify(answers));
         }

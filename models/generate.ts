@@ -6,7 +6,7 @@
  */
 import { beamSearch } from "./beam_search.ts";
 import type { DecodeSession } from "./decode_session.ts";
-import { decodeRows } from "./sampling.ts";
+import { decodeRows, seededStream } from "./sampling.ts";
 import type { GenerateOptions } from "./types.ts";
 
 /** What the model tells the decoder about itself. */
@@ -60,11 +60,15 @@ export async function generateWithSession(
   if (!(topP > 0 && topP <= 1)) throw new RangeError(`topP must be in (0, 1], got ${topP}`);
   const numBeams = options.numBeams ?? 1;
   const doSample = options.doSample ?? false;
-  if (doSample && !options.rng && !options.rngs) {
+  if (doSample && !options.rng && !options.rngs && !options.seeds) {
     throw new TypeError("generate() with doSample needs options.rng");
   }
-  if (options.rngs && options.rngs.length !== rows) {
-    throw new RangeError(`rngs has ${options.rngs.length} streams for ${rows} rows`);
+  if (options.seeds && options.seeds.length !== rows) {
+    throw new RangeError(`seeds has ${options.seeds.length} seeds for ${rows} rows`);
+  }
+  const rngs = options.seeds?.map((seed) => seededStream(seed)) ?? options.rngs;
+  if (rngs && rngs.length !== rows) {
+    throw new RangeError(`rngs has ${rngs.length} streams for ${rows} rows`);
   }
   const eosTokenId = options.eosTokenId === undefined ? limits.eosTokenId : options.eosTokenId;
   const minNew = typeof options.minNewTokens === "object"
@@ -100,7 +104,7 @@ export async function generateWithSession(
       minNewTokens: minNew,
       eosTokenId,
       rng: options.rng,
-      rngs: options.rngs,
+      rngs,
       stoppingCriteria: options.stoppingCriteria,
     });
   } finally {

@@ -4,8 +4,21 @@
  * length, then temperature, top-k and top-p.
  * @module
  */
-import type { Rng } from "../core/prng.ts";
+import { Rng } from "../core/prng.ts";
 import type { DecodeSession } from "./decode_session.ts";
+
+/**
+ * The sampling stream of choice `choice` of prompt `prompt` in a request seeded `seed`: the
+ * convention `serve` answers seeded requests with and a row given `GenerateOptions.seeds` samples
+ * with, so a row sampled here and the same row asked of a server with its seed agree.
+ * @param seed the request's seed
+ * @param prompt the prompt's index in the request
+ * @param choice the choice's index (of n)
+ * @returns the stream
+ */
+export function seededStream(seed: number, prompt = 0, choice = 0): Rng {
+  return new Rng(seed).child(`prompt-${prompt}`).child(`choice-${choice}`);
+}
 
 /** How one next token is chosen from a row of logits. */
 export interface TokenChoice {

@@ -17,6 +17,8 @@ export type CompleteText = (
   prompts: string[],
   options: {
     maxNewTokens: number;
+    /** New tokens before EOS may end each prompt's completion (sent as vLLM's `min_tokens`). */
+    minNewTokens?: number[];
     temperature?: number;
     topP?: number;
     promptIds?: number[][];
@@ -55,11 +57,19 @@ export function textGuide(complete: CompleteText, tokenizer: Tokenizer): TokenGe
         : inputIds;
       const prompts = promptIds.map((ids) => tokenizer.decode(ids));
       // one seed per row from the caller's stream: a resumed run asks for the same samples
-      const seeds = options.doSample && options.rng
-        ? inputIds.map((_, i) => options.rng!.child(`api-row-${i}`).int(2 ** 31))
-        : undefined;
+      const seeds = !options.doSample ? undefined : options.seeds ??
+        (options.rng
+          ? inputIds.map((_, i) => options.rng!.child(`api-row-${i}`).int(2 ** 31))
+          : undefined);
       const texts = await complete(prompts, {
         maxNewTokens: Math.max(...limits),
+        ...(options.minNewTokens !== undefined
+          ? {
+            minNewTokens: Array.isArray(options.minNewTokens)
+              ? options.minNewTokens
+              : inputIds.map(() => options.minNewTokens as number),
+          }
+          : {}),
         temperature: options.doSample ? (options.temperature ?? 1) : 0, // HF: sampling defaults to 1
         topP: options.topP,
         promptIds,

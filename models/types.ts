@@ -34,6 +34,11 @@ export interface GenerateOptions {
    */
   rngs?: Rng[];
   /**
+   * One sampling seed per row, used instead of `rng` and `rngs`: row i samples from
+   * `seededStream(seeds[i])` (models/sampling.ts), as a server asked with that seed does.
+   */
+  seeds?: number[];
+  /**
    * Ends a row early when it returns true, called after each new token with the row's index
    * and its new tokens so far (Hugging Face's `stopping_criteria`; e.g. a stop string).
    * Sampling and greedy decoding only.

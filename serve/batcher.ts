@@ -18,6 +18,8 @@ export interface DecodingSettings {
   topP: number;
   /** Top-k (0 = off). */
   topK: number;
+  /** The token that ends a row (null: none). */
+  eosTokenId: number | null;
 }
 
 /** One request's rows. */
@@ -26,6 +28,8 @@ export interface GenerationJob {
   prompts: number[][];
   /** New tokens per row at most. */
   maxNewTokens: number[];
+  /** New tokens per row before EOS is allowed (0 when absent). */
+  minNewTokens?: number[];
   /** One random stream per row (required when sampling). */
   rngs?: Rng[];
   /** Ends a row early (e.g. on a stop string): the row's index in this job and its tokens. */
@@ -80,7 +84,7 @@ interface Waiting {
 }
 
 const settingsKey = (s: DecodingSettings) =>
-  s.doSample ? `sample:${s.temperature}:${s.topP}:${s.topK}` : "greedy";
+  (s.doSample ? `sample:${s.temperature}:${s.topP}:${s.topK}` : "greedy") + `:${s.eosTokenId}`;
 
 /** Batches {@linkcode GenerationJob}s onto one generator, one batch at a time. */
 export class GenerationQueue {
@@ -204,6 +208,8 @@ export class GenerationQueue {
     try {
       const tokens = await this.#generator.generate(jobs.flatMap((j) => j.prompts), {
         maxNewTokens: jobs.flatMap((j) => j.maxNewTokens),
+        minNewTokens: jobs.flatMap((j) => j.minNewTokens ?? j.maxNewTokens.map(() => 0)),
+        eosTokenId: settings.eosTokenId,
         doSample: settings.doSample,
         ...(settings.doSample
           ? {

@@ -17,12 +17,14 @@ export function inProcessCompletions(service: CompletionService): CompleteText {
   const ask = async (
     prompt: string | number[][] | string[],
     request: Parameters<CompleteText>[1],
-    seed?: number,
+    seed: number | undefined,
+    minTokens: number,
   ) => {
     const response = await service.completions({
       model: service.modelName,
       prompt,
       max_tokens: request.maxNewTokens,
+      ...(minTokens > 0 ? { min_tokens: minTokens } : {}),
       temperature: request.temperature ?? 0,
       top_p: request.topP ?? 1,
       ...(seed !== undefined ? { seed } : {}),
@@ -34,10 +36,15 @@ export function inProcessCompletions(service: CompletionService): CompleteText {
   return async (prompts, request) => {
     const ids = request.promptIds;
     const sampled = (request.temperature ?? 0) > 0;
-    if (!sampled || !request.seeds) return await ask(ids ?? prompts, request);
+    const mins = request.minNewTokens;
+    if (!sampled || !request.seeds) {
+      return await ask(ids ?? prompts, request, undefined, mins ? Math.min(...mins) : 0);
+    }
     // a seed is per request: one request per prompt, all queued at once (the service batches them)
     const answers = await Promise.all(
-      prompts.map((text, i) => ask(ids ? [ids[i]] : [text], request, request.seeds![i])),
+      prompts.map((text, i) =>
+        ask(ids ? [ids[i]] : [text], request, request.seeds![i], mins ? mins[i] : 0)
+      ),
     );
     return answers.map(([text]) => text);
   };

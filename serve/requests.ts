@@ -63,6 +63,12 @@ export interface SamplingRequest {
   seed: number | undefined;
   /** Left-truncate prompts to this many tokens (vLLM's `truncate_prompt_tokens`). */
   truncatePromptTokens: number | undefined;
+  /** EOS is suppressed until this many new tokens (vLLM's `min_tokens`). */
+  minTokens: number;
+  /** Never stop at EOS (vLLM's `ignore_eos`). */
+  ignoreEos: boolean;
+  /** Log-prob tokens as `token_id:N` (vLLM's `return_tokens_as_token_ids`). */
+  tokensAsIds: boolean;
 }
 
 /** A checked `POST /v1/completions` body. */
@@ -154,6 +160,9 @@ const SAMPLING_FIELDS = [
   "stop",
   "seed",
   "truncate_prompt_tokens",
+  "min_tokens",
+  "ignore_eos",
+  "return_tokens_as_token_ids",
   "stream",
   "stream_options",
   "presence_penalty",
@@ -203,7 +212,18 @@ function sampling(body: Body, maxTokensKey: string): SamplingRequest {
     stop,
     seed: optionalInteger(body, "seed", 0, Number.MAX_SAFE_INTEGER),
     truncatePromptTokens: optionalInteger(body, "truncate_prompt_tokens", 1, 1_000_000),
+    minTokens: optionalInteger(body, "min_tokens", 0, maxTokens ?? 1_000_000) ?? 0,
+    ignoreEos: flag(body, "ignore_eos"),
+    tokensAsIds: flag(body, "return_tokens_as_token_ids"),
   };
+}
+
+function flag(body: Body, key: string): boolean {
+  const v = body[key];
+  if (v !== undefined && v !== null && typeof v !== "boolean") {
+    throw bad(key, "must be true or false");
+  }
+  return v === true;
 }
 
 function isTokenList(v: unknown): v is number[] {

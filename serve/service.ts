@@ -5,12 +5,14 @@
  *
  * Conventions: temperature 0 is greedy; log-probs are the model's own (the softmax of its raw
  * logits, before temperature, top-k or top-p); with a `seed`, choice c of prompt p samples from
- * the stream `Rng(seed)` → `prompt-p` → `choice-c`, so a seeded request gets the same answer
+ * `seededStream(seed, p, c)` (`Rng(seed)` → `prompt-p` → `choice-c`, the stream a local row given
+ * `GenerateOptions.seeds` samples with), so a seeded request gets the same answer
  * whatever it is batched with; a completion stops at EOS (not part of its text or log-probs)
  * or just before the first stop string.
  * @module
  */
 import { Rng } from "../core/prng.ts";
+import { seededStream } from "../models/sampling.ts";
 import type { CausalLM, Seq2SeqLM, TokenGenerator, Tokenizer } from "../models/types.ts";
 import { GenerationQueue, type GenerationQueueOptions, QueueFullError } from "./batcher.ts";
 import {
@@ -214,7 +216,7 @@ export class CompletionService {
       let logprobs: CompletionLogprobs | null = null;
       if (request.logprobs !== undefined) {
         const scored = await this.#score(prompt, choice.tokens, request.logprobs, request.echo);
-        logprobs = this.#completionLogprobs(scored);
+        logprobs = this.#completionLogprobs(scored, request.tokensAsIds);
       }
       return {
         index,
@@ -361,15 +363,14 @@ export class CompletionService {
     }
     const requestIndex = this.#requests++;
     const doSample = request.temperature > 0;
-    const root = request.seed !== undefined
-      ? new Rng(request.seed)
-      : this.#rng.child(`request-${requestIndex}`);
+    // a request without a seed gets one from the server's stream
+    const seed = request.seed ?? this.#rng.child(`request-${requestIndex}`).int(2 ** 31);
     const rowPrompts: number[][] = [];
     const rngs: Rng[] = [];
     prompts.forEach((prompt, p) => {
       for (let c = 0; c < request.n; c++) {
         rowPrompts.push(prompt);
-        rngs.push(root.child(`prompt-${p}`).child(`choice-${c}`));
+        rngs.push(seededStream(seed, p, c));
       }
     });
     const { tokenizer } = this.#served;
@@ -387,11 +388,13 @@ export class CompletionService {
       tokens = maxTokens === 0 ? rowPrompts.map(() => []) : await this.#queue.submit({
         prompts: rowPrompts,
         maxNewTokens: rowPrompts.map(() => maxTokens),
+        minNewTokens: rowPrompts.map(() => Math.min(request.minTokens, maxTokens)),
         settings: {
           doSample,
           temperature: request.temperature,
           topP: request.topP,
           topK: request.topK,
+          eosTokenId: request.ignoreEos ? null : eos,
         },
         ...(doSample ? { rngs } : {}),
         ...(stops.length > 0
@@ -410,7 +413,7 @@ export class CompletionService {
       throw error;
     }
     return tokens.map((ids) => {
-      const ended = ids.at(-1) === eos;
+      const ended = !request.ignoreEos && ids.at(-1) === eos;
       let kept = ended ? ids.slice(0, -1) : ids;
       let text = tokenizer.decode(kept);
       let finishReason: Generated["finishReason"] = ended ? "stop" : "length";
@@ -448,8 +451,9 @@ export class CompletionService {
     return scored;
   }
 
-  #completionLogprobs(scored: ScoredToken[]): CompletionLogprobs {
+  #completionLogprobs(scored: ScoredToken[], asIds: boolean): CompletionLogprobs {
     const { tokenizer } = this.#served;
+    const name = (id: number) => asIds ? `token_id:${id}` : tokenizer.decode([id]);
     const out: CompletionLogprobs = {
       tokens: [],
       token_logprobs: [],
@@ -458,12 +462,12 @@ export class CompletionService {
     };
     let offset = 0;
     for (const s of scored) {
-      const token = tokenizer.decode([s.id]);
+      const token = name(s.id);
       out.tokens.push(token);
       out.token_logprobs.push(s.logprob);
       out.top_logprobs.push(
         s.top === null ? null : Object.fromEntries(
-          s.top.map((t) => [tokenizer.decode([t.id]), t.logprob]),
+          s.top.map((t) => [name(t.id), t.logprob]),
         ),
       );
       out.text_offset.push(offset);

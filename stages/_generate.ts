@@ -39,7 +39,9 @@ export async function sampleRows(
     topK: config.topK,
     topP: config.topP,
     ...(config.eosTokenId !== undefined ? { eosTokenId: config.eosTokenId } : {}),
-    rng: config.rng,
+    // a seed per row, not one stream for the batch: a row's sample does not depend on the rows
+    // it is batched with, and a server asked with the same seed gives the same sample
+    seeds: rows.map((i) => config.rng.child(`row-${i}`).int(2 ** 31)),
   });
   if (generated.length !== rows.length) {
     throw new RangeError(`Policy returned ${generated.length} rows for ${rows.length} inputs`);

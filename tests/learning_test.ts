@@ -101,7 +101,11 @@ Deno.test("the thesis: on a sparse task only the guide reaches, PPO++ and D2LOLS
     generation: { maxNewTokens: 3 },
     ppoPlusPlus: { beta: 0.6 }, // tril's value; D2LOLS keeps the paper's I = 20 %
   };
-  const seeds = [1, 2, 3];
+  // D2LOLS is bimodal here: on about half the seeds its AggreVaTeD phase (the learner's prefix
+  // trained on values of the guide's suffix) leaves a learner that PPO++ does not bring back to
+  // "caf" within the budget (seeds 1-8 alone: 0, .03, .05, 0, 1, 0, .97, .41), so the mean is
+  // taken over eight seeds
+  const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
   const mean = async (algorithm: string) => {
     let sum = 0;
     for (const seed of seeds) {

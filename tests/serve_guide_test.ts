@@ -33,7 +33,12 @@ Deno.test("a guide served over HTTP trains exactly like the same guide in-proces
     });
   const task = toySparseTask({ maxNewTokens: 4 });
   const train = async (complete: CompleteText, algorithm: string) => {
-    const options = toyOptions({ iterations: 2, d2lols: { switchIteration: 1 } });
+    // min_tokens = the horizon: the random guide model's EOS never leaves a row empty
+    const options = toyOptions({
+      iterations: 2,
+      d2lols: { switchIteration: 1 },
+      generation: { maxNewTokens: 4, minNewTokens: 4 },
+    });
     const state = await toyState(task, 3, options, {
       guide: textGuide(complete, tokenizer),
       guideCritic: true,
