@@ -23,6 +23,7 @@ const COMMANDS: [string, string][] = [
   ["bench:data", "Usage: deno task bench:data"],
   ["bench:paper", "Usage: deno task bench:paper"],
   ["bench:serve", "Usage: deno task bench:serve"],
+  ["bench:lora", "Usage: deno task bench:lora"],
 ];
 
 async function run(task: string, args: string[]) {
