@@ -17,6 +17,7 @@ import { choiceFlag, FlagError, integerFlag, parseFlags } from "./flags.ts";
 import { Progress } from "./progress.ts";
 import { saveLoraBase, savePolicyFolder, shellQuote } from "./policy_folder.ts";
 import { GPT2LM } from "../models/gpt2.ts";
+import type { PolicyLM } from "../models/types.ts";
 import { RemoteGenerator, remoteSampling, type RolloutStats } from "../models/remote_rollouts.ts";
 import { adapterPublisher } from "./rollout_sync.ts";
 import { exists } from "../core/fs.ts";
@@ -186,6 +187,7 @@ function defaultOut(config: RunConfig): string {
 function remoteRollouts(
   config: RunConfig,
   learner: GPT2LM,
+  scorer: PolicyLM,
   adapterDir: string,
   baseDir: string,
 ) {
@@ -199,11 +201,13 @@ function remoteRollouts(
     timeoutSeconds: r.timeoutSeconds,
     maxRetries: r.maxRetries,
     concurrency: r.concurrency,
-    adapters: adapterPublisher(
-      learner,
-      `${baseDir.replace(/\/base$/, "")}/rollout_adapters`,
-      baseDir,
-    ),
+    adapters: adapterPublisher(learner, adapterDir, baseDir),
+    probe: async () => {
+      // a fixed probe of the vocabulary's first ids, scored by the learner as it is now
+      const ids = Array.from({ length: Math.min(8, learner.config.vocabSize) }, (_, i) => i);
+      const [logProbs] = await scorer.continuationLogProbs([ids.slice(0, 1)], [ids.slice(1)]);
+      return { ids, logProbs, tolerance: 1e-3 };
+    },
     stats,
   });
   return { generator, stats };
@@ -369,6 +373,7 @@ export async function train(argv: string[]): Promise<string | null> {
       ? remoteRollouts(
         config,
         setup.learner as GPT2LM,
+        localLearner,
         `${await Deno.realPath(runDir)}/rollout_adapters`,
         lora.baseDir!,
       )

@@ -48,6 +48,12 @@ export interface RemoteGeneratorOptions {
   adapters?: () => Promise<AdapterUpdate | null>;
   /** Where the counts go. */
   stats?: RolloutStats;
+  /**
+   * The learner's own log-probs of a probe sequence (with its current adapter): after each load
+   * every server scores the probe and must agree within `tolerance` (a server with another base
+   * or a stale adapter is an error, not silently different roll-outs).
+   */
+  probe?: () => Promise<{ ids: number[]; logProbs: number[]; tolerance: number }>;
 }
 
 interface Server {
@@ -171,6 +177,7 @@ export class RemoteGenerator implements TokenGenerator {
       this.#current = update;
       this.#model = update.name;
       await this.#load(this.#servers, update);
+      await this.#verify(this.#servers.filter((s) => s.model === update.name));
       if (previous !== this.#options.model) {
         // the old adapter is dropped where it can be; a server that misses this keeps it loaded
         await Promise.all(
@@ -183,7 +190,45 @@ export class RemoteGenerator implements TokenGenerator {
     // a server back from a failure gets the adapter it missed
     const now = performance.now();
     const stale = this.#servers.filter((s) => s.model !== this.#model && s.downUntil <= now);
-    if (stale.length > 0 && this.#current) await this.#load(stale, this.#current);
+    if (stale.length > 0 && this.#current) {
+      await this.#load(stale, this.#current);
+      await this.#verify(stale.filter((s) => s.model === this.#model));
+    }
+  }
+
+  /** The servers score the probe as the learner does, or the run stops naming the first that does not. */
+  async #verify(servers: Server[]): Promise<void> {
+    if (!this.#options.probe || servers.length === 0) return;
+    const { ids, logProbs, tolerance } = await this.#options.probe();
+    await Promise.all(servers.map(async (server) => {
+      const json = await this.#post(server, "/completions", {
+        model: this.#model,
+        prompt: [ids],
+        max_tokens: 0,
+        echo: true,
+        logprobs: 0,
+      }).catch((error) => {
+        throw new InputError(`cannot score the probe: ${(error as Error).message}`, server.url);
+      }) as { choices?: { logprobs?: { token_logprobs?: (number | null)[] } }[] };
+      const got = json.choices?.[0]?.logprobs?.token_logprobs?.slice(1);
+      if (!Array.isArray(got) || got.length !== logProbs.length) {
+        throw new InputError(
+          `scored the ${logProbs.length}-token probe with ${
+            got?.length ?? "no"
+          } log-probs (echo with max_tokens 0 expected)`,
+          server.url,
+        );
+      }
+      const worst = Math.max(...got.map((v, i) => Math.abs((v ?? NaN) - logProbs[i])));
+      if (!(worst <= tolerance)) {
+        throw new InputError(
+          `serves ${this.#model} with log-probs up to ${
+            worst.toPrecision(3)
+          } from the learner's (tolerance ${tolerance}): not the learner's base model or adapter`,
+          server.url,
+        );
+      }
+    }));
   }
 
   /** One row's completion as token ids, retried on other servers; EOS appended when it ended. */

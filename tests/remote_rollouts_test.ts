@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { initBackend } from "../models/backend.ts";
-import { loadCausalLM } from "../models/checkpoint.ts";
+import * as tf from "@tensorflow/tfjs-core";
+import { loadCausalLM, saveCausalLM } from "../models/checkpoint.ts";
 import { ModelRegistry, serveLoraAdapters } from "../serve/registry.ts";
 import { openAiHandler } from "../serve/server.ts";
 import { CompletionService, contextLengthOf } from "../serve/service.ts";
@@ -119,7 +120,11 @@ Deno.test("remote roll-outs on two servers train as the local route does; failov
         a.requests() > 0 && b.requests() > 0,
         `both servers sampled: ${a.requests()}, ${b.requests()}`,
       );
-      assert.equal(rows.at(-1)!.rollout_requests, a.requests() + b.requests());
+      // every completion is a row, or the probe each server scores after loading an adapter
+      assert.equal(
+        rows.at(-1)!.rollout_requests + rows.at(-1)!.rollout_adapter_loads,
+        a.requests() + b.requests(),
+      );
       assert.equal(rows.at(-1)!.rollout_failovers, 0);
       assert.ok(
         rows.at(-1)!.rollout_adapter_loads >= 2 * 6,
@@ -137,6 +142,26 @@ Deno.test("remote roll-outs on two servers train as the local route does; failov
         comparable(await metrics(`${dir}/failover`)),
         comparable(await metrics(`${dir}/local`)),
       );
+      // a server whose base is not the learner's: the probe stops the run, naming it
+      const other = await loadCausalLM(`${dir}/local/base`);
+      const ln = other.weights.get("ln_f.weight")!;
+      ln.assign(tf.mul(ln, 1.5));
+      await saveCausalLM(other, `${dir}/other-base`);
+      other.dispose();
+      const liar = await toyServer(`${dir}/other-base`);
+      try {
+        const lied = await run("lied", {
+          lora,
+          rollout: { kind: "api", servers: [liar.url], model: "toy" },
+        });
+        assert.equal(lied.code, 1);
+        assert.match(
+          lied.stderr,
+          /error: http:\/\/127\.0\.0\.1:\d+\/v1: serves rlgf-\S+ with log-probs up to .* not the learner's base/,
+        );
+      } finally {
+        await liar.close();
+      }
     } finally {
       await a.close();
       await b.close();
