@@ -130,12 +130,13 @@ if (import.meta.main) {
           ],
           stdout: "piped",
           stderr: "piped",
+          env: { NO_COLOR: "1" }, // plain error lines
         }).output();
         const line = new TextDecoder().decode(out.stdout).split("\n").find((l) =>
           l.startsWith("{")
         );
         // the error's own line (a wasm heap overflow ends in a stack trace)
-        const error = new TextDecoder().decode(out.stderr).replace(/\x1b\[[0-9;]*m/g, "")
+        const error = new TextDecoder().decode(out.stderr)
           .split("\n").find((l) => l.startsWith("error:")) ?? "";
         const result = line
           ? JSON.parse(line)
