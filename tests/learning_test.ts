@@ -10,13 +10,31 @@ import { initBackend } from "../models/backend.ts";
 import { evaluatePolicy } from "../pipelines/evaluate.ts";
 import type { BcMetrics } from "../pipelines/bc.ts";
 import type { IterationMetrics } from "../pipelines/iteration.ts";
+import type { TrainOptions } from "../pipelines/options.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
-import { disposeAlgorithmState } from "../pipelines/state.ts";
+import { type AlgorithmState, disposeAlgorithmState } from "../pipelines/state.ts";
 import type { Task } from "../tasks/types.ts";
 import { toyDenseTask, toyGuide, toySparseTask, ToyTokenizer } from "../tasks/toy.ts";
 import { toyOptions, toyState } from "./_toy_setup.ts";
 
 await initBackend();
+
+/** The learner's own mean reward on the task's val prompts, sampled as it trained. */
+async function learnerScore(
+  state: AlgorithmState,
+  task: Task,
+  options: TrainOptions,
+  seed: number,
+): Promise<number> {
+  const { rewardMean } = await evaluatePolicy(state.learner, await task.records("val"), {
+    tokenizer: state.tokenizer,
+    reward: task.reward,
+    generation: options.generation,
+    maxPromptTokens: options.maxPromptTokens,
+    rng: new Rng(seed).child("evaluation"),
+  });
+  return rewardMean;
+}
 
 /** Trains `algorithm` and returns the per-iteration metrics and the learner's own score. */
 async function trainAndEvaluate(
@@ -37,13 +55,7 @@ async function trainAndEvaluate(
     );
     const metrics = all as IterationMetrics[];
     // The learner alone, from the prompt: no guide prefix helps it here.
-    const { rewardMean } = await evaluatePolicy(state.learner, await task.records("val"), {
-      tokenizer: state.tokenizer,
-      reward: task.reward,
-      generation: options.generation,
-      maxPromptTokens: options.maxPromptTokens,
-      rng: new Rng(seed).child("evaluation"),
-    });
+    const rewardMean = await learnerScore(state, task, options, seed);
     return { metrics, score: rewardMean };
   } finally {
     disposeAlgorithmState(state);
@@ -76,13 +88,7 @@ Deno.test("BC clones the references: a tiny GPT trained with BC becomes a guide 
     );
     const nll = metrics.map((m) => (m as BcMetrics).loss_nll);
     assert.ok(nll[0] > 2 && nll[nll.length - 1] < 0.3, `NLL ${nll[0]} → ${nll[nll.length - 1]}`);
-    const { rewardMean } = await evaluatePolicy(state.learner, await task.records("val"), {
-      tokenizer: state.tokenizer,
-      reward: task.reward,
-      generation: options.generation,
-      maxPromptTokens: options.maxPromptTokens,
-      rng: new Rng(4).child("evaluation"),
-    });
+    const rewardMean = await learnerScore(state, task, options, 4);
     assert.ok(rewardMean > 0.7, `BC learner scores ${rewardMean}`);
   } finally {
     disposeAlgorithmState(state);
@@ -140,13 +146,7 @@ Deno.test("PPO with LoRA adapters on a frozen base raises the dense toy reward",
     const mean = (ms: IterationMetrics[]) => ms.reduce((a, m) => a + m.reward_mean, 0) / ms.length;
     const first = mean(metrics.slice(0, 3));
     const last = mean(metrics.slice(-3));
-    const { rewardMean } = await evaluatePolicy(state.learner, await task.records("val"), {
-      tokenizer: state.tokenizer,
-      reward: task.reward,
-      generation: options.generation,
-      maxPromptTokens: options.maxPromptTokens,
-      rng: new Rng(1).child("evaluation"),
-    });
+    const rewardMean = await learnerScore(state, task, options, 1);
     assert.ok(first < 0.15, `first iterations ${first}`);
     assert.ok(last > 0.3, `last iterations ${last}`);
     assert.ok(rewardMean > 0.3, `evaluation ${rewardMean}`);
