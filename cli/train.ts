@@ -208,6 +208,7 @@ function remoteRollouts(
       const [logProbs] = await scorer.continuationLogProbs([ids.slice(0, 1)], [ids.slice(1)]);
       return { ids, logProbs, tolerance: 1e-3 };
     },
+    scorer: (prompts, continuations) => scorer.continuationLogProbs(prompts, continuations),
     stats,
   });
   return { generator, stats };
@@ -218,6 +219,10 @@ function rolloutMetrics(stats: RolloutStats): Record<string, number> {
     rollout_requests: stats.requests,
     rollout_failovers: stats.failovers,
     rollout_adapter_loads: stats.adapterLoads,
+    // mean |Δ log p| between the servers' log-probs and the learner's, on checked tokens
+    ...(stats.mismatchTokens
+      ? { rollout_logprob_mismatch: stats.mismatchSum! / stats.mismatchTokens }
+      : {}),
   };
 }
 

@@ -20,6 +20,10 @@ export interface RolloutStats {
   failovers: number;
   /** Adapters loaded (per server). */
   adapterLoads: number;
+  /** Σ |server log-prob − learner log-prob| over the checked tokens (the train/inference mismatch). */
+  mismatchSum?: number;
+  /** Tokens checked for the mismatch. */
+  mismatchTokens?: number;
 }
 
 /** A new adapter to serve: its name and its folder (readable by the servers). */
@@ -54,6 +58,11 @@ export interface RemoteGeneratorOptions {
    * or a stale adapter is an error, not silently different roll-outs).
    */
   probe?: () => Promise<{ ids: number[]; logProbs: number[]; tolerance: number }>;
+  /**
+   * The learner's log-probs of continuations: with it, up to 8 rows of each batch are scored
+   * here and compared with the servers' log-probs of the same tokens (`stats.mismatchSum`).
+   */
+  scorer?: (prompts: number[][], continuations: number[][]) => Promise<number[][]>;
 }
 
 interface Server {
@@ -148,8 +157,8 @@ export class RemoteGenerator implements TokenGenerator {
     const inputs = options.prefixes
       ? inputIds.map((ids, i) => ids.concat(options.prefixes![i]))
       : inputIds;
-    return await Promise.all(inputs.map((ids, i) => {
-      if (max[i] === 0) return Promise.resolve([]);
+    const rowsOut = await Promise.all(inputs.map((ids, i) => {
+      if (max[i] === 0) return Promise.resolve({ ids: [] as number[], logProbs: [] as number[] });
       return this.#row(
         {
           model: this.#model,
@@ -168,6 +177,27 @@ export class RemoteGenerator implements TokenGenerator {
         options.eosTokenId ?? null,
       );
     }));
+    await this.#measureMismatch(inputs, rowsOut);
+    return rowsOut.map((r) => r.ids);
+  }
+
+  /** The servers' log-probs against the learner's, on a few rows of the batch. */
+  async #measureMismatch(inputs: number[][], rows: { ids: number[]; logProbs: number[] }[]) {
+    const { scorer, stats } = this.#options;
+    if (!scorer || !stats) return;
+    const picked = rows.map((r, i) => ({ ...r, i })).filter((r) => r.logProbs.length > 0)
+      .slice(0, 8);
+    if (picked.length === 0) return;
+    const local = await scorer(
+      picked.map((r) => inputs[r.i]),
+      picked.map((r) => r.ids.slice(0, r.logProbs.length)),
+    );
+    picked.forEach((r, k) => {
+      r.logProbs.forEach((lp, t) => {
+        stats.mismatchSum = (stats.mismatchSum ?? 0) + Math.abs(lp - local[k][t]);
+        stats.mismatchTokens = (stats.mismatchTokens ?? 0) + 1;
+      });
+    });
   }
 
   async #syncAdapter(): Promise<void> {
@@ -232,14 +262,21 @@ export class RemoteGenerator implements TokenGenerator {
   }
 
   /** One row's completion as token ids, retried on other servers; EOS appended when it ended. */
-  async #row(body: Record<string, unknown>, max: number, eos: number | null): Promise<number[]> {
+  async #row(
+    body: Record<string, unknown>,
+    max: number,
+    eos: number | null,
+  ): Promise<{ ids: number[]; logProbs: number[] }> {
     const attempts = (this.#options.maxRetries ?? 4) + 1;
     let last = "";
     for (let attempt = 0; attempt < attempts; attempt++) {
       const server = await this.#acquire();
       try {
         const json = await this.#post(server, "/completions", body) as {
-          choices?: { logprobs?: { tokens?: unknown[] }; finish_reason?: string }[];
+          choices?: {
+            logprobs?: { tokens?: unknown[]; token_logprobs?: unknown[] };
+            finish_reason?: string;
+          }[];
         };
         const choice = json.choices?.[0];
         const tokens = choice?.logprobs?.tokens;
@@ -252,12 +289,18 @@ export class RemoteGenerator implements TokenGenerator {
           return Number(m[1]);
         });
         if (this.#options.stats) this.#options.stats.requests++;
+        // the server's own log-probs of the tokens it returned (before an EOS we append)
+        const served = choice!.logprobs!.token_logprobs;
+        const logProbs = Array.isArray(served) && served.length === ids.length &&
+            served.every((v) => typeof v === "number")
+          ? served as number[]
+          : [];
         const ended = choice!.finish_reason === "stop";
         if (ended && eos !== null && ids.length < max && ids.at(-1) !== eos) ids.push(eos);
         if (ids.length > max) {
           throw new Failure(`${ids.length} tokens for max_tokens ${max}`, false);
         }
-        return ids;
+        return { ids, logProbs };
       } catch (error) {
         const failure = error instanceof Failure ? error : new Failure(String(error), true);
         last = `${server.url}: ${failure.message}`;

@@ -21,6 +21,7 @@ const SKIP = new Set([
   "rollout_requests",
   "rollout_failovers",
   "rollout_adapter_loads",
+  "rollout_logprob_mismatch",
 ]);
 
 function train(args: string[]) {
@@ -129,6 +130,11 @@ Deno.test("remote roll-outs on two servers train as the local route does; failov
       assert.ok(
         rows.at(-1)!.rollout_adapter_loads >= 2 * 6,
         "a new adapter on both servers each iteration",
+      );
+      // the servers' log-probs are the learner's (same graphs, same weights)
+      assert.ok(
+        rows.at(-1)!.rollout_logprob_mismatch < 1e-4,
+        `${rows.at(-1)!.rollout_logprob_mismatch}`,
       );
       // one server goes away after the second iteration: the other takes its rows
       const failover = await run("failover", remote, async () => {
