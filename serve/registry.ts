@@ -11,7 +11,12 @@ import { type GPT2LM, gpt2WeightShapes } from "../models/gpt2.ts";
 import { loadLoraAdapters } from "../models/lora.ts";
 import type { CausalLM } from "../models/types.ts";
 import { ApiError } from "./requests.ts";
-import { CompletionService, type CompletionServiceOptions, contextLengthOf } from "./service.ts";
+import {
+  CompletionService,
+  type CompletionServiceOptions,
+  contextLengthOf,
+  type ServiceStats,
+} from "./service.ts";
 
 /** Loads and unloads LoRA adapters by name (the two vLLM routes). */
 export interface LoraRoutes {
@@ -55,6 +60,22 @@ export class ModelRegistry {
     const service = this.#services.get(name);
     this.#services.delete(name);
     return service;
+  }
+
+  /** The counts of every service served now, summed (an unloaded adapter's go with it). */
+  stats(): ServiceStats {
+    const all = this.all().map((s) => s.stats());
+    const sum = (key: keyof ServiceStats) => all.reduce((n, st) => n + st[key], 0);
+    const batches = sum("batches"), rows = sum("rows");
+    return {
+      requests: sum("requests"),
+      promptTokens: sum("promptTokens"),
+      completionTokens: sum("completionTokens"),
+      batches,
+      rows,
+      meanBatchRows: batches > 0 ? rows / batches : 0,
+      refused: sum("refused"),
+    };
   }
 
   /** Finishes every service's queued work. */

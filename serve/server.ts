@@ -167,16 +167,7 @@ export function openAiHandler(
     };
   }
   const metrics = () => {
-    const all = models.all().map((m) => m.stats());
-    const total = (key: keyof (typeof all)[number]) => all.reduce((n, st) => n + st[key], 0);
-    const s = {
-      requests: total("requests"),
-      promptTokens: total("promptTokens"),
-      completionTokens: total("completionTokens"),
-      batches: total("batches"),
-      rows: total("rows"),
-      refused: total("refused"),
-    };
+    const s = models.stats();
     const lines = [
       ["requests", "completion and chat requests answered", s.requests],
       ["prompt_tokens", "prompt tokens read", s.promptTokens],
