@@ -125,7 +125,8 @@ export interface RunConfig {
   /**
    * Where the learner's roll-outs are sampled: "local", or "api": OpenAI-compatible servers
    * (vLLM with --enable-lora, `deno task serve --enable-lora`) serving the learner's base, to
-   * which each new LoRA adapter is pushed; log-probs for the PPO ratio are recomputed here.
+   * which each new LoRA adapter is pushed; log-probs for the PPO ratio are recomputed here
+   * unless `serverLogProbs`.
    */
   rollout: {
     kind: string;
@@ -139,6 +140,11 @@ export interface RunConfig {
     maxRetries: number;
     /** Requests in flight per server. */
     concurrency: number;
+    /**
+     * PPO's old log-probs of the sampled tokens are the servers' (no recompute here; the
+     * train/inference mismatch stays in the ratio) instead of the learner's own.
+     */
+    serverLogProbs: boolean;
   };
   /**
    * Where the models run: "auto" (ONNX Runtime for roll-outs, scoring and gradients when it
@@ -207,6 +213,7 @@ const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
     timeoutSeconds: 60,
     maxRetries: 4,
     concurrency: 8,
+    serverLogProbs: false,
   },
   engine: "auto",
   checkpoint: { every: 5, keep: 3 },

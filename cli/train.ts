@@ -209,6 +209,7 @@ function remoteRollouts(
       return { ids, logProbs, tolerance: 1e-3 };
     },
     scorer: (prompts, continuations) => scorer.continuationLogProbs(prompts, continuations),
+    keepLogProbs: r.serverLogProbs,
     stats,
   });
   return { generator, stats };
@@ -383,7 +384,16 @@ export async function train(argv: string[]): Promise<string | null> {
         lora.baseDir!,
       )
       : null;
-    if (rollout) setup.state.learner = remoteSampling(localLearner, rollout.generator);
+    if (rollout) {
+      const { generator } = rollout;
+      setup.state.learner = remoteSampling(
+        localLearner,
+        generator,
+        config.rollout.serverLogProbs
+          ? (sequence) => generator.servedLogProbs(sequence)
+          : undefined,
+      );
+    }
     const progress = new Progress(`train ${config.algo}`, total - startIteration);
     const checkpoint = async (iteration: number) => {
       await writeCheckpoint(runDir, iteration, async (dir) => {

@@ -63,6 +63,17 @@ export interface RemoteGeneratorOptions {
    * here and compared with the servers' log-probs of the same tokens (`stats.mismatchSum`).
    */
   scorer?: (prompts: number[][], continuations: number[][]) => Promise<number[][]>;
+  /**
+   * Keep the servers' log-probs of each sampled row until the next adapter, for
+   * {@linkcode RemoteGenerator.servedLogProbs} (PPO's old log-probs from the servers).
+   */
+  keepLogProbs?: boolean;
+}
+
+/** A server's log-probs of part of a sampled sequence: `logProbs[t]` is token `from + t`'s. */
+export interface ServedLogProbs {
+  from: number;
+  logProbs: number[];
 }
 
 interface Server {
@@ -87,6 +98,8 @@ export class RemoteGenerator implements TokenGenerator {
   #model: string;
   #current: AdapterUpdate | null = null;
   #waiters: (() => void)[] = [];
+  /** Sampled sequences (ids joined) → the servers' log-probs of their sampled tokens. */
+  #served = new Map<string, ServedLogProbs>();
 
   /**
    * @param options the servers, model, key, limits and adapter source
@@ -135,6 +148,14 @@ export class RemoteGenerator implements TokenGenerator {
     );
   }
 
+  /**
+   * The servers' log-probs of a sequence (input then sampled tokens) this generator sampled
+   * under the current adapter, when `keepLogProbs` is on; null for any other sequence.
+   */
+  servedLogProbs(sequence: number[]): ServedLogProbs | null {
+    return this.#served.get(sequence.join(",")) ?? null;
+  }
+
   /** The model the servers are asked for now. */
   get model(): string {
     return this.#model;
@@ -178,6 +199,17 @@ export class RemoteGenerator implements TokenGenerator {
       );
     }));
     await this.#measureMismatch(inputs, rowsOut);
+    if (this.#options.keepLogProbs) {
+      // bounded: one adapter's batches, and never more than a few thousand rows
+      if (this.#served.size > 4096) this.#served.clear();
+      rowsOut.forEach((r, i) => {
+        if (r.logProbs.length === 0) return;
+        this.#served.set(inputs[i].concat(r.ids).join(","), {
+          from: inputs[i].length,
+          logProbs: r.logProbs,
+        });
+      });
+    }
     return rowsOut.map((r) => r.ids);
   }
 
@@ -203,6 +235,8 @@ export class RemoteGenerator implements TokenGenerator {
   async #syncAdapter(): Promise<void> {
     const update = await this.#options.adapters?.();
     if (update) {
+      // log-probs under the old adapter are no longer the policy's
+      this.#served.clear();
       const previous = this.#model;
       this.#current = update;
       this.#model = update.name;
@@ -399,18 +433,62 @@ export class RemoteGenerator implements TokenGenerator {
 /**
  * A policy whose sampling runs elsewhere (e.g. a {@linkcode RemoteGenerator}) while scoring,
  * gradients and weights stay its own.
+ *
+ * With `servedLogProbs`, the log-probs of tokens the sampler sampled are the ones it reports
+ * (the servers' own: PPO's old log-probs without a recompute, the train/inference mismatch
+ * left in, as vLLM-backed trainers do when asked); the policy scores only the rows, and within
+ * them the tokens, it did not sample.
  * @param policy the policy (log-probs, forward, weights)
  * @param sampler where its samples come from
+ * @param servedLogProbs the sampler's log-probs of a sequence it sampled, or null
  * @returns the combined policy
  */
-export function remoteSampling<P extends PolicyLM>(policy: P, sampler: TokenGenerator): PolicyLM {
+export function remoteSampling<P extends PolicyLM>(
+  policy: P,
+  sampler: TokenGenerator,
+  servedLogProbs?: (sequence: number[]) => ServedLogProbs | null,
+): PolicyLM {
   return {
     generate: (inputIds, options) => sampler.generate(inputIds, options),
     seq2seq: policy.seq2seq,
-    continuationLogProbs: (p, c) => policy.continuationLogProbs(p, c),
+    continuationLogProbs: servedLogProbs
+      ? (p, c) => withServedLogProbs(policy, p, c, servedLogProbs)
+      : (p, c) => policy.continuationLogProbs(p, c),
     forwardContinuation: (p, c, o) => policy.forwardContinuation(p, c, o),
     trainableVariables: () => policy.trainableVariables(),
     clone: () => policy.clone(),
     dispose: () => policy.dispose(),
   };
+}
+
+/** Continuation log-probs: the served ones where there are some, the policy's for the rest. */
+async function withServedLogProbs(
+  policy: PolicyLM,
+  prompts: number[][],
+  continuations: number[][],
+  servedLogProbs: (sequence: number[]) => ServedLogProbs | null,
+): Promise<number[][]> {
+  // positions in each continuation: the served part starts `from - prompt length` tokens in
+  const served = prompts.map((p, i) => {
+    const s = servedLogProbs(p.concat(continuations[i]));
+    return s && s.from >= p.length ? { start: s.from - p.length, logProbs: s.logProbs } : null;
+  });
+  const covered = (i: number) =>
+    served[i] !== null && served[i]!.start === 0 &&
+    served[i]!.logProbs.length === continuations[i].length;
+  const rest = prompts.flatMap((_, i) => covered(i) ? [] : [i]);
+  const local = rest.length > 0
+    ? await policy.continuationLogProbs(
+      rest.map((i) => prompts[i]),
+      rest.map((i) => continuations[i]),
+    )
+    : [];
+  const scored = new Map(rest.map((i, k) => [i, local[k]]));
+  return prompts.map((_, i) => {
+    const s = served[i];
+    if (!s) return scored.get(i)!;
+    const row = covered(i) ? s.logProbs.slice() : scored.get(i)!.slice();
+    s.logProbs.forEach((lp, t) => row[s.start + t] = lp);
+    return row;
+  });
 }

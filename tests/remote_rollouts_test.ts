@@ -1,7 +1,8 @@
 /**
  * Issue 14: `rollout.kind: "api"` — a LoRA run whose roll-outs are sampled by two local servers
  * (serve with LoRA routes, on 127.0.0.1; each new adapter pushed to both) gives the same metrics
- * as the local run with the same seed; one server shut down mid-run sends its rows to the other
+ * as the local run with the same seed (and, with the servers' log-probs as PPO's old ones, the
+ * same samples and a loss within the mismatch); one server shut down mid-run sends its rows to the other
  * and the run finishes with the same metrics; no server up is a one-line error after the
  * bounded retries.
  */
@@ -136,6 +137,20 @@ Deno.test("remote roll-outs on two servers train as the local route does; failov
         rows.at(-1)!.rollout_logprob_mismatch < 1e-4,
         `${rows.at(-1)!.rollout_logprob_mismatch}`,
       );
+      // PPO's old log-probs from the servers: the same samples in the first iteration, and a
+      // loss within the mismatch of the recomputed one
+      const served = await run("served", {
+        ...remote,
+        rollout: { ...remote.rollout, serverLogProbs: true },
+      });
+      assert.equal(served.code, 0, served.stderr);
+      const [first] = await metrics(`${dir}/served`);
+      const [localFirst] = await metrics(`${dir}/local`);
+      assert.equal(first.reward_mean, localFirst.reward_mean);
+      for (const [key, value] of Object.entries(comparable([localFirst])[0])) {
+        if (typeof value !== "number") assert.equal(first[key], value, key);
+        else assert.ok(Math.abs(first[key] - value) <= 1e-4 * (1 + Math.abs(value)), `${key}`);
+      }
       // one server goes away after the second iteration: the other takes its rows
       const failover = await run("failover", remote, async () => {
         while ((await metrics(`${dir}/failover`)).length < 2) {
