@@ -6,7 +6,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { checkPositiveInt, checkRange, mergeConfig } from "../core/config.ts";
-import { checkLoraConfig } from "../models/lora.ts";
+import { checkLoraConfig, GPT2_LORA_LAYOUT } from "../models/lora.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { type TrainOptions, trainOptions } from "../pipelines/options.ts";
 import { RL_ALGORITHMS } from "../pipelines/run_algorithm.ts";
@@ -119,9 +119,16 @@ export interface RunConfig {
   /**
    * LoRA (PEFT's fields): with `r` > 0 the learner trains adapters on its frozen initial
    * weights, shared with the reference and the critics (each critic its own adapters and head);
-   * 0 trains every weight. GPT-2 learners only.
+   * 0 trains every weight. GPT-2 and T5 learners. `targetModules` null takes PEFT's default
+   * for the architecture (GPT-2 ["c_attn"], T5 ["q", "v"]).
    */
-  lora: { r: number; alpha: number; dropout: number; targetModules: string[]; useRslora: boolean };
+  lora: {
+    r: number;
+    alpha: number;
+    dropout: number;
+    targetModules: string[] | null;
+    useRslora: boolean;
+  };
   /**
    * Where the learner's roll-outs are sampled: "local", or "api": OpenAI-compatible servers
    * (vLLM with --enable-lora, `deno task serve --enable-lora`) serving the learner's base, to
@@ -204,7 +211,7 @@ const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
   },
   reward: { kind: "classifier", path: null },
   critic: { shared: false },
-  lora: { r: 0, alpha: 16, dropout: 0, targetModules: ["c_attn"], useRslora: false },
+  lora: { r: 0, alpha: 16, dropout: 0, targetModules: null, useRslora: false },
   rollout: {
     kind: "local",
     servers: [],
@@ -461,10 +468,23 @@ export function validateRunConfig(config: RunConfig): void {
   if (!Number.isInteger(config.lora.r) || config.lora.r < 0) {
     throw new ConfigError("lora.r", `expected 0 (off) or a positive integer, got ${config.lora.r}`);
   }
-  if (config.lora.targetModules.some((m) => typeof m !== "string" || m === "")) {
-    throw new ConfigError("lora.targetModules", 'expected a list of module names, e.g. ["c_attn"]');
+  const targets = config.lora.targetModules;
+  if (
+    targets !== null &&
+    (!Array.isArray(targets) || targets.some((m) => typeof m !== "string" || m === ""))
+  ) {
+    throw new ConfigError(
+      "lora.targetModules",
+      'expected null (the architecture\'s default) or a list of module names, e.g. ["c_attn"]',
+    );
   }
-  if (config.lora.r > 0) checkLoraConfig(config.lora);
+  // the targets are matched against the learner's layers when it is built
+  if (config.lora.r > 0) {
+    checkLoraConfig({
+      ...config.lora,
+      targetModules: targets ?? [...GPT2_LORA_LAYOUT.defaultTargets],
+    });
+  }
   if (config.rollout.kind === "api") {
     if (config.rollout.servers.length === 0) {
       throw new ConfigError(
@@ -479,6 +499,12 @@ export function validateRunConfig(config: RunConfig): void {
           `expected http(s) URLs, got ${JSON.stringify(url)}`,
         );
       }
+    }
+    if (config.policy.architecture === "t5") {
+      throw new ConfigError(
+        "rollout.kind",
+        '"api" samples decoder-only (GPT-2) learners; a T5 learner\'s roll-outs stay "local"',
+      );
     }
     if (config.lora.r === 0) {
       throw new ConfigError(
@@ -550,6 +576,7 @@ export function validateRunConfig(config: RunConfig): void {
 }
 
 const NULLABLE = [
+  "lora.targetModules",
   "task.dataDir",
   "task.bertScoreDir",
   "policy.dir",

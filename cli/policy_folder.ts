@@ -7,6 +7,7 @@
  * @module
  */
 import { GPT2LM } from "../models/gpt2.ts";
+import { T5LM } from "../models/t5.ts";
 import { saveLoraAdapters } from "../models/lora.ts";
 import { type PolicyModel, savePolicy } from "../models/t5_checkpoint.ts";
 import { writeHubFiles } from "../models/hub_files.ts";
@@ -174,9 +175,11 @@ export interface LoraFolders {
  * @param model the adapted model
  * @param dir the folder
  */
-export async function saveLoraBase(model: GPT2LM, dir: string): Promise<void> {
+export async function saveLoraBase(model: PolicyModel, dir: string): Promise<void> {
   // a plain view of the shared weights, only read here (never disposed: the views own them)
-  const base = new GPT2LM(model.config, model.weights);
+  const base = model instanceof GPT2LM
+    ? new GPT2LM(model.config, model.weights)
+    : new T5LM(model.config, model.weights);
   base.tokenizer = model.tokenizer;
   await savePolicy(base, dir);
 }
@@ -200,7 +203,7 @@ export async function savePolicyFolder(
   facts: ModelCardFacts,
   lora: LoraFolders = {},
 ): Promise<void> {
-  if (model instanceof GPT2LM && model.lora && !lora.full) {
+  if (model.lora && !lora.full) {
     if (!lora.baseDir) throw new Error("A LoRA policy folder needs its base folder");
     await saveLoraAdapters(model.lora, dir, lora.baseDir);
     await writeHubFiles(dir, model.config, { modelCard: modelCard(config, model, facts) });

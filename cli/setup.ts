@@ -6,7 +6,7 @@
  * @module
  */
 import { Rng } from "../core/prng.ts";
-import { createGPT2, GPT2LM, gpt2WeightShapes } from "../models/gpt2.ts";
+import { createGPT2 } from "../models/gpt2.ts";
 import { createLoraAdapters } from "../models/lora.ts";
 import {
   type EngineMode,
@@ -137,13 +137,13 @@ export function checkContextFits(config: RunConfig, nPositions: number): void {
  * the reference, the zero-shot baseline and the critics, which copy the adapters only).
  */
 function withLora(config: RunConfig, learner: PolicyModel, rng: Rng): PolicyModel {
-  if (!(learner instanceof GPT2LM)) {
-    throw new ConfigError("lora.r", "LoRA adapts GPT-2 learners; set lora.r to 0 for T5");
-  }
+  const layout = learner.loraLayout;
+  const shapes = new Map([...learner.weights].map(([name, w]) => [name, w.shape]));
   const adapters = createLoraAdapters(
-    gpt2WeightShapes(learner.config),
-    config.lora,
+    shapes,
+    { ...config.lora, targetModules: config.lora.targetModules ?? [...layout.defaultTargets] },
     rng.child("lora-init"),
+    layout,
   );
   const adapted = learner.withLora(adapters);
   learner.dispose(); // the views hold the base now
@@ -177,7 +177,7 @@ export async function assembleSetup(
   if (config.task.trainRecords > 0) records = records.slice(0, config.task.trainRecords);
   let evalRecords = config.task.evalRecords > 0 ? await parts.task.records("val") : [];
   evalRecords = evalRecords.slice(0, config.task.evalRecords);
-  const adapters = parts.learner instanceof GPT2LM ? parts.learner.lora : null;
+  const adapters = parts.learner.lora;
   const engine = await openEngine(parts.learner.config, config.engine as EngineMode, {
     ...(adapters ? { lora: loraGraphSpec(adapters) } : {}),
   });

@@ -16,8 +16,9 @@ import { PRESETS, readConfigFile, resolveConfig, type RunConfig } from "./config
 import { choiceFlag, FlagError, integerFlag, parseFlags } from "./flags.ts";
 import { Progress } from "./progress.ts";
 import { saveLoraBase, savePolicyFolder, shellQuote } from "./policy_folder.ts";
-import { GPT2LM } from "../models/gpt2.ts";
+import type { GPT2LM } from "../models/gpt2.ts";
 import type { PolicyLM } from "../models/types.ts";
+import type { PolicyModel } from "../models/t5_checkpoint.ts";
 import { RemoteGenerator, remoteSampling, type RolloutStats } from "../models/remote_rollouts.ts";
 import { adapterPublisher } from "./rollout_sync.ts";
 import { exists } from "../core/fs.ts";
@@ -228,7 +229,7 @@ function rolloutMetrics(stats: RolloutStats): Record<string, number> {
 }
 
 /** Writes a LoRA learner's frozen base to `RUN/base` once; returns its absolute path. */
-async function writeLoraBase(learner: GPT2LM, runDir: string): Promise<string> {
+async function writeLoraBase(learner: PolicyModel, runDir: string): Promise<string> {
   const dir = await Deno.realPath(runDir).then((abs) => `${abs}/base`);
   if (!(await exists(`${dir}/model.safetensors`))) await saveLoraBase(learner, dir);
   return dir;
@@ -371,7 +372,7 @@ export async function train(argv: string[]): Promise<string | null> {
       );
     }
     // a LoRA policy folder names its base: the folder the learner came from, or one written here
-    const lora = setup.learner instanceof GPT2LM && setup.learner.lora
+    const lora = setup.learner.lora
       ? { baseDir: setup.learnerDir ?? await writeLoraBase(setup.learner, runDir) }
       : {};
     const localLearner = setup.state.learner;

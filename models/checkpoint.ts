@@ -11,7 +11,6 @@ import { InputError } from "../core/errors.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import type { GPT2Config } from "./types.ts";
 import { checkGPT2Config, gpt2FromHost, type GPT2LM } from "./gpt2.ts";
-import { mergeLoraWeights } from "./lora.ts";
 import { type HostTensor, readSafetensorsDir, writeSafetensors } from "./safetensors.ts";
 import { HFTokenizer, loadModelTokenizer, TOKENIZER_FILES } from "./tokenizer.ts";
 
@@ -164,9 +163,6 @@ export async function writeModelFolder(
 export async function saveCausalLM(model: GPT2LM, dir: string): Promise<void> {
   const prefixed = new Map<string, HostTensor>();
   // a LoRA model is saved as the model it computes: its adapters merged into the base
-  const host = model.lora
-    ? await mergeLoraWeights(await model.toHost(), model.lora)
-    : await model.toHost();
-  for (const [name, t] of host) prefixed.set(`transformer.${name}`, t);
+  for (const [name, t] of await model.mergedToHost()) prefixed.set(`transformer.${name}`, t);
   await writeModelFolder(dir, prefixed, model.tokenizer, gpt2ConfigToJson(model.config));
 }

@@ -10,8 +10,8 @@
  */
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
-import { disposeWeights, WeightedModel, weightsFromHost } from "./weight_map.ts";
-import type { LoraAdapters } from "./lora.ts";
+import { WeightedModel, weightsFromHost } from "./weight_map.ts";
+import { GPT2_LORA_LAYOUT, type LoraLayout } from "./lora.ts";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
 import type { CausalLM, ContinuationOutputs, GenerateOptions, GPT2Config } from "./types.ts";
@@ -150,58 +150,14 @@ export interface LayerCache {
   v: tf.Tensor4D;
 }
 
-// How many models read each shared weight map (LoRA views of one frozen base): the last one
-// disposed frees it.
-const sharedBases = new WeakMap<Map<string, tf.Variable>, { holders: number }>();
-
 /**
  * A GPT-2 language model whose weights are tf.Variables named as in the checkpoint; with LoRA
- * adapters ({@linkcode GPT2LM.withLora}) the weights are a frozen base shared by every view and
- * only the adapters train.
+ * adapters ({@linkcode WeightedModel.withLora}) the weights are a frozen base shared by every
+ * view and only the adapters train.
  */
 export class GPT2LM extends WeightedModel<GPT2Config> implements CausalLM {
-  /** LoRA adapters over the frozen weights, or null for a fully trained model. */
-  lora: LoraAdapters | null = null;
-
-  /**
-   * A view with LoRA adapters over this model's weights (not copied: the base is frozen and
-   * shared; it is freed when the last model reading it is disposed). Only the adapters train;
-   * `clone()` copies the adapters alone.
-   * @param adapters the adapters (owned by the view from now on)
-   * @returns the adapted model
-   */
-  withLora(adapters: LoraAdapters): GPT2LM {
-    const holder = sharedBases.get(this.weights) ?? { holders: 1 };
-    holder.holders++;
-    sharedBases.set(this.weights, holder);
-    const view = new GPT2LM(this.config, this.weights);
-    view.tokenizer = this.tokenizer;
-    view.lora = adapters;
-    return view;
-  }
-
-  /** The adapters when adapted (the base stays frozen), else every weight. */
-  override trainableVariables(): tf.Variable[] {
-    return this.lora ? this.lora.variables() : super.trainableVariables();
-  }
-
-  /** A deep copy; an adapted model copies its adapters and shares the frozen base. */
-  override clone(): this {
-    if (!this.lora) return super.clone();
-    const base = new GPT2LM(this.config, this.weights);
-    base.tokenizer = this.tokenizer;
-    return base.withLora(this.lora.clone()) as this;
-  }
-
-  /** Frees the weights (a shared base once its last reader goes) and the adapters. */
-  override dispose(): void {
-    this.lora?.dispose();
-    this.lora = null;
-    const holder = sharedBases.get(this.weights);
-    if (!holder) return super.dispose();
-    if (--holder.holders === 0) disposeWeights(this.weights);
-  }
-
+  /** Which layers take LoRA adapters (Conv1D, [in, out]) and PEFT's names for them. */
+  readonly loraLayout: Readonly<LoraLayout> = GPT2_LORA_LAYOUT;
   #layerNorm(x: tf.Tensor2D, prefix: string, inference: boolean): tf.Tensor2D {
     if (!inference) {
       // training: the fused op, whose gradient keeps only x and per-row statistics

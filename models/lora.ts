@@ -1,9 +1,12 @@
 /**
- * LoRA adapters (Hu et al. 2021) as PEFT defines them, for GPT-2's Conv1D layers: a frozen
- * weight W [in, out] gains a low-rank update, y = x·W + b + s·(x·Aᵀ)·Bᵀ with A [r, in],
- * B [out, r] and s = alpha / r (alpha / √r with rsLoRA). A starts Kaiming-uniform and B at zero,
- * so an adapted model starts as its base. Files are PEFT's: `adapter_config.json` and
- * `adapter_model.safetensors` with keys `base_model.model.transformer.<module>.lora_A.weight`.
+ * LoRA adapters (Hu et al. 2021) as PEFT defines them: a frozen layer y = f(x; W) gains a
+ * low-rank update, y + s·(x·Aᵀ)·Bᵀ with A [r, in], B [out, r] and s = alpha / r (alpha / √r
+ * with rsLoRA). A starts Kaiming-uniform and B at zero, so an adapted model starts as its base.
+ * GPT-2's Conv1D layers store W as [in, out] (PEFT's `fan_in_fan_out`), T5's nn.Linear layers
+ * as [out, in]: a {@linkcode LoraLayout} says which, and which modules take adapters. Files are
+ * PEFT's: `adapter_config.json` and `adapter_model.safetensors` with keys
+ * `base_model.model.transformer.<module>.lora_A.weight` (GPT-2) or
+ * `base_model.model.<module>.lora_A.weight` (T5).
  * @module
  */
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
@@ -24,11 +27,57 @@ export interface LoraConfig {
   /**
    * Module names, matched as PEFT matches them: a module whose path equals a name or ends with
    * "." + the name (GPT-2: "c_attn", "c_proj" (attention and MLP), "c_fc", "mlp.c_proj",
-   * "attn.c_proj").
+   * "attn.c_proj"; T5: "q", "k", "v", "o", "wi" or "wi_0"/"wi_1", "wo",
+   * "EncDecAttention.q", ...).
    */
   targetModules: string[];
   /** Scale by alpha / √r instead of alpha / r (rsLoRA). @default false */
   useRslora?: boolean;
+}
+
+/** How an architecture's layers take adapters, and how PEFT names and stores them. */
+export interface LoraLayout {
+  /** The architecture, in messages. */
+  architecture: string;
+  /** Module paths (checkpoint names without `.weight`) that can carry an adapter. */
+  adaptable: RegExp;
+  /** The adaptable module names, in messages. */
+  moduleNames: string;
+  /** PEFT's targets when none are given (its per-architecture defaults). */
+  defaultTargets: readonly string[];
+  /** W is stored [in, out] (GPT-2's Conv1D; PEFT's `fan_in_fan_out`), else [out, in]. */
+  fanInFanOut: boolean;
+  /** What precedes a module path in PEFT's tensor keys. */
+  peftPrefix: string;
+  /** PEFT's `task_type`. */
+  taskType: "CAUSAL_LM" | "SEQ_2_SEQ_LM";
+}
+
+/** GPT-2: Conv1D layers c_attn, c_proj (attention and MLP), c_fc. */
+export const GPT2_LORA_LAYOUT: Readonly<LoraLayout> = Object.freeze({
+  architecture: "GPT-2",
+  adaptable: /\.(c_attn|c_proj|c_fc)$/,
+  moduleNames: "c_attn, c_proj, c_fc",
+  defaultTargets: ["c_attn"],
+  fanInFanOut: true,
+  peftPrefix: "base_model.model.transformer.",
+  taskType: "CAUSAL_LM",
+});
+
+/** T5: the nn.Linear layers of attention (q, k, v, o) and of the MLP (wi or wi_0/wi_1, wo). */
+export const T5_LORA_LAYOUT: Readonly<LoraLayout> = Object.freeze({
+  architecture: "T5",
+  adaptable: /\.(SelfAttention|EncDecAttention)\.[qkvo]$|\.DenseReluDense\.(wi|wi_0|wi_1|wo)$/,
+  moduleNames: "q, k, v, o, wi (wi_0, wi_1), wo",
+  defaultTargets: ["q", "v"],
+  fanInFanOut: false,
+  peftPrefix: "base_model.model.",
+  taskType: "SEQ_2_SEQ_LM",
+});
+
+/** A layer's [in, out] features from its stored weight shape. */
+function features(shape: readonly number[], layout: LoraLayout): [number, number] {
+  return layout.fanInFanOut ? [shape[0], shape[1]] : [shape[1], shape[0]];
 }
 
 /** The scale s of a config. */
@@ -79,6 +128,8 @@ export interface LoraPair {
 export class LoraAdapters {
   /** The config they were made with. */
   readonly config: LoraConfig;
+  /** The architecture's layout (how the layers store W, PEFT's names). */
+  readonly layout: LoraLayout;
   /** The scale s applied to every update. */
   readonly scale: number;
   /** Adapters by module path. */
@@ -88,9 +139,15 @@ export class LoraAdapters {
    * Wraps adapter variables.
    * @param config their config
    * @param pairs A and B by module path (owned from now on)
+   * @param layout the architecture's layout
    */
-  constructor(config: LoraConfig, pairs: Map<string, LoraPair>) {
+  constructor(
+    config: LoraConfig,
+    pairs: Map<string, LoraPair>,
+    layout: LoraLayout = GPT2_LORA_LAYOUT,
+  ) {
     this.config = config;
+    this.layout = layout;
     this.scale = loraScale(config);
     this.pairs = pairs;
   }
@@ -119,7 +176,7 @@ export class LoraAdapters {
     for (const [path, p] of this.pairs) {
       copy.set(path, { a: variableOf(p.a.clone()), b: variableOf(p.b.clone()) });
     }
-    return new LoraAdapters(this.config, copy);
+    return new LoraAdapters(this.config, copy, this.layout);
   }
 
   /** Frees the adapters. */
@@ -141,11 +198,12 @@ export class LoraAdapters {
 }
 
 /**
- * Fresh adapters for every targeted Conv1D weight among `weightShapes` (PEFT's initialisation:
+ * Fresh adapters for every targeted layer among `weightShapes` (PEFT's initialisation:
  * A ~ U(−1/√in, 1/√in), Kaiming-uniform with a = √5; B = 0).
  * @param weightShapes the base model's weight shapes by name (`h.0.attn.c_attn.weight` [in, out])
  * @param config rank, scale and targets
  * @param rng A's stream (each module from a named child)
+ * @param layout the architecture's layout
  * @returns the adapters
  * @throws {ConfigError} when no module matches the targets
  */
@@ -153,14 +211,15 @@ export function createLoraAdapters(
   weightShapes: ReadonlyMap<string, number[]>,
   config: LoraConfig,
   rng: Rng,
+  layout: LoraLayout = GPT2_LORA_LAYOUT,
 ): LoraAdapters {
   checkLoraConfig(config);
   const pairs = new Map<string, LoraPair>();
   for (const [name, shape] of weightShapes) {
     if (!name.endsWith(".weight") || shape.length !== 2) continue;
     const path = name.slice(0, -".weight".length);
-    if (!/\.(c_attn|c_proj|c_fc)$/.test(path) || !isTargeted(path, config.targetModules)) continue;
-    const [inFeatures, outFeatures] = shape;
+    if (!layout.adaptable.test(path) || !isTargeted(path, config.targetModules)) continue;
+    const [inFeatures, outFeatures] = features(shape, layout);
     const bound = 1 / Math.sqrt(inFeatures);
     const stream = rng.child(path);
     const a = new Float32Array(config.r * inFeatures).map(() => (2 * stream.random() - 1) * bound);
@@ -172,13 +231,13 @@ export function createLoraAdapters(
   if (pairs.size === 0) {
     throw new ConfigError(
       "lora.targetModules",
-      `${JSON.stringify(config.targetModules)} match no layer; GPT-2's are c_attn, c_proj, c_fc`,
+      `${
+        JSON.stringify(config.targetModules)
+      } match no layer; ${layout.architecture}'s are ${layout.moduleNames}`,
     );
   }
-  return new LoraAdapters(config, pairs);
+  return new LoraAdapters(config, pairs, layout);
 }
-
-const PEFT_PREFIX = "base_model.model.transformer.";
 
 /** A trainable variable holding `value` (which is freed: the variable keeps its own copy). */
 function variableOf(value: tf.Tensor): tf.Variable {
@@ -200,21 +259,22 @@ export async function saveLoraAdapters(
 ): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   const tensors = new Map<string, HostTensor>();
+  const { peftPrefix, taskType, fanInFanOut } = adapters.layout;
   for (const [path, { a, b }] of await adapters.toHost()) {
-    tensors.set(`${PEFT_PREFIX}${path}.lora_A.weight`, a);
-    tensors.set(`${PEFT_PREFIX}${path}.lora_B.weight`, b);
+    tensors.set(`${peftPrefix}${path}.lora_A.weight`, a);
+    tensors.set(`${peftPrefix}${path}.lora_B.weight`, b);
   }
   await writeSafetensors(`${dir}/adapter_model.safetensors`, tensors, { format: "pt" });
   const c = adapters.config;
   await writeJsonAtomic(`${dir}/adapter_config.json`, {
     peft_type: "LORA",
-    task_type: "CAUSAL_LM",
+    task_type: taskType,
     base_model_name_or_path: baseModel,
     r: c.r,
     lora_alpha: c.alpha,
     lora_dropout: c.dropout,
     target_modules: c.targetModules,
-    fan_in_fan_out: true, // GPT-2's Conv1D stores W as [in, out]
+    fan_in_fan_out: fanInFanOut, // GPT-2's Conv1D stores W as [in, out], nn.Linear [out, in]
     bias: "none",
     use_rslora: c.useRslora ?? false,
     inference_mode: true,
@@ -227,12 +287,14 @@ export async function saveLoraAdapters(
  * Reads PEFT adapters for a base model.
  * @param dir the adapter folder
  * @param weightShapes the base model's weight shapes (every adapter must fit its layer)
+ * @param layout the base's architecture layout
  * @returns the adapters and `base_model_name_or_path`
  * @throws {InputError} naming the file and field or tensor that is wrong
  */
 export async function loadLoraAdapters(
   dir: string,
   weightShapes: ReadonlyMap<string, number[]>,
+  layout: LoraLayout = GPT2_LORA_LAYOUT,
 ): Promise<{ adapters: LoraAdapters; baseModel: string | null }> {
   const configFile = `${dir}/adapter_config.json`;
   let json: Record<string, unknown>;
@@ -247,9 +309,12 @@ export async function loadLoraAdapters(
       configFile,
     );
   }
-  if (json.fan_in_fan_out === false) {
+  // PEFT sets fan_in_fan_out itself for GPT-2's Conv1D; a file may leave it out
+  if (json.fan_in_fan_out !== undefined && json.fan_in_fan_out !== layout.fanInFanOut) {
     throw new InputError(
-      'Field "fan_in_fan_out" is false; GPT-2\'s Conv1D adapters are saved with true',
+      `Field "fan_in_fan_out" is ${JSON.stringify(json.fan_in_fan_out)}; ${layout.architecture}'s ${
+        layout.fanInFanOut ? "Conv1D" : "nn.Linear"
+      } adapters are saved with ${layout.fanInFanOut}`,
       configFile,
     );
   }
@@ -300,7 +365,7 @@ export async function loadLoraAdapters(
         throw new InputError(`Tensor for "${path}": the base model has no such layer`, file);
       }
       if (!a || !b) throw new InputError(`Layer "${path}" has lora_${a ? "B" : "A"} missing`, file);
-      const [inFeatures, outFeatures] = shape;
+      const [inFeatures, outFeatures] = features(shape, layout);
       const expect = (t: HostTensor, dims: number[], which: string) => {
         if (t.shape.length !== 2 || t.shape[0] !== dims[0] || t.shape[1] !== dims[1]) {
           throw new InputError(
@@ -327,11 +392,12 @@ export async function loadLoraAdapters(
   const baseModel = typeof json.base_model_name_or_path === "string"
     ? json.base_model_name_or_path
     : null;
-  return { adapters: new LoraAdapters(config, pairs), baseModel };
+  return { adapters: new LoraAdapters(config, pairs, layout), baseModel };
 }
 
 /**
- * Merged weights: W + s·Aᵀ·Bᵀ for every adapted layer (the others as they are).
+ * Merged weights for every adapted layer (the others as they are): W + s·Aᵀ·Bᵀ for a Conv1D
+ * W [in, out], W + s·B·A for an nn.Linear W [out, in].
  * @param weights the base weights on the host, by name
  * @param adapters the adapters
  * @returns new host weights (the base is not changed)
@@ -345,12 +411,13 @@ export async function mergeLoraWeights(
     const name = `${path}.weight`;
     const base = weights.get(name);
     if (!base) throw new RangeError(`No weight "${name}" to merge into`);
+    const [a, b] = [pair.a as unknown as tf.Tensor2D, pair.b as unknown as tf.Tensor2D];
     const update = tf.tidy(() =>
       tf.mul(
-        tf.matMul(pair.a as unknown as tf.Tensor2D, pair.b as unknown as tf.Tensor2D, true, true),
+        adapters.layout.fanInFanOut ? tf.matMul(a, b, true, true) : tf.matMul(b, a),
         adapters.scale,
       )
-    ); // (in, out)
+    ); // W's shape
     const delta = await update.data<"float32">();
     update.dispose();
     const data = new Float32Array(base.data.length);

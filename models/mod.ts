@@ -119,14 +119,17 @@ export { type CompleteText, textGuide } from "./text_guide.ts";
 export {
   checkLoraConfig,
   createLoraAdapters,
+  GPT2_LORA_LAYOUT,
   isTargeted,
   loadLoraAdapters,
   LoraAdapters,
   type LoraConfig,
+  type LoraLayout,
   type LoraPair,
   loraScale,
   mergeLoraWeights,
   saveLoraAdapters,
+  T5_LORA_LAYOUT,
 } from "./lora.ts";
 export {
   type ApiStats,

@@ -21,6 +21,7 @@
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import * as tf from "@tensorflow/tfjs-core";
 import { WeightedModel, weightsFromHost } from "./weight_map.ts";
+import { type LoraLayout, T5_LORA_LAYOUT } from "./lora.ts";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
 import type { ContinuationOutputs, GenerateOptions, Seq2SeqLM } from "./types.ts";
@@ -205,10 +206,15 @@ export interface T5GenerateOptions extends GenerateOptions {
 /** nn.Linear without bias, `x · Wᵀ` (W [out, in]): the same product as the tied head's. */
 const linearOp = lmHead;
 
-/** A T5 encoder-decoder LM whose weights are tf.Variables named as in the checkpoint. */
+/**
+ * A T5 encoder-decoder LM whose weights are tf.Variables named as in the checkpoint; with LoRA
+ * adapters ({@linkcode WeightedModel.withLora}) only they train.
+ */
 export class T5LM extends WeightedModel<T5Config> implements Seq2SeqLM {
   /** Output prefixes go to the decoder. */
   readonly seq2seq = true;
+  /** Which layers take LoRA adapters (nn.Linear, [out, in]) and PEFT's names for them. */
+  readonly loraLayout: Readonly<LoraLayout> = T5_LORA_LAYOUT;
 
   /** T5LayerNorm: RMS norm, `w · x / sqrt(mean(x²) + eps)`, no mean subtraction, no bias. */
   #norm(x: tf.Tensor2D, name: string): tf.Tensor2D {
@@ -217,11 +223,13 @@ export class T5LM extends WeightedModel<T5Config> implements Seq2SeqLM {
     return tf.mul(normed, this.weight<tf.Rank.R1>(name));
   }
 
-  /** nn.Linear without bias: x · Wᵀ with W [out, in]. */
+  /** nn.Linear without bias: x · Wᵀ with W [out, in], plus its LoRA update if it has one. */
   #linear(x: tf.Tensor2D, name: string, inference: boolean): tf.Tensor2D {
     const w = this.weight<tf.Rank.R2>(name);
     // the custom-gradient wrapper costs a scope and saved tensors per call: skip it when decoding
-    return inference ? tf.matMul(x, w, false, true) : linearOp(x, w);
+    const y: tf.Tensor2D = inference ? tf.matMul(x, w, false, true) : linearOp(x, w);
+    const update = this.lora?.delta(name.slice(0, -".weight".length), x);
+    return update ? tf.add(y, update) : y;
   }
 
   /** Rows of a table [n, C] at `ids`; training uses the host scatter-add gradient. */

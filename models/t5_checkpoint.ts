@@ -66,7 +66,9 @@ export async function loadSeq2SeqLM(dir: string): Promise<T5LM> {
  * @param dir the folder (created if missing)
  */
 export async function saveSeq2SeqLM(model: T5LM, dir: string): Promise<void> {
-  await writeModelFolder(dir, await model.toHost(), model.tokenizer, t5ConfigToHF(model.config));
+  // a LoRA model is saved as the model it computes: its adapters merged into the base
+  const host = await model.mergedToHost();
+  await writeModelFolder(dir, host, model.tokenizer, t5ConfigToHF(model.config));
 }
 
 /** A policy model of either family this library trains: GPT-2 (decoder-only) or T5 (seq2seq). */

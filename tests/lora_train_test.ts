@@ -8,17 +8,19 @@ import assert from "node:assert/strict";
 import { initBackend } from "../models/backend.ts";
 import { loadCausalLM } from "../models/checkpoint.ts";
 import { gpt2WeightShapes } from "../models/gpt2.ts";
-import { loadLoraAdapters } from "../models/lora.ts";
+import { loadLoraAdapters, T5_LORA_LAYOUT } from "../models/lora.ts";
 import { readSafetensors } from "../models/safetensors.ts";
+import { loadSeq2SeqLM } from "../models/t5_checkpoint.ts";
+import { t5WeightShapes } from "../models/t5_config.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const TIMING = new Set(["seconds", "tokens_per_s"]);
 
-async function train(args: string[]) {
+async function train(args: string[], env: Record<string, string> = {}) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "cli/train.ts", ...args],
     cwd: root,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).output();
   const stderr = new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, stderr);
@@ -104,6 +106,89 @@ Deno.test("train with LoRA: adapter and merged folders, small checkpoints, resum
     assert.notEqual((await killed.status).code, 0, "killed before it finished");
     await train(["--resume", `${dir}/killed`]);
     assert.deepEqual(await metrics(`${dir}/killed`), await metrics(run));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A tiny CommonGen folder: 6 train and 2 validation concept sets. */
+async function tinyCommonGen(dir: string): Promise<string> {
+  const sets: [string[], string][] = [
+    [["ski", "mountain", "skier"], "A skier skis down the mountain."],
+    [["dog", "frisbee", "catch"], "The dog catches a frisbee."],
+    [["cat", "sofa", "sleep"], "A cat sleeps on the sofa."],
+    [["bike", "road", "ride"], "A man rides a bike on the road."],
+    [["ball", "kick", "field"], "A boy kicks a ball on the field."],
+    [["tree", "climb", "boy"], "A boy climbs a tree."],
+  ];
+  const lines = (rows: [string[], string][], offset: number) =>
+    rows.map(([concepts, target], i) =>
+      JSON.stringify({ concept_set_idx: offset + i, concepts, target }) + "\n"
+    ).join("");
+  await Deno.mkdir(`${dir}/commongen`, { recursive: true });
+  await Deno.writeTextFile(`${dir}/commongen/train.jsonl`, lines(sets, 0));
+  await Deno.writeTextFile(`${dir}/commongen/validation.jsonl`, lines(sets.slice(0, 2), 100));
+  await Deno.writeTextFile(`${dir}/commongen/test.jsonl`, lines(sets.slice(2, 4), 200));
+  return dir;
+}
+
+Deno.test("train a T5 with LoRA (commongen-small, tiny): PEFT seq2seq adapter, merged folder", async () => {
+  await initBackend();
+  const dir = await Deno.makeTempDir({ prefix: "rlgf-t5-lora-train-" });
+  try {
+    const data = await tinyCommonGen(`${dir}/data`);
+    await Deno.writeTextFile(
+      `${dir}/config.json`,
+      JSON.stringify({
+        task: { dataDir: data, evalRecords: 2 },
+        policy: { vocabSize: 300, nEmbd: 16, nLayer: 1, nHead: 2, nInner: 32, pretrainSteps: 3 },
+        guide: { bcSteps: 3, bcLearningRate: 1e-2 },
+        evaluation: { numBeams: 1 },
+        // PEFT's T5 default targets (q, v) when targetModules is left null
+        lora: { r: 4, alpha: 8 },
+        train: { trajectoriesPerUpdate: 8, learningRate: 1e-2, learner: { minibatchSize: 8 } },
+      }),
+    );
+    const run = `${dir}/run`;
+    await train(
+      [
+        "--preset",
+        "commongen-small",
+        "--iterations",
+        "2",
+        "--config",
+        `${dir}/config.json`,
+        "--out",
+        run,
+      ],
+      { RLGF_CACHE_DIR: `${dir}/cache` },
+    );
+    const adapterConfig = JSON.parse(await Deno.readTextFile(`${run}/policy/adapter_config.json`));
+    assert.equal(adapterConfig.task_type, "SEQ_2_SEQ_LM");
+    assert.equal(adapterConfig.fan_in_fan_out, false);
+    assert.deepEqual(adapterConfig.target_modules, ["q", "v"]);
+    const base = await loadSeq2SeqLM(adapterConfig.base_model_name_or_path);
+    const { adapters } = await loadLoraAdapters(
+      `${run}/policy`,
+      t5WeightShapes(base.config),
+      T5_LORA_LAYOUT,
+    );
+    assert.ok(
+      [...adapters.pairs.keys()].some((p) => p.endsWith("EncDecAttention.q")),
+      "cross-attention q is adapted too",
+    );
+    const adapted = base.withLora(adapters);
+    const merged = await loadSeq2SeqLM(`${run}/policy-merged`);
+    const source = [[5, 6, 7, 8]], target = [[base.config.decoderStartTokenId, 9, 10]];
+    const [a] = await adapted.logits(source, target);
+    const [m] = await merged.logits(source, target);
+    const [b] = await base.logits(source, target);
+    const worst = Math.max(...a.flatMap((row, t) => row.map((v, j) => Math.abs(v - m[t][j]))));
+    assert.ok(worst < 1e-5, `merged vs base + adapter: ${worst}`);
+    assert.ok(a.some((row, t) => row.some((v, j) => Math.abs(v - b[t][j]) > 1e-4)), "it trained");
+    adapted.dispose();
+    base.dispose();
+    merged.dispose();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

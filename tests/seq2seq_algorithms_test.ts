@@ -8,7 +8,13 @@ import * as tf from "@tensorflow/tfjs-core";
 import { lastValueFrom, toArray } from "rxjs";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
-import { OnnxAcceleratedSeq2SeqLM, OnnxAcceleratedValueModel } from "../models/engine/mod.ts";
+import {
+  loraGraphSpec,
+  OnnxAcceleratedSeq2SeqLM,
+  OnnxAcceleratedValueModel,
+} from "../models/engine/mod.ts";
+import { createLoraAdapters, T5_LORA_LAYOUT } from "../models/lora.ts";
+import { t5WeightShapes } from "../models/t5_config.ts";
 import { OnnxT5Engine } from "../models/engine/t5_engine.ts";
 import { createT5 } from "../models/t5.ts";
 import type { PolicyLM, TokenGenerator, ValueModel } from "../models/types.ts";
@@ -38,11 +44,29 @@ const TINY_T5 = {
 };
 const task = toySparseTask({ maxNewTokens: 3 });
 
-async function run(algorithm: string, engine: boolean, textApi?: CompleteText) {
+async function run(algorithm: string, engine: boolean, textApi?: CompleteText, lora = false) {
   const rng = new Rng(11);
-  const learner = createT5(TINY_T5, rng.child("learner"));
+  const base = createT5(TINY_T5, rng.child("learner"));
+  const learner = lora
+    ? base.withLora(
+      createLoraAdapters(
+        t5WeightShapes(base.config),
+        { r: 4, alpha: 8, dropout: 0, targetModules: ["q", "v", "wo"] },
+        rng.child("lora"),
+        T5_LORA_LAYOUT,
+      ),
+    )
+    : base;
+  if (lora) base.dispose(); // the view holds the base now
+  const frozen = learner.weights.get("decoder.block.0.layer.0.SelfAttention.q.weight")!
+    .dataSync().slice();
   const guideModel = createT5({ ...TINY_T5, feedForwardProj: "gated-gelu" }, rng.child("guide"));
-  const t5 = engine ? await OnnxT5Engine.create(learner.config) : null;
+  const t5 = engine
+    ? await OnnxT5Engine.create(
+      learner.config,
+      learner.lora ? { lora: loraGraphSpec(learner.lora) } : {},
+    )
+    : null;
   const guideEngine = engine
     ? await OnnxT5Engine.create(guideModel.config, { gradients: false })
     : null;
@@ -73,7 +97,9 @@ async function run(algorithm: string, engine: boolean, textApi?: CompleteText) {
     const moved = learner.trainableVariables().some((v, i) =>
       v.dataSync().some((x, j) => x !== before[i][j])
     );
-    return { metrics: metrics as IterationMetrics[], moved };
+    const baseMoved = learner.weights.get("decoder.block.0.layer.0.SelfAttention.q.weight")!
+      .dataSync().some((x, j) => x !== frozen[j]);
+    return { metrics: metrics as IterationMetrics[], moved, baseMoved };
   } finally {
     disposeAlgorithmState(state);
     guideModel.dispose();
@@ -107,6 +133,18 @@ Deno.test("D2LOLS trains a T5 learner with a T5 guide on the ONNX Runtime engine
   assert.ok(metrics.every((m) => Number.isFinite(m.loss_policy) && Number.isFinite(m.kl)));
   assert.ok(moved);
 });
+
+for (const engine of [false, true]) {
+  Deno.test(`D2LOLS trains a LoRA T5 learner (${engine ? "engine" : "tfjs"}): the adapters move, the base does not`, async () => {
+    const tensors = tf.memory().numTensors;
+    const { metrics, moved, baseMoved } = await run("d2lols", engine, undefined, true);
+    assert.deepEqual(metrics.map((m) => m.iteration), [0, 1]);
+    assert.ok(metrics.every((m) => Number.isFinite(m.loss_policy) && Number.isFinite(m.kl)));
+    assert.ok(moved, "the adapters did not change");
+    assert.ok(!baseMoved, "the frozen base changed");
+    assert.equal(tf.memory().numTensors, tensors, "tensors leaked");
+  });
+}
 
 Deno.test("A text-API guide rolls in and out for a T5 learner (it sees prompt + prefix as text)", async () => {
   const seen: string[] = [];

@@ -239,7 +239,10 @@ export function onEngine<T extends TokenGenerator | null>(
   ) {
     return new OnnxAcceleratedLM(model, engine);
   }
-  if (engine instanceof OnnxT5Engine && model instanceof T5LM && engine.accepts(model.config)) {
+  if (
+    engine instanceof OnnxT5Engine && model instanceof T5LM &&
+    engine.accepts(model.config, model.lora)
+  ) {
     return new OnnxAcceleratedSeq2SeqLM(model, engine);
   }
   return model;

@@ -10,8 +10,6 @@
  */
 /** @ignore onnxruntime documents its own types; we reference them, not re-export them. */
 import * as ort from "onnxruntime-node";
-/** @ignore tfjs documents its own types; we reference them, not re-export them. */
-import type * as tf from "@tensorflow/tfjs-core";
 import { generateWithSession } from "../generate.ts";
 import {
   attentionBiasData,
@@ -30,13 +28,15 @@ import {
   type OrtStepGraph,
   type StepInputs,
 } from "../ort_decode_session.ts";
+import { buildScoreGraph, buildStepGraph, buildTrainingGraphs } from "./gpt2_graphs.ts";
 import {
-  buildScoreGraph,
-  buildStepGraph,
-  buildTrainingGraphs,
+  adapterVariables,
   type LoraGraphSpec,
-  loraInputName,
-} from "./gpt2_graphs.ts";
+  loraGraphSpec,
+  sameLoraSpec,
+  trainedVariables,
+  zeroAdapterFeeds,
+} from "./lora_graph.ts";
 import type { LoraAdapters } from "../lora.ts";
 import type { TrainingHead } from "./heads.ts";
 import {
@@ -64,20 +64,6 @@ function transpose(weight: ort.Tensor): ort.Tensor {
   return new ort.Tensor("float32", transposed, [c, v]);
 }
 
-/** An adapted model's A and B variables by graph input name. */
-export function adapterVariables(adapters: LoraAdapters): Map<string, tf.Variable> {
-  const out = new Map<string, tf.Variable>();
-  for (const [path, { a, b }] of adapters.pairs) {
-    out.set(loraInputName(path, "A"), a).set(loraInputName(path, "B"), b);
-  }
-  return out;
-}
-
-/** What a gradient step of `model` trains, by graph input name: its adapters, or its weights. */
-export function trainedVariables(model: GPT2LM): ReadonlyMap<string, tf.Variable> {
-  return model.lora ? adapterVariables(model.lora) : model.weights;
-}
-
 /** Per-token outputs of {@linkcode OnnxGpt2Engine.score}, one array per row. */
 export interface ScoreResult {
   /** log π(c_t | prompt, c_<t) under the full softmax, one entry per continuation token. */
@@ -87,15 +73,6 @@ export interface ScoreResult {
   /** Final hidden states (after ln_f) at the positions predicting each token: [T_i * C] per row. */
   hidden: Float32Array[];
 }
-
-/** The graph spec of a model's adapters. */
-export function loraGraphSpec(adapters: LoraAdapters): LoraGraphSpec {
-  return { paths: [...adapters.pairs.keys()], r: adapters.config.r, scale: adapters.scale };
-}
-
-const sameSpec = (a: LoraGraphSpec, b: LoraGraphSpec) =>
-  a.r === b.r && a.scale === b.scale && a.paths.length === b.paths.length &&
-  a.paths.every((p) => b.paths.includes(p));
 
 /** Runs GPT-2 forwards (and backwards) for any {@linkcode GPT2LM} of one config on ONNX Runtime. */
 export class OnnxGpt2Engine {
@@ -197,7 +174,7 @@ export class OnnxGpt2Engine {
    * adapted model needs an engine built for its adapters; a model without runs anywhere.
    */
   accepts(config: GPT2Config, adapters: LoraAdapters | null = null): boolean {
-    if (adapters && !(this.lora && sameSpec(this.lora, loraGraphSpec(adapters)))) return false;
+    if (adapters && !(this.lora && sameLoraSpec(this.lora, loraGraphSpec(adapters)))) return false;
     const c = this.config;
     return config.nEmbd === c.nEmbd && config.nLayer === c.nLayer && config.nHead === c.nHead &&
       config.vocabSize === c.vocabSize && config.nPositions === c.nPositions &&
@@ -234,20 +211,10 @@ export class OnnxGpt2Engine {
   /** A model's adapters by graph input name (zeros for a model without adapters). */
   #adapterFeeds(model: GPT2LM): Record<string, ort.Tensor> {
     if (model.lora) return this.#weights.of(model.lora, adapterVariables(model.lora));
-    if (!this.#zeroAdapters) {
-      const shapes = new Map<string, number[]>();
-      for (const path of this.lora!.paths) {
-        const w = model.weights.get(`${path}.weight`)!;
-        const [inFeatures, outFeatures] = w.shape;
-        shapes.set(loraInputName(path, "A"), [this.lora!.r, inFeatures]);
-        shapes.set(loraInputName(path, "B"), [outFeatures, this.lora!.r]);
-      }
-      this.#zeroAdapters = Object.fromEntries(
-        [...shapes].map((
-          [name, shape],
-        ) => [name, new ort.Tensor("float32", new Float32Array(shape[0] * shape[1]), shape)]),
-      );
-    }
+    this.#zeroAdapters ??= zeroAdapterFeeds(
+      this.lora!,
+      (path) => model.weights.get(`${path}.weight`)!.shape,
+    );
     return this.#zeroAdapters;
   }
 

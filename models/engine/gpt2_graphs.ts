@@ -22,55 +22,20 @@ import { gpt2WeightShapes } from "../gpt2.ts";
 import { Graph, type Value } from "../graph/builder.ts";
 import { type TrainingModels, trainingModels } from "../graph/autodiff.ts";
 import { tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
+import {
+  type GraphWeights,
+  graphWeights,
+  isAdapterInput,
+  type LoraGraphSpec,
+  withLoraUpdate,
+} from "./lora_graph.ts";
 
-/**
- * The weights of one GPT-2, as graph inputs by checkpoint name, with LoRA adapters (if any)
- * under {@linkcode loraInputName}s and their scale.
- */
-interface Weights {
-  w: Map<string, Value>;
-  loraScale: number;
-}
-
-/** LoRA adapters a graph takes: the adapted module paths, the rank and the scale. */
-export interface LoraGraphSpec {
-  /** Module paths, e.g. `h.0.attn.c_attn`. */
-  paths: readonly string[];
-  /** The rank. */
-  r: number;
-  /** The scale s of s·(x·Aᵀ)·Bᵀ. */
-  scale: number;
-}
-
-/** The graph input holding a module's LoRA A [r, in] or B [out, r]. */
-export const loraInputName = (path: string, which: "A" | "B"): string => `lora_${which}.${path}`;
-
-/** Graph inputs for the weights, and for the adapters of `lora`. */
-function weightInputs(g: Graph, config: GPT2Config, lora?: LoraGraphSpec): Weights {
-  const shapes = gpt2WeightShapes(config);
-  const w = g.weightInputs(shapes);
-  for (const path of lora?.paths ?? []) {
-    const [inFeatures, outFeatures] = shapes.get(`${path}.weight`)!;
-    w.set(
-      loraInputName(path, "A"),
-      g.input(loraInputName(path, "A"), "float32", [lora!.r, inFeatures]),
-    );
-    w.set(
-      loraInputName(path, "B"),
-      g.input(loraInputName(path, "B"), "float32", [outFeatures, lora!.r]),
-    );
-  }
-  return { w, loraScale: lora?.scale ?? 0 };
-}
+/** The weights of one GPT-2 as graph inputs (with LoRA adapters, if any). */
+type Weights = GraphWeights;
 
 /** x·W + b, plus s·(x·Aᵀ)·Bᵀ where the module has an adapter. */
-function linear(g: Graph, x: Value, p: Weights, name: string): Value {
-  const y = g.gemm(x, p.w.get(`${name}.weight`)!, p.w.get(`${name}.bias`));
-  const a = p.w.get(loraInputName(name, "A"));
-  if (!a) return y;
-  const down = g.gemm(x, a, undefined, { transB: true }); // (N, r)
-  const b = p.w.get(loraInputName(name, "B"))!;
-  return g.add(y, g.gemm(down, b, undefined, { transB: true, alpha: p.loraScale }));
+function linear(g: Graph, x: Value, w: Weights, name: string): Value {
+  return withLoraUpdate(g, x, g.gemm(x, w.get(`${name}.weight`)!, w.get(`${name}.bias`)), w, name);
 }
 
 /** One layer's cached keys and values [B, nh, P, hs]. */
@@ -113,8 +78,8 @@ function mlp(g: Graph, x: Value, w: Weights, h: string): Value {
 function layerNorm(g: Graph, config: GPT2Config, x: Value, p: Weights, name: string): Value {
   return g.layerNorm(
     x,
-    p.w.get(`${name}.weight`)!,
-    p.w.get(`${name}.bias`)!,
+    p.get(`${name}.weight`)!,
+    p.get(`${name}.bias`)!,
     config.layerNormEpsilon,
   );
 }
@@ -131,8 +96,8 @@ function trunk(
   const headsShape = g.concat([g.shape(inputs.ids), g.ints([nh, c / nh])], 0); // (B, T, nh, hs)
   const flat = (t: Value) => g.reshape(t, [-1]); // (B, T) -> (N)
   let x = g.add(
-    g.gather(w.w.get("wte.weight")!, flat(inputs.ids)),
-    g.gather(w.w.get("wpe.weight")!, flat(inputs.positions)),
+    g.gather(w.get("wte.weight")!, flat(inputs.ids)),
+    g.gather(w.get("wpe.weight")!, flat(inputs.positions)),
   );
   const present: KV[] = [];
   for (let l = 0; l < config.nLayer; l++) {
@@ -172,7 +137,7 @@ export function buildStepGraph(config: GPT2Config, lora?: LoraGraphSpec): Uint8A
       v: g.input(`past_value.${l}`, "float32", ["B", nh, "P", c / nh]),
     });
   }
-  const w = weightInputs(g, config, lora);
+  const w = graphWeights(g, gpt2WeightShapes(config), lora);
   const wteT = g.input("wte_t", "float32", [c, vocabSize]);
   const { hidden, present } = trunk(g, config, w, { ...rows, bias }, past);
   const perRow = g.reshape(hidden, g.concat([g.shape(rows.ids), g.ints([c])], 0), ["B", "T", c]); // (N, C) -> (B, T, C)
@@ -188,7 +153,7 @@ export function buildStepGraph(config: GPT2Config, lora?: LoraGraphSpec): Uint8A
       rows.positions,
       bias,
       ...past.flatMap((kv) => [kv.k, kv.v]),
-      ...w.w.values(),
+      ...w.values(),
       wteT,
     ],
     outputs,
@@ -211,9 +176,9 @@ export function buildScoreGraph(
   const g = new Graph();
   const rows = rowInputs(g);
   const bias = g.input("attn_bias", "float32", ["B", 1, "T", "T"]);
-  const w = weightInputs(g, config, options.lora);
+  const w = graphWeights(g, gpt2WeightShapes(config), options.lora);
   const { hidden } = trunk(g, config, w, { ...rows, bias });
-  const inputs = [rows.ids, rows.positions, bias, ...w.w.values()];
+  const inputs = [rows.ids, rows.positions, bias, ...w.values()];
   const outputs = [g.name(hidden, "hidden")];
   if (options.head !== "none") {
     const wteT = g.input("wte_t", "float32", [config.nEmbd, config.vocabSize]);
@@ -248,19 +213,19 @@ export function buildTrainingGraphs(
   const rows = rowInputs(g);
   const bias = g.input("attn_bias", "float32", ["B", 1, "T", "T"]);
   const predictRows = g.input("predict_rows", "int64", ["M"]);
-  const w = weightInputs(g, config, options.lora);
+  const w = graphWeights(g, gpt2WeightShapes(config), options.lora);
   const { hidden } = trunk(g, config, w, { ...rows, bias });
   const picked = g.name(g.gather(hidden, predictRows), "hidden"); // (M, C)
-  const inputs = [rows.ids, rows.positions, bias, predictRows, ...w.w.values()];
+  const inputs = [rows.ids, rows.positions, bias, predictRows, ...w.values()];
   const outputs = [picked];
   const seeds = [g.input("grad_hidden", "float32", ["M", c])];
   // with adapters the base is frozen: the backward computes the adapters' gradients alone
   const wrt = options.lora
-    ? [...w.w.entries()].filter(([name]) => name.startsWith("lora_")).map(([, v]) => v)
-    : [...w.w.values()];
+    ? [...w.entries()].filter(([name]) => isAdapterInput(name)).map(([, v]) => v)
+    : [...w.values()];
   if (options.head === "lm") {
     const targets = g.input("targets", "int64", ["M"]);
-    const logits = g.gemm(picked, w.w.get("wte.weight")!, undefined, { transB: true }); // (M, V)
+    const logits = g.gemm(picked, w.get("wte.weight")!, undefined, { transB: true }); // (M, V)
     const [logp, entropy] = tokenLogProbs(g, logits, targets);
     outputs.push(g.name(logp, "target_logprobs"), g.name(entropy, "entropy"));
     seeds.push(

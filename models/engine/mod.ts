@@ -4,15 +4,14 @@
  * {@linkcode openEngine}.
  * @module
  */
+export { OnnxGpt2Engine, type ScoreResult, type TrainingForward } from "./engine.ts";
 export {
   adapterVariables,
+  type LoraGraphSpec,
   loraGraphSpec,
-  OnnxGpt2Engine,
-  type ScoreResult,
+  loraInputName,
   trainedVariables,
-  type TrainingForward,
-} from "./engine.ts";
-export { type LoraGraphSpec, loraInputName } from "./gpt2_graphs.ts";
+} from "./lora_graph.ts";
 export {
   onEngine,
   OnnxAcceleratedLM,

@@ -5,7 +5,7 @@
  */
 import type { GPT2Config } from "../types.ts";
 import type { T5Config } from "../t5_config.ts";
-import type { LoraGraphSpec } from "./gpt2_graphs.ts";
+import type { LoraGraphSpec } from "./lora_graph.ts";
 import { OnnxGpt2Engine } from "./engine.ts";
 import { OnnxT5Engine } from "./t5_engine.ts";
 
@@ -20,7 +20,7 @@ export interface OpenEngineOptions {
   threads?: number;
   /** Where fallback notes go (default: stderr). */
   note?: (message: string) => void;
-  /** GPT-2: the LoRA adapters the graphs take (every model on the engine gets them). */
+  /** The LoRA adapters the graphs take (every model on the engine gets them). */
   lora?: LoraGraphSpec;
 }
 
@@ -56,7 +56,7 @@ export async function openEngine(
   const training = options.training ?? true;
   const open = (gradients: boolean) =>
     "dModel" in config
-      ? OnnxT5Engine.create(config, { gradients, threads: options.threads })
+      ? OnnxT5Engine.create(config, { gradients, threads: options.threads, lora: options.lora })
       : OnnxGpt2Engine.create(config, { gradients, threads: options.threads, lora: options.lora });
   if (mode === "tfjs") return null;
   if (mode === "onnx-rollouts" || !training) return await open(false).catch(fallback);

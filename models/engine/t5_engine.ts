@@ -28,16 +28,27 @@ import {
   buildT5TrainingGraphs,
 } from "./t5_graphs.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
+import type { LoraAdapters } from "../lora.ts";
+import {
+  adapterVariables,
+  type LoraGraphSpec,
+  loraGraphSpec,
+  sameLoraSpec,
+  trainedVariables,
+  zeroAdapterFeeds,
+} from "./lora_graph.ts";
 import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
 import { int64, pick, TrainingPair, type ValueHeadVariables } from "./training.ts";
 import type { EngineTrainer } from "./tfjs_bridge.ts";
 
-/** What the engine reads of a T5 model: its config and its weights by Hugging Face name. */
+/** What the engine reads of a T5 model: its config, its weights by Hugging Face name, adapters. */
 export interface T5Weights {
   /** Hyperparameters. */
   readonly config: T5Config;
-  /** Every weight of `t5WeightShapes(config)`, by name. */
+  /** Every weight of `t5WeightShapes(config)`, by name (a LoRA view's frozen base). */
   readonly weights: ReadonlyMap<string, tf.Variable>;
+  /** LoRA adapters over the weights, if any. */
+  readonly lora?: LoraAdapters | null;
 }
 
 const float32 = (values: Float32Array, dims: number[]) => new ort.Tensor("float32", values, dims);
@@ -73,6 +84,7 @@ export interface T5ScoreResult {
 /** Runs T5 forwards (and backwards) for any T5 model of one config on ONNX Runtime. */
 export class OnnxT5Engine {
   #weights = new WeightFeeds();
+  #zeroAdapters: Record<string, ort.Tensor> | null = null;
   #training = new Map<TrainingHead, TrainingPair>();
   #logits: Promise<ort.InferenceSession> | null = null;
   #disposed = false;
@@ -87,13 +99,20 @@ export class OnnxT5Engine {
     private bigBuffers: ort.InferenceSession.SessionOptions,
     /** Whether gradient steps run on the engine. */
     readonly gradients: boolean,
+    /** The LoRA adapters its graphs take (a model without adapters runs with zero ones). */
+    readonly lora: LoraGraphSpec | null,
   ) {}
 
-  /** Builds the graphs for `config` and opens their sessions (training graphs with `gradients`). */
+  /**
+   * Builds the graphs for `config` (with `lora`, graphs taking those adapters: an adapted
+   * model's gradient step trains them alone) and opens their sessions (training graphs with
+   * `gradients`).
+   */
   static async create(
     config: T5Config,
-    options: { threads?: number; gradients?: boolean } = {},
+    options: { threads?: number; gradients?: boolean; lora?: LoraGraphSpec } = {},
   ): Promise<OnnxT5Engine> {
+    const lora = options.lora;
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: options.threads ?? 2,
       interOpNumThreads: 1,
@@ -102,15 +121,19 @@ export class OnnxT5Engine {
     };
     const bigBuffers = { ...sessionOptions, enableCpuMemArena: false };
     const [encode, step, score] = await Promise.all([
-      ort.InferenceSession.create(buildT5EncodeGraph(config), sessionOptions),
-      ort.InferenceSession.create(buildT5StepGraph(config), sessionOptions),
-      ort.InferenceSession.create(buildT5ScoreGraph(config, { head: "logprobs" }), bigBuffers),
+      ort.InferenceSession.create(buildT5EncodeGraph(config, lora), sessionOptions),
+      ort.InferenceSession.create(buildT5StepGraph(config, lora), sessionOptions),
+      ort.InferenceSession.create(
+        buildT5ScoreGraph(config, { head: "logprobs", lora }),
+        bigBuffers,
+      ),
     ]);
     const engine = new OnnxT5Engine(
       config,
       { encode, step, score },
       bigBuffers,
       options.gradients ?? true,
+      lora ?? null,
     );
     try {
       if (engine.gradients) {
@@ -137,18 +160,32 @@ export class OnnxT5Engine {
     ]);
   }
 
-  /** Whether a model of `config` can run on this engine's graphs (every field equal). */
-  accepts(config: T5Config): boolean {
+  /**
+   * Whether a model of `config` (with these adapters) can run on this engine's graphs: every
+   * config field equal; an adapted model needs an engine built for its adapters.
+   */
+  accepts(config: T5Config, adapters: LoraAdapters | null = null): boolean {
+    if (adapters && !(this.lora && sameLoraSpec(this.lora, loraGraphSpec(adapters)))) return false;
     const c = this.config;
     return (Object.keys(c) as (keyof T5Config)[]).every((key) => c[key] === config[key]);
   }
 
   #feeds(model: T5Weights): Record<string, ort.Tensor> {
     if (this.#disposed) throw new Error("OnnxT5Engine was disposed");
-    if (!this.accepts(model.config)) {
-      throw new RangeError("OnnxT5Engine was built for a different T5 config");
+    if (!this.accepts(model.config, model.lora ?? null)) {
+      throw new RangeError("OnnxT5Engine was built for a different T5 config or LoRA");
     }
-    return this.#weights.of(model, model.weights);
+    // keyed by the weight map, so LoRA views of one base share one host copy of it
+    const feeds = this.#weights.of(model.weights, model.weights);
+    if (!this.lora) return feeds;
+    if (model.lora) {
+      return { ...feeds, ...this.#weights.of(model.lora, adapterVariables(model.lora)) };
+    }
+    this.#zeroAdapters ??= zeroAdapterFeeds(
+      this.lora,
+      (path) => model.weights.get(`${path}.weight`)!.shape,
+    );
+    return { ...feeds, ...this.#zeroAdapters };
   }
 
   #encoderFeeds(prompts: number[][], attentionMask?: number[][]) {
@@ -214,7 +251,7 @@ export class OnnxT5Engine {
       : dec.mask;
     const t = dec.t;
     this.#logits ??= ort.InferenceSession.create(
-      buildT5ScoreGraph(this.config, { head: "logits" }),
+      buildT5ScoreGraph(this.config, { head: "logits", lora: this.lora ?? undefined }),
       this.bigBuffers,
     );
     const session = await this.#logits;
@@ -309,7 +346,10 @@ export class OnnxT5Engine {
   #trainingSessions(head: TrainingHead): TrainingPair {
     let pair = this.#training.get(head);
     if (!pair) {
-      pair = TrainingPair.open(buildT5TrainingGraphs(this.config, { head }), this.bigBuffers);
+      pair = TrainingPair.open(
+        buildT5TrainingGraphs(this.config, { head, lora: this.lora ?? undefined }),
+        this.bigBuffers,
+      );
       this.#training.set(head, pair);
     }
     return pair;
@@ -337,12 +377,21 @@ export class OnnxT5Engine {
     const feeds: Record<string, ort.Tensor> = { ...weights, ...encoder, ...decoder };
     const shape = { rows: dec.b * dec.t, width: this.config.dModel };
     const value = valueHead ? { variables: valueHead, weights: this.#weights } : undefined;
-    return pair.run(feeds, model.weights, shape, head, value);
+    // an engine with adapters differentiates them alone: it trains adapted models only
+    if (!this.lora !== !model.lora) {
+      throw new RangeError(
+        this.lora
+          ? "This engine trains LoRA adapters; the model has none"
+          : "This engine has no LoRA inputs; the model is adapted",
+      );
+    }
+    return pair.run(feeds, trainedVariables(model), shape, head, value);
   }
 
   /** The tfjs bridge's view of `model` (and a critic's `valueHead`) on this engine. */
   trainer(model: T5Weights, valueHead?: { weight: tf.Variable; bias: tf.Variable }): EngineTrainer {
-    const weights = new Map(model.weights);
+    // an adapted model's gradient step trains its adapters (graph inputs lora_A.*, lora_B.*)
+    const weights = new Map(trainedVariables(model));
     if (valueHead) {
       weights.set(VALUE_HEAD.weight, valueHead.weight).set(VALUE_HEAD.bias, valueHead.bias);
     }

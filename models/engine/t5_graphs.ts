@@ -12,6 +12,8 @@
  * keys and values, once per prompt), `step` (decoder prefill and KV-cache
  * steps), `score` (teacher-forced log-probs, entropies and decoder states, or
  * logits) and the training pair whose backward models/graph/autodiff.ts derives.
+ * Each takes LoRA adapters as inputs when built with a spec (models/engine/lora_graph.ts);
+ * the training graph then differentiates them alone.
  * @module
  */
 import type { T5Config } from "../t5_config.ts";
@@ -19,12 +21,20 @@ import { t5WeightShapes } from "../t5_config.ts";
 import { Graph, type Value } from "../graph/builder.ts";
 import { type TrainingModels, trainingModels } from "../graph/autodiff.ts";
 import { tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
+import {
+  type GraphWeights,
+  graphWeights,
+  isAdapterInput,
+  type LoraGraphSpec,
+  withLoraUpdate,
+} from "./lora_graph.ts";
 
-type Weights = Map<string, Value>;
+type Weights = GraphWeights;
 
-/** y = x·Wᵀ for an nn.Linear weight W [out, in]. */
+/** y = x·Wᵀ for an nn.Linear weight W [out, in], plus s·(x·Aᵀ)·Bᵀ where it has an adapter. */
 function linear(g: Graph, x: Value, w: Weights, name: string): Value {
-  return g.gemm(x, w.get(`${name}.weight`)!, undefined, { transB: true });
+  const y = g.gemm(x, w.get(`${name}.weight`)!, undefined, { transB: true });
+  return withLoraUpdate(g, x, y, w, name);
 }
 
 /** T5LayerNorm: w · x / √(mean(x²) + eps). */
@@ -165,10 +175,10 @@ const encoderInputs = (g: Graph) => ({
  * at padded keys), the weights. Outputs: encoder_states [B·S, d] and
  * cross_key.l / cross_value.l [B, h, S, d_kv] for every decoder layer.
  */
-export function buildT5EncodeGraph(config: T5Config): Uint8Array {
+export function buildT5EncodeGraph(config: T5Config, lora?: LoraGraphSpec): Uint8Array {
   const g = new Graph();
   const enc = encoderInputs(g);
-  const w = g.weightInputs(t5WeightShapes(config));
+  const w = graphWeights(g, t5WeightShapes(config), lora);
   const states = encoder(g, config, w, enc);
   const outputs = [g.name(states, "encoder_states")];
   crossKeysValues(g, config, w, states, enc.ids).forEach((kv, l) => {
@@ -195,7 +205,7 @@ function weightsUsed(g: Graph, w: Weights, outputs: Value[]): Value[] {
  * past_key.l / past_value.l [B, h, P, d_kv], cross_key.l / cross_value.l, the
  * decoder weights. Outputs: last_logits [B, V], present_key.l / present_value.l.
  */
-export function buildT5StepGraph(config: T5Config): Uint8Array {
+export function buildT5StepGraph(config: T5Config, lora?: LoraGraphSpec): Uint8Array {
   const g = new Graph();
   const { numHeads: h, dKv, numDecoderLayers: layers, dModel } = config;
   const ids = g.input("decoder_input_ids", "int64", ["B", "T"]);
@@ -209,7 +219,7 @@ export function buildT5StepGraph(config: T5Config): Uint8Array {
     }));
   const past = kv("past", "P");
   const cross = kv("cross", "S");
-  const w = g.weightInputs(t5WeightShapes(config));
+  const w = graphWeights(g, t5WeightShapes(config), lora);
   const { states, present } = decoder(
     g,
     config,
@@ -260,10 +270,10 @@ function teacherForced(g: Graph, config: T5Config, w: Weights) {
  */
 export function buildT5ScoreGraph(
   config: T5Config,
-  options: { head: "logprobs" | "logits" },
+  options: { head: "logprobs" | "logits"; lora?: LoraGraphSpec },
 ): Uint8Array {
   const g = new Graph();
-  const w = g.weightInputs(t5WeightShapes(config));
+  const w = graphWeights(g, t5WeightShapes(config), options.lora);
   const { inputs, states } = teacherForced(g, config, w);
   const logits = lmHead(g, config, states, w);
   const outputs = [g.name(states, "decoder_states")];
@@ -275,7 +285,7 @@ export function buildT5ScoreGraph(
     inputs.push(targets);
   }
   return g.model({
-    name: `t5_score_${options.head}`,
+    name: `t5_score_${options.head}${options.lora ? "_lora" : ""}`,
     inputs: [...inputs, ...weightsUsed(g, w, outputs)],
     outputs,
   });
@@ -286,14 +296,15 @@ export function buildT5ScoreGraph(
  * (M = B·T rows), outputs the decoder states `hidden` [M, d] and, with the LM
  * head, target_logprobs and entropy [M], or with the value head values [M];
  * the backward maps grad_hidden (and grad_logprobs, grad_entropy, or
- * grad_values) to `grad.<weight>` for every weight.
+ * grad_values) to `grad.<weight>` for every weight (with adapters, for every adapter input
+ * alone: the base is frozen).
  */
 export function buildT5TrainingGraphs(
   config: T5Config,
-  options: { head: TrainingHead },
+  options: { head: TrainingHead; lora?: LoraGraphSpec },
 ): TrainingModels {
   const g = new Graph();
-  const w = g.weightInputs(t5WeightShapes(config));
+  const w = graphWeights(g, t5WeightShapes(config), options.lora);
   const { inputs, states } = teacherForced(g, config, w);
   const outputs = [g.name(states, "hidden")];
   const seeds = [g.input("grad_hidden", "float32", ["B*T", config.dModel])];
@@ -314,12 +325,13 @@ export function buildT5TrainingGraphs(
     seeds.push(g.input("grad_values", "float32", ["B*T"]));
     extra.push(head.weight, head.bias);
   }
-  const used = [...weightsUsed(g, w, outputs), ...extra];
+  const used = weightsUsed(g, w, outputs);
+  const trained = options.lora ? used.filter((v) => isAdapterInput(v.name)) : used;
   return trainingModels(g, {
-    name: `t5_train_${options.head}`,
-    inputs: [...inputs, ...used],
+    name: `t5_train_${options.head}${options.lora ? "_lora" : ""}`,
+    inputs: [...inputs, ...used, ...extra],
     outputs,
     seeds,
-    wrt: used,
+    wrt: [...trained, ...extra],
   });
 }

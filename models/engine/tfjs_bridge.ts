@@ -10,7 +10,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { checkTokenRows, continuationBatch } from "../padding.ts";
 import type { GPT2LM } from "../gpt2.ts";
 import type { ContinuationOutputs } from "../types.ts";
-import { type OnnxGpt2Engine, trainedVariables, type TrainingForward } from "./engine.ts";
+import type { OnnxGpt2Engine, TrainingForward } from "./engine.ts";
+import { trainedVariables } from "./lora_graph.ts";
 import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
 
 /** Differentiable outputs of {@linkcode engineContinuation} (tensors the caller owns). */
