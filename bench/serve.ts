@@ -62,10 +62,13 @@ async function counters(origin: string): Promise<Record<string, number>> {
   return out;
 }
 
-/** Starts `serve` on a folder; resolves with its base URL once it listens. */
-async function startServer(dir: string) {
+/**
+ * Starts `serve` on a folder (named "bench", any free port, `extra` flags added); resolves with
+ * its base URL once it listens.
+ */
+export async function startServer(dir: string, extra: string[] = []) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "cli/serve.ts", "--model", dir, "--port", "0", "--name", "bench"],
+    args: ["run", "-A", "cli/serve.ts", "--model", dir, "--port", "0", "--name", "bench", ...extra],
     cwd: new URL("..", import.meta.url).pathname,
     stdout: "null",
     stderr: "piped",

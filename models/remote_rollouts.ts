@@ -232,6 +232,14 @@ export class RemoteGenerator implements TokenGenerator {
     });
   }
 
+  /**
+   * Loads the newest adapter on every server now, if there is one (each `generate` does this
+   * first; calling it ahead separates the sync from the sampling).
+   */
+  sync(): Promise<void> {
+    return this.#syncAdapter();
+  }
+
   async #syncAdapter(): Promise<void> {
     const update = await this.#options.adapters?.();
     if (update) {
