@@ -22,6 +22,12 @@ export interface DecodeSession {
    * r first continues from the cached state of row `parents[r]` (beam search).
    */
   step(tokens: Int32Array, parents?: Int32Array): Promise<Float32Array>;
+  /**
+   * softmax(logits / temperature) of every row, computed where the session runs (a vectorised
+   * kernel): sampling from the whole vocabulary then draws from these instead of exponentiating
+   * each row in JavaScript. Sessions without it sample from the logits.
+   */
+  probabilities?(logits: Float32Array, temperature: number): Promise<Float32Array>;
   /** Frees the cache. */
   dispose(): void;
 }

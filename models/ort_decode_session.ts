@@ -49,6 +49,8 @@ export interface OrtStepGraph {
   readonly maxPositions: number;
   /** Runs the graph on one step's inputs; logits are of the last position only. */
   run(inputs: StepInputs): Promise<{ logits: Float32Array; cache: LayerKV[] }>;
+  /** softmax(logits / temperature) of `rows` rows on the same runtime, if it offers one. */
+  probabilities?(logits: Float32Array, rows: number, temperature: number): Promise<Float32Array>;
 }
 
 /** The decode session: see {@linkcode DecodeSession}. */
@@ -58,9 +60,14 @@ export class OrtDecodeSession implements DecodeSession {
   #positions = new Int32Array(0); // next position per row
   #past = 0;
   #cache: LayerKV[] = [];
+  /** See `DecodeSession.probabilities`: the graph's softmax, when it has one. */
+  readonly probabilities?: (logits: Float32Array, temperature: number) => Promise<Float32Array>;
 
   constructor(private graph: OrtStepGraph, readonly rows: number) {
     this.vocabSize = graph.vocabSize;
+    if (graph.probabilities) {
+      this.probabilities = (logits, temperature) => graph.probabilities!(logits, rows, temperature);
+    }
   }
 
   async prefill(prompts: number[][]): Promise<Float32Array> {

@@ -117,6 +117,40 @@ function sampleAll(logits: Float32Array, temperature: number, banned: number | n
   return last;
 }
 
+/**
+ * Samples a token from one row of probabilities (the session's softmax, see
+ * `DecodeSession.probabilities`) with `banned` left out: one draw, as {@linkcode selectToken}
+ * draws one when sampling the whole vocabulary.
+ * @param probabilities the row (read only)
+ * @param banned a token to forbid, or null
+ * @param rng the random stream
+ * @returns the token id
+ */
+export function sampleProbabilities(
+  probabilities: Float32Array,
+  banned: number | null,
+  rng: Rng,
+): number {
+  const n = probabilities.length;
+  let total = 0;
+  for (let i = 0; i < n; i++) if (i !== banned) total += probabilities[i];
+  let u = rng.random() * total;
+  let last = -1;
+  for (let i = 0; i < n; i++) {
+    if (i === banned) continue;
+    u -= probabilities[i];
+    if (u < 0) return i;
+    last = i;
+  }
+  return last;
+}
+
+/** Whether a choice samples from the whole vocabulary (no top-k or top-p cut). */
+function samplesAll(choice: TokenChoice, vocabSize: number): boolean {
+  const topK = choice.topK ?? 0;
+  return choice.doSample && (topK <= 0 || topK >= vocabSize) && (choice.topP ?? 1) >= 1;
+}
+
 /** Indices of the k largest logits (all when k is 0), skipping `banned`. */
 function candidates(logits: Float32Array, k: number, banned: number | null): number[] {
   const n = logits.length;
@@ -175,12 +209,28 @@ export async function decodeRows(
   if (done.every(Boolean)) return out;
   let logits = await session.prefill(prompts, options.prefixes);
   const fed = new Int32Array(rows);
+  // full-vocabulary sampling draws from the session's softmax when it has one
+  const fromProbabilities = samplesAll(options, vocabSize) && session.probabilities !== undefined;
   for (;;) {
+    const probabilities = fromProbabilities
+      ? await session.probabilities!(logits, options.temperature ?? 1)
+      : null;
     for (let r = 0; r < rows; r++) {
       if (done[r]) continue;
-      const row = logits.subarray(r * vocabSize, (r + 1) * vocabSize);
       const banned = out[r].length < options.minNewTokens[r] ? options.eosTokenId : null;
-      const token = selectToken(row, { ...options, banned }, options.rngs?.[r] ?? options.rng);
+      const rng = options.rngs?.[r] ?? options.rng;
+      let token: number;
+      if (probabilities) {
+        if (!rng) throw new TypeError("Sampling needs options.rng");
+        token = sampleProbabilities(
+          probabilities.subarray(r * vocabSize, (r + 1) * vocabSize),
+          banned,
+          rng,
+        );
+      } else {
+        const row = logits.subarray(r * vocabSize, (r + 1) * vocabSize);
+        token = selectToken(row, { ...options, banned }, rng);
+      }
       out[r].push(token);
       fed[r] = token;
       if (

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeRows, selectToken } from "./sampling.ts";
+import { decodeRows, sampleProbabilities, selectToken } from "./sampling.ts";
 import type { DecodeSession } from "./decode_session.ts";
 import { Rng } from "../core/prng.ts";
 
@@ -127,4 +127,71 @@ Deno.test("decodeRows() honours one maxNewTokens per row and a null EOS", async 
     eosTokenId: null,
   });
   assert.deepEqual(out, [[0], [0, 0, 0], []]);
+});
+
+Deno.test("sampleProbabilities() draws what selectToken() draws from the logits, banned token too", () => {
+  const rng = new Rng(5);
+  const logits = Float32Array.from({ length: 500 }, () => 3 * rng.random() - 1);
+  for (const banned of [null, 7]) {
+    for (const temperature of [1, 0.7]) {
+      // the softmax a session computes (float32), here in float64 then rounded
+      const top = Math.max(...logits) / temperature;
+      const weights = Array.from(logits, (l) => Math.exp(l / temperature - top));
+      const total = weights.reduce((a, b) => a + b, 0);
+      const probabilities = Float32Array.from(weights, (w) => w / total);
+      const a = new Rng(11), b = new Rng(11);
+      for (let i = 0; i < 300; i++) {
+        const want = selectToken(logits, { doSample: true, temperature, banned }, a);
+        assert.equal(sampleProbabilities(probabilities, banned, b), want, `draw ${i}`);
+        assert.notEqual(want, banned);
+      }
+    }
+  }
+});
+
+Deno.test("decodeRows() samples the whole vocabulary from a session's probabilities when it has them", async () => {
+  const vocab = 6;
+  const logits = Float32Array.from([0, 1, 2, 0.5, -1, 1.5, 2, 1, 0, 0, 0.3, 0.1]);
+  let asked = 0;
+  const session = (withProbabilities: boolean): DecodeSession => ({
+    rows: 2,
+    vocabSize: vocab,
+    prefill: () => Promise.resolve(logits),
+    step: () => Promise.resolve(logits),
+    dispose() {},
+    ...(withProbabilities
+      ? {
+        probabilities(l: Float32Array, temperature: number) {
+          asked++;
+          const out = new Float32Array(l.length);
+          for (let r = 0; r < 2; r++) {
+            const row = Array.from(l.subarray(r * vocab, (r + 1) * vocab), (x) => x / temperature);
+            const top = Math.max(...row);
+            const w = row.map((x) => Math.exp(x - top));
+            const total = w.reduce((a, b) => a + b, 0);
+            w.forEach((x, i) => out[r * vocab + i] = x / total);
+          }
+          return Promise.resolve(out);
+        },
+      }
+      : {}),
+  });
+  const options = {
+    maxNewTokens: [5, 5],
+    minNewTokens: [2, 2],
+    eosTokenId: 2,
+    doSample: true,
+    temperature: 0.9,
+  };
+  const viaLogits = await decodeRows(session(false), [[1], [2]], { ...options, rng: new Rng(3) });
+  const viaProbabilities = await decodeRows(session(true), [[1], [2]], {
+    ...options,
+    rng: new Rng(3),
+  });
+  assert.deepEqual(viaProbabilities, viaLogits);
+  assert.ok(asked > 0, "the session's probabilities were used");
+  // top-k cuts the vocabulary: the logits path, not the session's softmax
+  asked = 0;
+  await decodeRows(session(true), [[1], [2]], { ...options, topK: 3, rng: new Rng(3) });
+  assert.equal(asked, 0);
 });

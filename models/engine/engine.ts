@@ -49,6 +49,7 @@ import {
 
 export type { TrainingForward } from "./training.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
+import { OrtSoftmax } from "./softmax.ts";
 
 // gelu_new and gelu_pytorch_tanh are the same function, the one our graphs build.
 const GELU_TANH = ["gelu_new", "gelu_pytorch_tanh"];
@@ -80,6 +81,7 @@ export class OnnxGpt2Engine {
   #zeroAdapters: Record<string, ort.Tensor> | null = null;
   #training = new Map<TrainingHead, TrainingPair>();
   #logits: Promise<ort.InferenceSession> | null = null;
+  #softmax: OrtSoftmax;
   #disposed = false;
 
   private constructor(
@@ -91,7 +93,9 @@ export class OnnxGpt2Engine {
     readonly gradients: boolean,
     /** The LoRA adapters its graphs take (a model without adapters runs with zero ones). */
     readonly lora: LoraGraphSpec | null,
-  ) {}
+  ) {
+    this.#softmax = new OrtSoftmax(trainingOptions);
+  }
 
   /**
    * Builds the graphs for `config` and opens their sessions (`threads` intra-op
@@ -159,6 +163,7 @@ export class OnnxGpt2Engine {
     this.#logits = null;
     await Promise.all([
       logits?.then((session) => session.release()),
+      this.#softmax.release(),
       this.stepSession.release(),
       this.scoreSessions.head.release(),
       this.scoreSessions.trunk.release(),
@@ -224,6 +229,7 @@ export class OnnxGpt2Engine {
     const { nLayer, nHead, nEmbd, vocabSize, eosTokenId } = this.config;
     const headDim = nEmbd / nHead;
     const session = this.stepSession;
+    const softmax = this.#softmax;
     return {
       nLayer,
       nHead,
@@ -231,6 +237,8 @@ export class OnnxGpt2Engine {
       vocabSize,
       padTokenId: eosTokenId,
       maxPositions: this.config.nPositions,
+      probabilities: (logits, rows, temperature) =>
+        softmax.probabilities(logits, rows, temperature),
       async run(inputs: StepInputs): Promise<{ logits: Float32Array; cache: LayerKV[] }> {
         const { rows, steps, past } = inputs;
         const bias = attentionBiasData(inputs.mask, rows, steps, past + steps);

@@ -28,6 +28,7 @@ import {
   buildT5TrainingGraphs,
 } from "./t5_graphs.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
+import { OrtSoftmax } from "./softmax.ts";
 import type { LoraAdapters } from "../lora.ts";
 import {
   adapterVariables,
@@ -87,6 +88,7 @@ export class OnnxT5Engine {
   #zeroAdapters: Record<string, ort.Tensor> | null = null;
   #training = new Map<TrainingHead, TrainingPair>();
   #logits: Promise<ort.InferenceSession> | null = null;
+  #softmax: OrtSoftmax;
   #disposed = false;
 
   private constructor(
@@ -101,7 +103,9 @@ export class OnnxT5Engine {
     readonly gradients: boolean,
     /** The LoRA adapters its graphs take (a model without adapters runs with zero ones). */
     readonly lora: LoraGraphSpec | null,
-  ) {}
+  ) {
+    this.#softmax = new OrtSoftmax(bigBuffers);
+  }
 
   /**
    * Builds the graphs for `config` (with `lora`, graphs taking those adapters: an adapted
@@ -156,6 +160,7 @@ export class OnnxT5Engine {
     this.#logits = null;
     await Promise.all([
       logits?.then((session) => session.release()),
+      this.#softmax.release(),
       ...Object.values(this.sessions).map((session) => session.release()),
     ]);
   }
@@ -317,6 +322,7 @@ export class OnnxT5Engine {
           config: this.config,
           encode: (prompts) => this.#encode(weights, prompts, mask),
           step: (feeds) => this.#step(weights, feeds),
+          softmax: this.#softmax,
         }, rows),
       inputIds,
       options,
@@ -414,6 +420,7 @@ interface Encoded {
 /** What a decode session runs: the encode and step graphs bound to one model's weights. */
 interface DecodeGraphs {
   config: T5Config;
+  softmax: OrtSoftmax;
   encode(prompts: number[][]): Promise<Encoded>;
   step(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType>;
 }
@@ -485,6 +492,10 @@ class T5DecodeSession implements DecodeSession {
   async step(tokens: Int32Array, parents?: Int32Array): Promise<Float32Array> {
     if (parents) this.#reorder(parents);
     return await this.#advance(tokens, 1, new Uint8Array(this.rows).fill(1));
+  }
+
+  probabilities(logits: Float32Array, temperature: number): Promise<Float32Array> {
+    return this.engine.softmax.probabilities(logits, this.rows, temperature);
   }
 
   /** Feeds `steps` new tokens per row (with their key mask) and returns the last position's logits. */
