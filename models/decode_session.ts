@@ -28,6 +28,12 @@ export interface DecodeSession {
    * each row in JavaScript. Sessions without it sample from the logits.
    */
   probabilities?(logits: Float32Array, temperature: number): Promise<Float32Array>;
+  /**
+   * The k largest logits of every row, most likely first (ties: the lower id first), row-major
+   * [rows * k], computed where the session runs: top-k sampling then picks among them instead of
+   * scanning each row in JavaScript.
+   */
+  topK?(logits: Float32Array, k: number): Promise<{ values: Float32Array; indices: BigInt64Array }>;
   /** Frees the cache. */
   dispose(): void;
 }

@@ -51,6 +51,12 @@ export interface OrtStepGraph {
   run(inputs: StepInputs): Promise<{ logits: Float32Array; cache: LayerKV[] }>;
   /** softmax(logits / temperature) of `rows` rows on the same runtime, if it offers one. */
   probabilities?(logits: Float32Array, rows: number, temperature: number): Promise<Float32Array>;
+  /** The k largest logits of each of `rows` rows on the same runtime, if it offers them. */
+  topK?(
+    logits: Float32Array,
+    rows: number,
+    k: number,
+  ): Promise<{ values: Float32Array; indices: BigInt64Array }>;
 }
 
 /** The decode session: see {@linkcode DecodeSession}. */
@@ -62,6 +68,11 @@ export class OrtDecodeSession implements DecodeSession {
   #cache: LayerKV[] = [];
   /** See `DecodeSession.probabilities`: the graph's softmax, when it has one. */
   readonly probabilities?: (logits: Float32Array, temperature: number) => Promise<Float32Array>;
+  /** See `DecodeSession.topK`: the graph's, when it has one. */
+  readonly topK?: (
+    logits: Float32Array,
+    k: number,
+  ) => Promise<{ values: Float32Array; indices: BigInt64Array }>;
 
   constructor(private graph: OrtStepGraph, readonly rows: number) {
     this.vocabSize = graph.vocabSize;

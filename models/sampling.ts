@@ -58,18 +58,33 @@ export function selectToken(logits: Float32Array, choice: TokenChoice, rng?: Rng
     return sampleAll(logits, temperature, banned, rng);
   }
   const ids = candidates(logits, topK, banned);
+  return sampleAmong(ids, ids.map((i) => logits[i]), temperature, topP, rng);
+}
+
+/**
+ * Samples among candidate tokens: `ids` ascending by logit (as `candidates` orders them),
+ * `values` their logits; temperature, then top-p over them.
+ */
+function sampleAmong(
+  ids: readonly number[],
+  values: readonly number[],
+  temperature: number,
+  topP: number,
+  rng: Rng,
+): number {
+  const order = ids.map((_, j) => j);
   // top-p needs the candidates most likely first; plain sampling does not (sorting 50k ids per
   // token would dominate decoding)
-  if (topP < 1) ids.sort((a, b) => logits[b] - logits[a]);
+  if (topP < 1) order.sort((a, b) => values[b] - values[a]);
   let top = -Infinity;
-  for (const i of ids) top = Math.max(top, logits[i] / temperature);
-  const weights = ids.map((i) => Math.exp(logits[i] / temperature - top));
+  for (const j of order) top = Math.max(top, values[j] / temperature);
+  const weights = order.map((j) => Math.exp(values[j] / temperature - top));
   const total = weights.reduce((a, b) => a + b, 0);
-  let keep = ids.length;
+  let keep = order.length;
   if (topP < 1) {
     // keep a token while the mass of the tokens before it is below p
     let mass = 0;
-    for (let j = 0; j < ids.length; j++) {
+    for (let j = 0; j < order.length; j++) {
       if (mass >= topP * total) {
         keep = j;
         break;
@@ -82,9 +97,47 @@ export function selectToken(logits: Float32Array, choice: TokenChoice, rng?: Rng
   let u = rng.random() * kept;
   for (let j = 0; j < keep; j++) {
     u -= weights[j];
-    if (u < 0) return ids[j];
+    if (u < 0) return ids[order[j]];
   }
-  return ids[keep - 1];
+  return ids[order[keep - 1]];
+}
+
+/**
+ * Samples among a row's top-k logits found by the session (`DecodeSession.topK`, most likely
+ * first, k + 1 of them so that a banned token can be left out): the same candidates, in the same
+ * order and with the same arithmetic as {@linkcode selectToken}'s, so the same draw gives the
+ * same token.
+ * @param values the row's largest logits, descending
+ * @param indices their token ids
+ * @param choice the sampling settings (`topK` k)
+ * @param rng the random stream
+ * @returns the token id
+ */
+export function sampleTopK(
+  values: ArrayLike<number>,
+  indices: ArrayLike<number | bigint>,
+  choice: TokenChoice,
+  rng: Rng,
+): number {
+  const k = choice.topK ?? 0;
+  const banned = choice.banned ?? null;
+  const ids: number[] = [];
+  const logits: number[] = [];
+  // ascending, as candidates() keeps them; the banned token out, else the (k+1)-th
+  for (let j = values.length - 1; j >= 0; j--) {
+    const id = Number(indices[j]);
+    if (id === banned) continue;
+    ids.push(id);
+    logits.push(values[j]);
+  }
+  const extra = ids.length - k;
+  return sampleAmong(
+    ids.slice(extra),
+    logits.slice(extra),
+    choice.temperature ?? 1,
+    choice.topP ?? 1,
+    rng,
+  );
 }
 
 // Reused weights of sampleAll: one array per process, not one per token (50k entries per row
@@ -209,12 +262,17 @@ export async function decodeRows(
   if (done.every(Boolean)) return out;
   let logits = await session.prefill(prompts, options.prefixes);
   const fed = new Int32Array(rows);
-  // full-vocabulary sampling draws from the session's softmax when it has one
+  // the session's softmax (whole vocabulary) or top-k (k + 1: room to leave a banned token out)
+  // when it has them
   const fromProbabilities = samplesAll(options, vocabSize) && session.probabilities !== undefined;
+  const k = options.topK ?? 0;
+  const fromTopK = options.doSample && k > 0 && k < vocabSize && session.topK !== undefined;
   for (;;) {
     const probabilities = fromProbabilities
       ? await session.probabilities!(logits, options.temperature ?? 1)
       : null;
+    const top = fromTopK ? await session.topK!(logits, Math.min(k + 1, vocabSize)) : null;
+    const width = Math.min(k + 1, vocabSize);
     for (let r = 0; r < rows; r++) {
       if (done[r]) continue;
       const banned = out[r].length < options.minNewTokens[r] ? options.eosTokenId : null;
@@ -225,6 +283,14 @@ export async function decodeRows(
         token = sampleProbabilities(
           probabilities.subarray(r * vocabSize, (r + 1) * vocabSize),
           banned,
+          rng,
+        );
+      } else if (top) {
+        if (!rng) throw new TypeError("Sampling needs options.rng");
+        token = sampleTopK(
+          top.values.subarray(r * width, (r + 1) * width),
+          top.indices.subarray(r * width, (r + 1) * width),
+          { ...options, banned },
           rng,
         );
       } else {

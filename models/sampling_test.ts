@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeRows, sampleProbabilities, selectToken } from "./sampling.ts";
+import { decodeRows, sampleProbabilities, sampleTopK, selectToken } from "./sampling.ts";
 import type { DecodeSession } from "./decode_session.ts";
 import { Rng } from "../core/prng.ts";
 
@@ -194,4 +194,31 @@ Deno.test("decodeRows() samples the whole vocabulary from a session's probabilit
   asked = 0;
   await decodeRows(session(true), [[1], [2]], { ...options, topK: 3, rng: new Rng(3) });
   assert.equal(asked, 0);
+});
+
+/** ONNX's TopK as it is specified: the k largest, descending, ties by the lower index. */
+function onnxTopK(logits: Float32Array, k: number) {
+  const order = Array.from(logits, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b)
+    .slice(0, k);
+  return { values: order.map((i) => logits[i]), indices: order };
+}
+
+Deno.test("sampleTopK() on a session's top-k draws what selectToken() draws (ties, banned, top-p)", () => {
+  const rng = new Rng(8);
+  // values on a coarse grid: many ties, also at the k-th place
+  const logits = Float32Array.from({ length: 200 }, () => Math.round(rng.random() * 12) / 4);
+  for (const topK of [1, 5, 40]) {
+    for (const topP of [1, 0.8]) {
+      const ranked = onnxTopK(logits, topK + 1);
+      for (const banned of [null, ranked.indices[0], ranked.indices[topK], 199]) {
+        const a = new Rng(2), b = new Rng(2);
+        const choice = { doSample: true, topK, topP, temperature: 0.9, banned };
+        for (let i = 0; i < 100; i++) {
+          const want = selectToken(logits, choice, a);
+          const got = sampleTopK(ranked.values, ranked.indices, choice, b);
+          assert.equal(got, want, `top-k ${topK}, top-p ${topP}, banned ${banned}, draw ${i}`);
+        }
+      }
+    }
+  }
 });

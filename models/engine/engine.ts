@@ -49,7 +49,7 @@ import {
 
 export type { TrainingForward } from "./training.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
-import { OrtSoftmax } from "./softmax.ts";
+import { OrtSampling } from "./sampling_ops.ts";
 
 // gelu_new and gelu_pytorch_tanh are the same function, the one our graphs build.
 const GELU_TANH = ["gelu_new", "gelu_pytorch_tanh"];
@@ -81,7 +81,7 @@ export class OnnxGpt2Engine {
   #zeroAdapters: Record<string, ort.Tensor> | null = null;
   #training = new Map<TrainingHead, TrainingPair>();
   #logits: Promise<ort.InferenceSession> | null = null;
-  #softmax: OrtSoftmax;
+  #sampling: OrtSampling;
   #disposed = false;
 
   private constructor(
@@ -94,7 +94,7 @@ export class OnnxGpt2Engine {
     /** The LoRA adapters its graphs take (a model without adapters runs with zero ones). */
     readonly lora: LoraGraphSpec | null,
   ) {
-    this.#softmax = new OrtSoftmax(trainingOptions);
+    this.#sampling = new OrtSampling(trainingOptions);
   }
 
   /**
@@ -163,7 +163,7 @@ export class OnnxGpt2Engine {
     this.#logits = null;
     await Promise.all([
       logits?.then((session) => session.release()),
-      this.#softmax.release(),
+      this.#sampling.release(),
       this.stepSession.release(),
       this.scoreSessions.head.release(),
       this.scoreSessions.trunk.release(),
@@ -229,7 +229,7 @@ export class OnnxGpt2Engine {
     const { nLayer, nHead, nEmbd, vocabSize, eosTokenId } = this.config;
     const headDim = nEmbd / nHead;
     const session = this.stepSession;
-    const softmax = this.#softmax;
+    const sampling = this.#sampling;
     return {
       nLayer,
       nHead,
@@ -238,7 +238,8 @@ export class OnnxGpt2Engine {
       padTokenId: eosTokenId,
       maxPositions: this.config.nPositions,
       probabilities: (logits, rows, temperature) =>
-        softmax.probabilities(logits, rows, temperature),
+        sampling.probabilities(logits, rows, temperature),
+      topK: (logits, rows, k) => sampling.topK(logits, rows, k),
       async run(inputs: StepInputs): Promise<{ logits: Float32Array; cache: LayerKV[] }> {
         const { rows, steps, past } = inputs;
         const bias = attentionBiasData(inputs.mask, rows, steps, past + steps);

@@ -28,7 +28,7 @@ import {
   buildT5TrainingGraphs,
 } from "./t5_graphs.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
-import { OrtSoftmax } from "./softmax.ts";
+import { OrtSampling } from "./sampling_ops.ts";
 import type { LoraAdapters } from "../lora.ts";
 import {
   adapterVariables,
@@ -88,7 +88,7 @@ export class OnnxT5Engine {
   #zeroAdapters: Record<string, ort.Tensor> | null = null;
   #training = new Map<TrainingHead, TrainingPair>();
   #logits: Promise<ort.InferenceSession> | null = null;
-  #softmax: OrtSoftmax;
+  #sampling: OrtSampling;
   #disposed = false;
 
   private constructor(
@@ -104,7 +104,7 @@ export class OnnxT5Engine {
     /** The LoRA adapters its graphs take (a model without adapters runs with zero ones). */
     readonly lora: LoraGraphSpec | null,
   ) {
-    this.#softmax = new OrtSoftmax(bigBuffers);
+    this.#sampling = new OrtSampling(bigBuffers);
   }
 
   /**
@@ -160,7 +160,7 @@ export class OnnxT5Engine {
     this.#logits = null;
     await Promise.all([
       logits?.then((session) => session.release()),
-      this.#softmax.release(),
+      this.#sampling.release(),
       ...Object.values(this.sessions).map((session) => session.release()),
     ]);
   }
@@ -322,7 +322,7 @@ export class OnnxT5Engine {
           config: this.config,
           encode: (prompts) => this.#encode(weights, prompts, mask),
           step: (feeds) => this.#step(weights, feeds),
-          softmax: this.#softmax,
+          sampling: this.#sampling,
         }, rows),
       inputIds,
       options,
@@ -420,7 +420,7 @@ interface Encoded {
 /** What a decode session runs: the encode and step graphs bound to one model's weights. */
 interface DecodeGraphs {
   config: T5Config;
-  softmax: OrtSoftmax;
+  sampling: OrtSampling;
   encode(prompts: number[][]): Promise<Encoded>;
   step(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType>;
 }
@@ -495,7 +495,11 @@ class T5DecodeSession implements DecodeSession {
   }
 
   probabilities(logits: Float32Array, temperature: number): Promise<Float32Array> {
-    return this.engine.softmax.probabilities(logits, this.rows, temperature);
+    return this.engine.sampling.probabilities(logits, this.rows, temperature);
+  }
+
+  topK(logits: Float32Array, k: number): Promise<{ values: Float32Array; indices: BigInt64Array }> {
+    return this.engine.sampling.topK(logits, this.rows, k);
   }
 
   /** Feeds `steps` new tokens per row (with their key mask) and returns the last position's logits. */
