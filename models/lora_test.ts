@@ -6,6 +6,7 @@
  * the last of them; bad adapter files are one-line errors.
  */
 import assert from "node:assert/strict";
+import { assertLogitColumns } from "./_test_asserts.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "./backend.ts";
@@ -25,21 +26,7 @@ const base = new URL("../tests/fixtures/tiny-gpt2", import.meta.url).pathname;
 const fixture = new URL("../tests/fixtures/tiny-gpt2-lora", import.meta.url).pathname;
 const reference = JSON.parse(await Deno.readTextFile(`${fixture}/reference.json`));
 
-function assertLogits(rows: number[][], what: string) {
-  const columns: number[] = reference.logit_columns;
-  let worst = 0;
-  rows.forEach((row, t) =>
-    columns.forEach((col, j) => {
-      worst = Math.max(worst, Math.abs(row[col] - reference.logits_at_columns[t][j]));
-    })
-  );
-  assert.ok(worst <= 1e-4, `${what}: max |logit - PyTorch| = ${worst}`);
-  assert.deepEqual(
-    rows.map((row) => row.indexOf(Math.max(...row))),
-    reference.argmax_ids,
-    `${what}: argmax`,
-  );
-}
+const assertLogits = (rows: number[][], what: string) => assertLogitColumns(rows, reference, what);
 
 Deno.test("LoRA: PEFT adapters merge and run as PyTorch computes them", async () => {
   const model = await loadCausalLM(base);

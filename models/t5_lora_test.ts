@@ -7,6 +7,7 @@
  * gradients alone, equal to tfjs's; PEFT's files round-trip; a GPT-2 adapter is refused.
  */
 import assert from "node:assert/strict";
+import { assertGradientsMatch, assertLogitColumns } from "./_test_asserts.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "./backend.ts";
@@ -34,21 +35,7 @@ const inputIds: number[] = reference.input_ids;
 const decoderIds: number[] = reference.decoder_input_ids;
 const labels: number[] = reference.labels;
 
-function assertLogits(rows: number[][], what: string) {
-  const columns: number[] = reference.logit_columns;
-  let worst = 0;
-  rows.forEach((row, t) =>
-    columns.forEach((col, j) => {
-      worst = Math.max(worst, Math.abs(row[col] - reference.logits_at_columns[t][j]));
-    })
-  );
-  assert.ok(worst <= 1e-4, `${what}: max |logit - PyTorch| = ${worst}`);
-  assert.deepEqual(
-    rows.map((row) => row.indexOf(Math.max(...row))),
-    reference.argmax_ids,
-    `${what}: argmax`,
-  );
-}
+const assertLogits = (rows: number[][], what: string) => assertLogitColumns(rows, reference, what);
 
 function assertLogProbs(got: ArrayLike<number>, what: string) {
   (reference.target_logprobs as number[]).forEach((v, t) =>
@@ -225,15 +212,7 @@ Deno.test("T5 LoRA on the engine: the backward gives the adapters' gradients alo
     const onTfjs = grads((p, c, o) => adapted.forwardContinuation(p, c, o));
     const onEngineGrads = grads((p, c, o) => fast.forwardContinuation(p, c, o));
     assert.equal(onTfjs.length, adapters.variables().length);
-    onTfjs.forEach((expected, i) => {
-      let diff = 0, scale = 0;
-      expected.forEach((e, j) => {
-        diff = Math.max(diff, Math.abs(e - onEngineGrads[i][j]));
-        scale = Math.max(scale, Math.abs(e));
-      });
-      assert.ok(scale > 0, `gradient ${i} is not zero`);
-      assert.ok(diff <= 1e-4 * scale + 1e-6, `gradient ${i}: ${diff} of ${scale}`);
-    });
+    assertGradientsMatch(onTfjs, onEngineGrads);
   } finally {
     await engine.dispose();
     adapted.dispose();

@@ -317,15 +317,7 @@ export class OnnxGpt2Engine {
     if (head === "lm") feeds.targets = int64(batch.targets, [m]);
     const shape = { rows: m, width: this.config.nEmbd };
     const value = valueHead ? { variables: valueHead, weights: this.#weights } : undefined;
-    // an engine with adapters differentiates them alone: it trains adapted models only
-    if (!this.lora !== !model.lora) {
-      throw new RangeError(
-        this.lora
-          ? "This engine trains LoRA adapters; the model has none"
-          : "This engine has no LoRA inputs; the model is adapted",
-      );
-    }
-    return pair.run(feeds, trainedVariables(model), shape, head, value);
+    return pair.run(feeds, trainedVariables(model, this.lora), shape, head, value);
   }
 
   /**

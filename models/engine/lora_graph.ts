@@ -125,10 +125,24 @@ export function adapterVariables(adapters: LoraAdapters): Map<string, tf.Variabl
   return out;
 }
 
-/** What a gradient step of `model` trains, by graph input name: its adapters, or its weights. */
+/**
+ * What a gradient step of `model` trains, by graph input name: its adapters, or its weights.
+ * @param model the model
+ * @param engineLora with an engine's adapters given (or null), the model must match them: an
+ *   engine with adapters differentiates them alone, so it trains adapted models only
+ * @returns the variables by graph input name
+ */
 export function trainedVariables(
   model: { weights: ReadonlyMap<string, tf.Variable>; lora?: LoraAdapters | null },
+  engineLora?: LoraGraphSpec | null,
 ): ReadonlyMap<string, tf.Variable> {
+  if (engineLora !== undefined && !engineLora !== !model.lora) {
+    throw new RangeError(
+      engineLora
+        ? "This engine trains LoRA adapters; the model has none"
+        : "This engine has no LoRA inputs; the model is adapted",
+    );
+  }
   return model.lora ? adapterVariables(model.lora) : model.weights;
 }
 

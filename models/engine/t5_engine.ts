@@ -383,15 +383,7 @@ export class OnnxT5Engine {
     const feeds: Record<string, ort.Tensor> = { ...weights, ...encoder, ...decoder };
     const shape = { rows: dec.b * dec.t, width: this.config.dModel };
     const value = valueHead ? { variables: valueHead, weights: this.#weights } : undefined;
-    // an engine with adapters differentiates them alone: it trains adapted models only
-    if (!this.lora !== !model.lora) {
-      throw new RangeError(
-        this.lora
-          ? "This engine trains LoRA adapters; the model has none"
-          : "This engine has no LoRA inputs; the model is adapted",
-      );
-    }
-    return pair.run(feeds, trainedVariables(model), shape, head, value);
+    return pair.run(feeds, trainedVariables(model, this.lora), shape, head, value);
   }
 
   /** The tfjs bridge's view of `model` (and a critic's `valueHead`) on this engine. */
