@@ -29,7 +29,7 @@ import { lossMasks, type MaskRule } from "../stages/loss_masks.ts";
 import { promptSource } from "../stages/prompt_source.ts";
 import { rollIn } from "../stages/roll_in.ts";
 import { rollOut } from "../stages/roll_out.ts";
-import { switchPoints, type SwitchPointSampler } from "../stages/switch_points.ts";
+import { rollInCoins, switchPoints, type SwitchPointSampler } from "../stages/switch_points.ts";
 import { taskReward } from "../stages/task_reward.ts";
 import type { CriticName, PolicyName, PromptBatch, Trajectories } from "../stages/types.ts";
 import { values } from "../stages/values.ts";
@@ -220,18 +220,21 @@ export function collectTrajectories(
   }
   const generation = options.generation;
   const streams = state.rng.child("stages");
-  return pipe(
+  const switching = {
+    beta: phase.beta,
+    sampler: phase.switchPoint,
+    rng: streams.child("switch-points"),
+  };
+  const trajectories = pipe(
+    // the β coin first: rows it sends straight to the roll-out policy are not rolled in
+    rollInCoins<PromptBatch>(switching),
     rollIn({
       policy: policy(phase.rollIn),
       name: phase.rollIn,
       generation,
       rng: streams.child("roll-in"),
     }),
-    switchPoints({
-      beta: phase.beta,
-      sampler: phase.switchPoint,
-      rng: streams.child("switch-points"),
-    }),
+    switchPoints(switching),
     rollOut({
       policy: policy(phase.rollOut)!,
       name: phase.rollOut,
@@ -239,6 +242,9 @@ export function collectTrajectories(
       generation,
       rng: streams.child("roll-out"),
     }),
+  );
+  return pipe(
+    trajectories,
     lossMasks({ policy: phase.policyMask, value: phase.valueMask }),
     taskReward(state.reward),
     logProbs({ learner: state.learner, reference: state.reference }),

@@ -15,6 +15,8 @@ export type * from "./types.ts";
 export { promptSource, type PromptSourceOptions } from "./prompt_source.ts";
 export { rollIn, type RollInOptions } from "./roll_in.ts";
 export {
+  rollInCoins,
+  type RollInCoinsOptions,
   sampleSwitchPoint,
   switchPoints,
   type SwitchPointSampler,

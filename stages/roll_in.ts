@@ -8,7 +8,13 @@ import type { Rng } from "../core/prng.ts";
 import type { TokenGenerator } from "../models/types.ts";
 import { sampleRows } from "./_generate.ts";
 import { batchRng } from "./_rng.ts";
-import type { GenerationConfig, PolicyName, PromptBatch, RollInFields } from "./types.ts";
+import type {
+  CoinFields,
+  GenerationConfig,
+  PolicyName,
+  PromptBatch,
+  RollInFields,
+} from "./types.ts";
 
 /** Options of {@linkcode rollIn}. */
 export interface RollInOptions {
@@ -23,13 +29,15 @@ export interface RollInOptions {
 }
 
 /**
- * Samples a full continuation (up to H tokens) of each prompt from the roll-in policy.
+ * Samples a full continuation (up to H tokens) of each prompt from the roll-in policy; a batch
+ * that says which rows can use one (`rollInWanted`, from {@linkcode rollInCoins}) gets them for
+ * those rows alone, the others an empty roll-in (their switch point is 0).
  * Informally: prompt batch → the same batch with `rollInTokens`.
  *
  * @param options the policy, decoding settings and random stream
  * @returns the operator
  */
-export function rollIn<T extends PromptBatch>(
+export function rollIn<T extends PromptBatch & Partial<CoinFields>>(
   options: RollInOptions,
 ): OperatorFunction<T, T & RollInFields> {
   const { policy, generation } = options;
@@ -43,10 +51,10 @@ export function rollIn<T extends PromptBatch>(
   if (options.name === null) throw new TypeError("A roll-in policy needs a name");
   const name = options.name;
   return concatMap(async (batch) => {
-    const rows = batch.promptIds.length;
+    const wanted = (i: number) => batch.rollInWanted?.[i] ?? true;
     const rollInTokens = await sampleRows(policy, batch.promptIds, {
-      max: new Array(rows).fill(generation.maxNewTokens),
-      min: new Array(rows).fill(generation.minNewTokens),
+      max: batch.promptIds.map((_, i) => wanted(i) ? generation.maxNewTokens : 0),
+      min: batch.promptIds.map((_, i) => wanted(i) ? generation.minNewTokens : 0),
     }, { ...generation, rng: batchRng(options.rng, batch) });
     return { ...batch, rollInPolicy: name, rollInTokens };
   });

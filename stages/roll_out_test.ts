@@ -117,6 +117,17 @@ Deno.test("rollIn() without a policy leaves every roll-in empty (PPO)", async ()
   assert.deepEqual(out.rollInTokens, [[], [], []]);
 });
 
+Deno.test("rollIn() rolls in only the rows whose coin wants it", async () => {
+  const calls: { inputs: number[][]; options: GenerateOptions }[] = [];
+  const out = await firstValueFrom(
+    of({ ...prompts, rollInWanted: [false, true, false] }).pipe(
+      rollIn({ policy: constant(7, calls), name: "guide", generation, rng: new Rng(1) }),
+    ),
+  );
+  assert.deepEqual(out.rollInTokens, [[], [7, 7, 7, 7], []]);
+  assert.deepEqual(calls.map((c) => c.inputs), [[[4]]], "the guide sampled one row");
+});
+
 Deno.test("rollIn() and rollOut() reject a policy that returns too many tokens", async () => {
   const greedy: TokenGenerator = {
     generate: (inputs) => Promise.resolve(inputs.map(() => [1, 1, 1, 1, 1])),

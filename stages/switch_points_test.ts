@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { firstValueFrom, of } from "rxjs";
 import { Rng } from "../core/prng.ts";
-import { sampleSwitchPoint, switchPoints } from "./switch_points.ts";
+import { rollInCoins, sampleSwitchPoint, switchPoints } from "./switch_points.ts";
 import type { PromptBatch, RollInFields } from "./types.ts";
 
 Deno.test("sampleSwitchPoint() follows the spec's distribution (P(k=0) = 1-β, else uniform 1..L-1)", () => {
@@ -94,4 +94,32 @@ Deno.test("switchPoints() accepts a custom sampler and checks its output", async
     ),
     /Switch point must be an integer in \[0, 2\], got 3/,
   );
+});
+
+Deno.test("rollInCoins() then switchPoints(): the spec's distribution, the coin drawn before the roll-in", async () => {
+  const n = 4000, beta = 0.3, length = 6;
+  const rng = new Rng(21).child("switch-points");
+  const coined = await firstValueFrom(
+    of(batch("guide", new Array(n).fill(length))).pipe(
+      rollInCoins({ beta, rng }),
+      switchPoints({ beta, rng }),
+    ),
+  );
+  const wanted = coined.rollInWanted.filter(Boolean).length;
+  assert.ok(Math.abs(wanted / n - beta) < 0.03, `P(roll-in) ${wanted / n}`);
+  coined.switchPoints.forEach((k, i) => {
+    if (!coined.rollInWanted[i]) assert.equal(k, 0);
+    else assert.ok(k >= 1 && k <= length - 1, `k ${k}`);
+  });
+  // the positions of the rolled-in rows are uniform on 1..L-1
+  const counts = new Array(length).fill(0);
+  coined.switchPoints.forEach((k, i) => coined.rollInWanted[i] && counts[k]++);
+  for (let k = 1; k < length; k++) {
+    assert.ok(Math.abs(counts[k] / wanted - 1 / (length - 1)) < 0.04, `P(k=${k})`);
+  }
+  // a custom sampler sees every row's roll-in
+  const custom = await firstValueFrom(
+    of(batch("guide", [4, 4])).pipe(rollInCoins({ beta: 0, rng, sampler: () => 1 })),
+  );
+  assert.deepEqual(custom.rollInWanted, [true, true]);
 });

@@ -30,6 +30,12 @@ export interface PromptBatch {
   referenceIds: number[][];
 }
 
+/** Added by `rollInCoins`: which rows' roll-ins can be used (the spec's β coin). */
+export interface CoinFields {
+  /** Per row: true when its switch point may be past 0, so its roll-in is needed. */
+  rollInWanted: boolean[];
+}
+
 /** Added by `rollIn`: the roll-in policy's full continuation of each row. */
 export interface RollInFields {
   /** The roll-in policy, or null when there is no roll-in (PPO). */
