@@ -71,6 +71,9 @@ Options:
   --iterations N     RL iterations of every run (default: the preset's)
   --out DIR          where paper.md and paper.json go (default bench/results)
   --runs DIR         where run folders go (default runs/paper); finished runs are reused
+  --prune            delete each finished run's checkpoints and model folders, keeping its
+                     config, metrics, evaluation, per-prompt results and report (a few hundred
+                     KB), so that a grid spanning several sittings can commit its --runs folder
   --api-guide DIR    Table 3: serve this GPT-2 folder (with its tokenizer.json, or the task's
                      tokenizer) as the text-API guide (default: the preset's own guide)
   -h, --help         this text`;
@@ -86,6 +89,8 @@ export interface PaperArgs {
   runs: string;
   /** Table 3's API model: a GPT-2 folder, or null for the preset's guide. */
   apiGuide: string | null;
+  /** Delete finished runs' checkpoints and model folders. */
+  prune: boolean;
 }
 
 /**
@@ -104,6 +109,7 @@ export function parsePaperArgs(argv: string[]): PaperArgs | null {
     out: { type: "string" },
     runs: { type: "string" },
     "api-guide": { type: "string" },
+    prune: { type: "boolean" },
   });
   if (values.help) return null;
   const preset = choiceFlag("--preset", values.preset, Object.keys(PRESETS), "preset") ??
@@ -118,8 +124,12 @@ export function parsePaperArgs(argv: string[]): PaperArgs | null {
     out: values.out ?? "bench/results",
     runs: values.runs ?? "runs/paper",
     apiGuide: values["api-guide"] ?? null,
+    prune: values.prune === true,
   };
 }
+
+/** What `--prune` deletes from a finished run folder (everything else is kept). */
+export const PRUNED = ["checkpoints", "policy", "policy-merged", "base", "rollout_adapters"];
 
 /** A cell with its config and the folder it trains in. */
 interface PlannedCell {
@@ -456,6 +466,11 @@ async function ensureRun(planned: PlannedCell, args: PaperArgs, needPerPrompt: b
       );
     }
     await writeJsonAtomic(`${dir}/per_prompt.json`, perPrompt);
+  }
+  if (args.prune) {
+    for (const name of PRUNED) {
+      await Deno.remove(`${dir}/${name}`, { recursive: true }).catch(() => {});
+    }
   }
   return trained;
 }

@@ -266,6 +266,15 @@ Deno.test("paper: a one-run toy grid trains once, then reuses the folder", async
     const page = await Deno.readTextFile(`${root}/out/paper_runs.html`);
     assert.match(page, /<td>ppo-seed0<\/td><td>learner \(trained\)<\/td>/);
     assert.match(page, /<h2>Warnings<\/h2>\s*<h3>ppo-seed0<\/h3>/);
+    // --prune keeps what the tables need: the pruned folder gives the same tables
+    const pruned = await paper([...argv, "--prune"]);
+    const run = `${root}/runs/toy/ppo-seed0`;
+    for (const name of ["checkpoints", "policy"]) {
+      assert.equal(await Deno.stat(`${run}/${name}`).catch(() => null), null, `${name} pruned`);
+    }
+    const tables = (md: string) => md.replace(/^.*trained now.*$/m, "");
+    assert.equal(tables(pruned!.markdown), tables(second!.markdown));
+    assert.match((await paper(argv))!.markdown, /1 runs, 0 trained now/);
     // Another iteration count must not silently reuse the folder.
     await assert.rejects(paper(argv.with(9, "2")), /another config/);
   } finally {
