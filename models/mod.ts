@@ -140,3 +140,13 @@ export {
   type ResponseCache,
   retryAfterMs,
 } from "./completions_api.ts";
+export { llamaConfigToHF, llamaFromHost, LlamaLM, loadLlama, saveLlama } from "./llama.ts";
+export {
+  type Llama3RopeScaling,
+  type LlamaConfig,
+  llamaConfigFromHF,
+  llamaWeightShapes,
+  ropeInverseFrequencies,
+  ropeTables,
+} from "./llama_config.ts";
+export { OnnxLlamaEngine } from "./engine/llama_engine.ts";
