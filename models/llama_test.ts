@@ -7,6 +7,7 @@
  * rope_theta) against the same math written in this test; bad checkpoints named.
  */
 import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "./backend.ts";
 import { llamaFromHost, loadLlama, saveLlama } from "./llama.ts";
 import {
@@ -15,7 +16,7 @@ import {
   llamaWeightShapes,
   ropeInverseFrequencies,
 } from "./llama_config.ts";
-import { OnnxLlamaEngine } from "./engine/llama_engine.ts";
+import { OnnxLlamaEngine, OnnxLlamaLM } from "./engine/llama_engine.ts";
 import { type HostTensor, readSafetensors } from "./safetensors.ts";
 
 await initBackend();
@@ -276,4 +277,73 @@ Deno.test("bad Llama configs are one-line errors naming the file and field", () 
   const inv = ropeInverseFrequencies(scaled);
   assert.equal(inv[0], plain[0]);
   assert.ok(Math.abs(inv[31] - plain[31] / 8) < 1e-12 * plain[31]);
+});
+
+Deno.test("Llama training graphs: log-probs as scored, gradients as finite differences", async () => {
+  const model = await loadLlama(dir);
+  const engine = await OnnxLlamaEngine.create(model.config);
+  const policy = new OnnxLlamaLM(model, engine);
+  try {
+    const prompts = [[464, 2068], [7454]];
+    const continuations = [[7586, 21831, 18045], [2402, 257, 11]];
+    const scored = await policy.continuationLogProbs(prompts, continuations);
+    const weights = tf.tensor2d([[0.3, -1, 0.5], [1.2, 0.7, -0.4]]);
+    const loss = () =>
+      tf.tidy(() => {
+        const out = policy.forwardContinuation(prompts, continuations, { entropy: true });
+        return tf.add(
+          tf.sum(tf.mul(out.logProbs, weights)),
+          tf.add(tf.sum(tf.mul(out.entropy!, 0.1)), tf.sum(tf.sin(out.hidden))),
+        ) as tf.Scalar;
+      });
+    const trained = tf.tidy(() => policy.forwardContinuation(prompts, continuations).logProbs);
+    const rows = trained.arraySync() as number[][];
+    trained.dispose();
+    scored.forEach((row, b) =>
+      row.forEach((v, t) => assert.ok(Math.abs(rows[b][t] - v) < 1e-5, `log-prob ${b},${t}`))
+    );
+    const checked = [
+      "model.layers.0.self_attn.q_proj.weight",
+      "model.layers.0.self_attn.k_proj.weight",
+      "model.layers.1.self_attn.v_proj.weight",
+      "model.layers.1.self_attn.o_proj.weight",
+      "model.layers.0.mlp.gate_proj.weight",
+      "model.layers.1.mlp.down_proj.weight",
+      "model.layers.0.input_layernorm.weight",
+      "model.norm.weight",
+      "model.embed_tokens.weight",
+    ];
+    const { value, grads } = tf.variableGrads(loss, checked.map((n) => model.weights.get(n)!));
+    value.dispose();
+    const eps = 1e-2;
+    for (const name of checked) {
+      const variable = model.weights.get(name)!;
+      const grad = grads[variable.name].dataSync() as Float32Array;
+      // the three entries with the largest gradients
+      const top = Array.from(grad.keys()).sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a]))
+        .slice(0, 3);
+      for (const i of top) {
+        const original = variable.dataSync().slice();
+        const at = (delta: number) => {
+          const data = original.slice();
+          data[i] += delta;
+          variable.assign(tf.tensor(data, variable.shape));
+          const l = loss();
+          const v = l.dataSync()[0];
+          l.dispose();
+          return v;
+        };
+        const numeric = (at(eps) - at(-eps)) / (2 * eps);
+        variable.assign(tf.tensor(original, variable.shape));
+        assert.ok(
+          Math.abs(numeric - grad[i]) <= 2e-2 * Math.abs(grad[i]) + 2e-3,
+          `${name}[${i}]: engine ${grad[i]}, finite differences ${numeric}`,
+        );
+      }
+    }
+    tf.dispose([weights, ...Object.values(grads)]);
+  } finally {
+    await engine.dispose();
+    model.dispose();
+  }
 });

@@ -14,6 +14,8 @@ import { type LlamaConfig, ropeInverseFrequencies, ropeTables } from "../llama_c
 import {
   attentionBiasData,
   checkTokenRows,
+  type ContinuationBatch,
+  continuationBatch,
   leftPad,
   logitsBatch,
   logitsRows,
@@ -25,16 +27,31 @@ import {
   type OrtStepGraph,
   type StepInputs,
 } from "../ort_decode_session.ts";
-import type { GenerateOptions } from "../types.ts";
-import { buildLlamaScoreGraph, buildLlamaStepGraph } from "./llama_graphs.ts";
+import type { ContinuationOutputs, GenerateOptions, PolicyLM } from "../types.ts";
+/** @ignore tfjs documents its own types; we reference them, not re-export them. */
+import type * as tf from "@tensorflow/tfjs-core";
+import {
+  buildLlamaScoreGraph,
+  buildLlamaStepGraph,
+  buildLlamaTrainingGraphs,
+} from "./llama_graphs.ts";
 import { OrtSampling } from "./sampling_ops.ts";
-import { int64, pick } from "./training.ts";
+import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
+import { type EngineTrainer, policyContinuation } from "./tfjs_bridge.ts";
+import {
+  int64,
+  pick,
+  type TrainingForward,
+  TrainingPair,
+  type ValueHeadVariables,
+} from "./training.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
 
 /** Runs Llama-family forwards for any {@linkcode LlamaLM} of one config on ONNX Runtime. */
 export class OnnxLlamaEngine {
   #weights = new WeightFeeds();
   #logits: Promise<ort.InferenceSession> | null = null;
+  #training = new Map<TrainingHead, TrainingPair>();
   #sampling: OrtSampling;
   #inverse: Float64Array;
   #disposed = false;
@@ -73,6 +90,8 @@ export class OnnxLlamaEngine {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
+    for (const pair of this.#training.values()) pair.dispose();
+    this.#training.clear();
     const logits = this.#logits;
     this.#logits = null;
     await Promise.all([
@@ -235,6 +254,63 @@ export class OnnxLlamaEngine {
     };
   }
 
+  /**
+   * A teacher-forced forward of `batch` (the layout of `continuationBatch`, Tc >= 1) for a
+   * gradient step, run synchronously: the hidden states of the predicting positions, with the
+   * LM head their log-probs and entropies, with a value head their values, and `backward` to
+   * every weight's gradient (the value head's as `v_head.summary.weight` and `.bias`).
+   */
+  trainingForward(
+    model: LlamaLM,
+    batch: ContinuationBatch,
+    head: TrainingHead,
+    valueHead?: ValueHeadVariables,
+  ): TrainingForward {
+    const weights = this.#feeds(model);
+    let pair = this.#training.get(head);
+    if (!pair) {
+      pair = TrainingPair.open(buildLlamaTrainingGraphs(this.config, { head }), {
+        ...this.options,
+        enableCpuMemArena: false,
+      });
+      this.#training.set(head, pair);
+    }
+    const { b, t, p, tc, mask } = batch;
+    this.#checkLength(t);
+    const m = b * tc;
+    // row n·t + (p - 1 + j) of the B·T positions predicts continuation token j of row n
+    const predictRows = new Float64Array(m);
+    for (let n = 0; n < b; n++) {
+      for (let j = 0; j < tc; j++) predictRows[n * tc + j] = n * t + p - 1 + j;
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      ...weights,
+      input_ids: int64(batch.ids, [b, t]),
+      ...this.#rope(positionIds(mask, b, t), b, t),
+      attn_bias: new ort.Tensor("float32", attentionBiasData(mask, b, t, t), [b, 1, t, t]),
+      predict_rows: int64(predictRows, [m]),
+    };
+    if (head === "lm") feeds.targets = int64(batch.targets, [m]);
+    const shape = { rows: m, width: this.config.hiddenSize };
+    const value = valueHead ? { variables: valueHead, weights: this.#weights } : undefined;
+    return pair.run(feeds, model.weights, shape, head, value);
+  }
+
+  /** The tfjs bridge's view of `model` (and a critic's `valueHead`) on this engine. */
+  trainer(model: LlamaLM, valueHead?: ValueHeadVariables): EngineTrainer {
+    const weights = new Map(model.weights);
+    if (valueHead) {
+      weights.set(VALUE_HEAD.weight, valueHead.weight).set(VALUE_HEAD.bias, valueHead.bias);
+    }
+    return {
+      weights,
+      width: this.config.hiddenSize,
+      vocabSize: this.config.vocabSize,
+      forward: (prompts, continuations, head) =>
+        this.trainingForward(model, continuationBatch(prompts, continuations), head, valueHead),
+    };
+  }
+
   /** Sampling, greedy or beam-search continuations of `inputIds` (new tokens only). */
   generate(model: LlamaLM, inputIds: number[][], options: GenerateOptions): Promise<number[][]> {
     const graph = this.stepGraph(model);
@@ -242,5 +318,55 @@ export class OnnxLlamaEngine {
       eosTokenId: this.config.eosTokenId,
       maxLength: this.config.maxPositionEmbeddings,
     });
+  }
+}
+
+/**
+ * A Llama-family policy: its weights on tfjs (the optimizer's variables), every forward,
+ * backward and decoding step on its engine.
+ */
+export class OnnxLlamaLM implements PolicyLM {
+  /**
+   * @param model the weights (owned)
+   * @param engine the engine built for its config (shared)
+   */
+  constructor(readonly model: LlamaLM, readonly engine: OnnxLlamaEngine) {}
+
+  /** The model's hyperparameters. */
+  get config(): LlamaConfig {
+    return this.model.config;
+  }
+
+  generate(inputIds: number[][], options: GenerateOptions): Promise<number[][]> {
+    return this.engine.generate(this.model, inputIds, options);
+  }
+
+  /** Next-token logits at every position, as {@linkcode OnnxLlamaEngine.logits}. */
+  logits(inputIds: number[][], attentionMask?: number[][]): Promise<number[][][]> {
+    return this.engine.logits(this.model, inputIds, attentionMask);
+  }
+
+  continuationLogProbs(prompts: number[][], continuations: number[][]): Promise<number[][]> {
+    return this.engine.continuationLogProbs(this.model, prompts, continuations);
+  }
+
+  forwardContinuation(
+    prompts: number[][],
+    continuations: number[][],
+    options?: { entropy?: boolean },
+  ): ContinuationOutputs {
+    return policyContinuation(this.engine.trainer(this.model), prompts, continuations, options);
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.model.trainableVariables();
+  }
+
+  clone(): OnnxLlamaLM {
+    return new OnnxLlamaLM(this.model.clone(), this.engine);
+  }
+
+  dispose(): void {
+    this.model.dispose();
   }
 }
