@@ -327,6 +327,7 @@ export class OnnxLlamaEngine {
  */
 export class OnnxLlamaLM implements PolicyLM {
   /**
+   * Pairs the weights with an engine built for their config.
    * @param model the weights (owned)
    * @param engine the engine built for its config (shared)
    */
