@@ -149,4 +149,4 @@ export {
   ropeInverseFrequencies,
   ropeTables,
 } from "./llama_config.ts";
-export { OnnxLlamaEngine, OnnxLlamaLM } from "./engine/llama_engine.ts";
+export { OnnxLlamaEngine, OnnxLlamaLM, OnnxLlamaValueModel } from "./engine/llama_engine.ts";

@@ -27,9 +27,10 @@ import {
   type OrtStepGraph,
   type StepInputs,
 } from "../ort_decode_session.ts";
-import type { ContinuationOutputs, GenerateOptions, PolicyLM } from "../types.ts";
+import type { ContinuationOutputs, GenerateOptions, PolicyLM, ValueModel } from "../types.ts";
+import type { Rng } from "../../core/prng.ts";
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
-import type * as tf from "@tensorflow/tfjs-core";
+import * as tf from "@tensorflow/tfjs-core";
 import {
   buildLlamaScoreGraph,
   buildLlamaStepGraph,
@@ -37,7 +38,7 @@ import {
 } from "./llama_graphs.ts";
 import { OrtSampling } from "./sampling_ops.ts";
 import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
-import { type EngineTrainer, policyContinuation } from "./tfjs_bridge.ts";
+import { engineContinuation, type EngineTrainer, policyContinuation } from "./tfjs_bridge.ts";
 import {
   int64,
   pick,
@@ -175,9 +176,21 @@ export class OnnxLlamaEngine {
     prompts: number[][],
     continuations: number[][],
   ): Promise<number[][]> {
+    return (await this.score(model, prompts, continuations)).logProbs;
+  }
+
+  /**
+   * Log-probs of each continuation token and the final hidden states at the positions that
+   * predict them ([T_i * hidden] per row: what a critic's head reads).
+   */
+  async score(
+    model: LlamaLM,
+    prompts: number[][],
+    continuations: number[][],
+  ): Promise<{ logProbs: number[][]; hidden: Float32Array[] }> {
     const weights = this.#feeds(model);
     const rows = prompts.length;
-    if (rows === 0) return [];
+    if (rows === 0) return { logProbs: [], hidden: [] };
     prompts.forEach((p, r) => {
       if (p.length === 0) {
         throw new RangeError(`Prompt row ${r} is empty; scoring needs at least one prompt token`);
@@ -205,10 +218,15 @@ export class OnnxLlamaEngine {
       targets: int64(targets, [rows, width]),
     }));
     const logp = out.target_logprobs.data as Float32Array;
-    return continuations.map((cont, r) => {
+    const hidden = out.hidden.data as Float32Array;
+    const d = this.config.hiddenSize;
+    const result = { logProbs: [] as number[][], hidden: [] as Float32Array[] };
+    continuations.forEach((cont, r) => {
       const first = r * width + width - cont.length - 1; // the position predicting c_0
-      return Array.from(logp.subarray(first, first + cont.length));
+      result.logProbs.push(Array.from(logp.subarray(first, first + cont.length)));
+      result.hidden.push(hidden.slice(first * d, (first + cont.length) * d));
     });
+    return result;
   }
 
   /** The step graph bound to `model`'s current weights, as a decode-session graph. */
@@ -369,5 +387,76 @@ export class OnnxLlamaLM implements PolicyLM {
 
   dispose(): void {
     this.model.dispose();
+  }
+}
+
+/**
+ * A critic on a Llama trunk: V(s_t) = w · h_t + b read from the hidden state at the position
+ * predicting continuation token t, on its own copy of the trunk (every forward and backward on
+ * the engine; head weights with trl's names).
+ */
+export class OnnxLlamaValueModel implements ValueModel {
+  /**
+   * Wraps a trunk and a head.
+   * @param trunk the trunk (owned)
+   * @param head its weight [1, hidden] and bias [1] (owned)
+   * @param engine the engine built for the trunk's config (shared)
+   */
+  constructor(
+    readonly trunk: LlamaLM,
+    readonly head: ValueHeadVariables,
+    readonly engine: OnnxLlamaEngine,
+  ) {}
+
+  /**
+   * A critic over a copy of `policy`'s trunk, the head drawn N(0, 0.02), bias 0.
+   * @param policy the learner
+   * @param rng the head's stream
+   * @returns the critic (the caller disposes it)
+   */
+  static create(policy: OnnxLlamaLM, rng: Rng): OnnxLlamaValueModel {
+    const d = policy.config.hiddenSize;
+    const stream = rng.child("v_head");
+    const variable = (value: tf.Tensor) => {
+      const v = tf.variable(value, true);
+      value.dispose(); // the variable holds its own copy
+      return v;
+    };
+    const weight = variable(
+      tf.tensor2d(Float32Array.from({ length: d }, () => stream.normal() * 0.02), [1, d]),
+    );
+    const bias = variable(tf.zeros([1]));
+    return new OnnxLlamaValueModel(policy.model.clone(), { weight, bias }, policy.engine);
+  }
+
+  async values(prompts: number[][], continuations: number[][]): Promise<number[][]> {
+    const { hidden } = await this.engine.score(this.trunk, prompts, continuations);
+    const w = this.head.weight.dataSync();
+    const b = this.head.bias.dataSync()[0];
+    const d = w.length;
+    return hidden.map((h, r) =>
+      continuations[r].map((_, t) => {
+        let v = b;
+        for (let j = 0; j < d; j++) v += h[t * d + j] * w[j];
+        return v;
+      })
+    );
+  }
+
+  forwardValues(prompts: number[][], continuations: number[][]): tf.Tensor2D {
+    const trainer = this.engine.trainer(this.trunk, this.head);
+    const out = engineContinuation(trainer, prompts, continuations, "value");
+    out.hidden.dispose();
+    return out.values!;
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return [...this.trunk.trainableVariables(), this.head.weight, this.head.bias];
+  }
+
+  dispose(): void {
+    this.trunk.dispose();
+    this.head.weight.dispose();
+    this.head.bias.dispose();
   }
 }
