@@ -12,9 +12,13 @@ import { type LlamaConfig, llamaConfigFromHF, llamaWeightShapes } from "./llama_
 import { type HostTensor, readSafetensorsDir } from "./safetensors.ts";
 import { loadModelTokenizer } from "./tokenizer.ts";
 import { WeightedModel, weightsFromHost } from "./weight_map.ts";
+import { LLAMA_LORA_LAYOUT, type LoraLayout } from "./lora.ts";
 
 /** A Llama-family causal LM's weights and config (its forward runs on the engine). */
-export class LlamaLM extends WeightedModel<LlamaConfig> {}
+export class LlamaLM extends WeightedModel<LlamaConfig> {
+  /** Which layers take LoRA adapters (nn.Linear, [out, in]) and PEFT's names for them. */
+  readonly loraLayout: Readonly<LoraLayout> = LLAMA_LORA_LAYOUT;
+}
 
 /**
  * A Llama model from host tensors: exactly the tensors `llamaWeightShapes(config)` names (a

@@ -17,6 +17,14 @@ import {
   ropeInverseFrequencies,
 } from "./llama_config.ts";
 import { OnnxLlamaEngine, OnnxLlamaLM } from "./engine/llama_engine.ts";
+import { loraGraphSpec } from "./engine/lora_graph.ts";
+import {
+  createLoraAdapters,
+  LLAMA_LORA_LAYOUT,
+  loadLoraAdapters,
+  saveLoraAdapters,
+} from "./lora.ts";
+import { Rng } from "../core/prng.ts";
 import { type HostTensor, readSafetensors } from "./safetensors.ts";
 
 await initBackend();
@@ -344,6 +352,70 @@ Deno.test("Llama training graphs: log-probs as scored, gradients as finite diffe
     tf.dispose([weights, ...Object.values(grads)]);
   } finally {
     await engine.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("Llama LoRA: adapted logits equal the merged model's; PEFT's names; adapter gradients alone", async () => {
+  const model = await loadLlama(dir);
+  const adapters = createLoraAdapters(
+    llamaWeightShapes(model.config),
+    { r: 4, alpha: 8, dropout: 0, targetModules: ["q_proj", "v_proj", "gate_proj"] },
+    new Rng(2),
+    LLAMA_LORA_LAYOUT,
+  );
+  for (const { b } of adapters.pairs.values()) {
+    tf.tidy(() => b.assign(tf.randomNormal(b.shape, 0, 0.2, "float32", 7)));
+  }
+  const adapted = model.withLora(adapters);
+  const spec = loraGraphSpec(adapters);
+  const engine = await OnnxLlamaEngine.create(model.config, { lora: spec });
+  const plainEngine = await OnnxLlamaEngine.create(model.config);
+  const out = await Deno.makeTempDir({ prefix: "rlgf-llama-lora-" });
+  try {
+    const merged = llamaFromHost(model.config, await adapted.mergedToHost(), "merged");
+    const ids = [[464, 2068, 7586, 21831, 18045]];
+    const [a] = await engine.logits(adapted, ids);
+    const [m] = await plainEngine.logits(merged, ids);
+    const [base] = await engine.logits(model, ids); // zero adapters: the base
+    const [plain] = await plainEngine.logits(model, ids);
+    let worst = 0, moved = 0, same = 0;
+    a.forEach((row, t) =>
+      row.forEach((v, j) => {
+        worst = Math.max(worst, Math.abs(v - m[t][j]));
+        moved = Math.max(moved, Math.abs(v - plain[t][j]));
+        same = Math.max(same, Math.abs(base[t][j] - plain[t][j]));
+      })
+    );
+    assert.ok(worst <= 1e-4, `adapted vs merged: ${worst}`);
+    assert.ok(moved > 1e-2, "the adapters change the logits");
+    assert.ok(same <= 1e-5, `a plain model on a LoRA engine: ${same}`);
+    merged.dispose();
+    await saveLoraAdapters(adapters, out, "/abs/tiny-llama");
+    const keys = [...(await readSafetensors(`${out}/adapter_model.safetensors`)).keys()];
+    assert.ok(keys.includes("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+    const again = await loadLoraAdapters(out, llamaWeightShapes(model.config), LLAMA_LORA_LAYOUT);
+    assert.deepEqual([...again.adapters.pairs.keys()], [...adapters.pairs.keys()]);
+    again.adapters.dispose();
+    // the gradient step trains the adapters alone
+    const policy = new OnnxLlamaLM(adapted, engine);
+    const variables = policy.trainableVariables();
+    assert.equal(variables.length, adapters.variables().length);
+    const { value, grads } = tf.variableGrads(
+      () =>
+        tf.tidy(() =>
+          tf.sum(policy.forwardContinuation([[464, 2068]], [[7586, 21831]]).logProbs) as tf.Scalar
+        ),
+      variables,
+    );
+    value.dispose();
+    assert.ok(Object.values(grads).every((g) => g.dataSync().some((x) => x !== 0)));
+    tf.dispose(Object.values(grads));
+  } finally {
+    await Deno.remove(out, { recursive: true });
+    await engine.dispose();
+    await plainEngine.dispose();
+    adapted.dispose();
     model.dispose();
   }
 });

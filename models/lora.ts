@@ -75,6 +75,17 @@ export const T5_LORA_LAYOUT: Readonly<LoraLayout> = Object.freeze({
   taskType: "SEQ_2_SEQ_LM",
 });
 
+/** The Llama family: the nn.Linear projections of attention and of the SwiGLU MLP. */
+export const LLAMA_LORA_LAYOUT: Readonly<LoraLayout> = Object.freeze({
+  architecture: "Llama",
+  adaptable: /\.self_attn\.(q|k|v|o)_proj$|\.mlp\.(gate|up|down)_proj$/,
+  moduleNames: "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj",
+  defaultTargets: ["q_proj", "v_proj"],
+  fanInFanOut: false,
+  peftPrefix: "base_model.model.",
+  taskType: "CAUSAL_LM",
+});
+
 /** A layer's [in, out] features from its stored weight shape. */
 function features(shape: readonly number[], layout: LoraLayout): [number, number] {
   return layout.fanInFanOut ? [shape[0], shape[1]] : [shape[1], shape[0]];

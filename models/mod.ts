@@ -121,6 +121,7 @@ export {
   createLoraAdapters,
   GPT2_LORA_LAYOUT,
   isTargeted,
+  LLAMA_LORA_LAYOUT,
   loadLoraAdapters,
   LoraAdapters,
   type LoraConfig,

@@ -30,12 +30,11 @@ import {
 } from "../ort_decode_session.ts";
 import { buildScoreGraph, buildStepGraph, buildTrainingGraphs } from "./gpt2_graphs.ts";
 import {
-  adapterVariables,
   type LoraGraphSpec,
   loraGraphSpec,
+  modelFeeds,
   sameLoraSpec,
   trainedVariables,
-  zeroAdapterFeeds,
 } from "./lora_graph.ts";
 import type { LoraAdapters } from "../lora.ts";
 import type { TrainingHead } from "./heads.ts";
@@ -78,7 +77,6 @@ export interface ScoreResult {
 /** Runs GPT-2 forwards (and backwards) for any {@linkcode GPT2LM} of one config on ONNX Runtime. */
 export class OnnxGpt2Engine {
   #weights = new WeightFeeds();
-  #zeroAdapters: Record<string, ort.Tensor> | null = null;
   #training = new Map<TrainingHead, TrainingPair>();
   #logits: Promise<ort.InferenceSession> | null = null;
   #sampling: OrtSampling;
@@ -199,8 +197,7 @@ export class OnnxGpt2Engine {
     if (!this.accepts(model.config, model.lora)) {
       throw new RangeError("OnnxGpt2Engine was built for a different GPT-2 config or LoRA");
     }
-    // keyed by the weight map, so LoRA views of one base share one host copy of it
-    const feeds = this.#weights.of(model.weights, model.weights);
+    const feeds = modelFeeds(this.#weights, model, this.lora);
     if (transposedHead) {
       feeds["wte_t"] = this.#weights.derived(
         model.weights,
@@ -209,18 +206,7 @@ export class OnnxGpt2Engine {
         transpose,
       );
     }
-    if (this.lora) Object.assign(feeds, this.#adapterFeeds(model));
     return feeds;
-  }
-
-  /** A model's adapters by graph input name (zeros for a model without adapters). */
-  #adapterFeeds(model: GPT2LM): Record<string, ort.Tensor> {
-    if (model.lora) return this.#weights.of(model.lora, adapterVariables(model.lora));
-    this.#zeroAdapters ??= zeroAdapterFeeds(
-      this.lora!,
-      (path) => model.weights.get(`${path}.weight`)!.shape,
-    );
-    return this.#zeroAdapters;
   }
 
   /** The step graph bound to `model`'s current weights, as a decode-session graph. */

@@ -47,6 +47,14 @@ import {
   type ValueHeadVariables,
 } from "./training.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
+import type { LoraAdapters } from "../lora.ts";
+import {
+  type LoraGraphSpec,
+  loraGraphSpec,
+  modelFeeds,
+  sameLoraSpec,
+  trainedVariables,
+} from "./lora_graph.ts";
 
 /** Runs Llama-family forwards for any {@linkcode LlamaLM} of one config on ONNX Runtime. */
 export class OnnxLlamaEngine {
@@ -61,16 +69,22 @@ export class OnnxLlamaEngine {
     readonly config: LlamaConfig,
     private sessions: { step: ort.InferenceSession; score: ort.InferenceSession },
     private options: ort.InferenceSession.SessionOptions,
+    /** The LoRA adapters its graphs take (a model without adapters runs with zero ones). */
+    readonly lora: LoraGraphSpec | null,
   ) {
     this.#sampling = new OrtSampling(options);
     this.#inverse = ropeInverseFrequencies(config);
   }
 
-  /** Builds the graphs for `config` and opens their sessions (`threads` intra-op threads). */
+  /**
+   * Builds the graphs for `config` (with `lora`, graphs taking those adapters: an adapted
+   * model's gradient step trains them alone) and opens their sessions.
+   */
   static async create(
     config: LlamaConfig,
-    options: { threads?: number } = {},
+    options: { threads?: number; lora?: LoraGraphSpec } = {},
   ): Promise<OnnxLlamaEngine> {
+    const lora = options.lora;
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: options.threads ?? 2,
       interOpNumThreads: 1,
@@ -78,13 +92,13 @@ export class OnnxLlamaEngine {
       logSeverityLevel: 3,
     };
     const [step, score] = await Promise.all([
-      ort.InferenceSession.create(buildLlamaStepGraph(config), sessionOptions),
-      ort.InferenceSession.create(buildLlamaScoreGraph(config, { head: "logprobs" }), {
+      ort.InferenceSession.create(buildLlamaStepGraph(config, lora), sessionOptions),
+      ort.InferenceSession.create(buildLlamaScoreGraph(config, { head: "logprobs", lora }), {
         ...sessionOptions,
         enableCpuMemArena: false,
       }),
     ]);
-    return new OnnxLlamaEngine(config, { step, score }, sessionOptions);
+    return new OnnxLlamaEngine(config, { step, score }, sessionOptions, lora ?? null);
   }
 
   /** Releases every session; the engine cannot be used afterwards. */
@@ -103,17 +117,21 @@ export class OnnxLlamaEngine {
     ]);
   }
 
-  /** Whether a model of `config` runs on this engine's graphs (every field equal). */
-  accepts(config: LlamaConfig): boolean {
+  /**
+   * Whether a model of `config` (with these adapters) runs on this engine's graphs: every config
+   * field equal; an adapted model needs an engine built for its adapters.
+   */
+  accepts(config: LlamaConfig, adapters: LoraAdapters | null = null): boolean {
+    if (adapters && !(this.lora && sameLoraSpec(this.lora, loraGraphSpec(adapters)))) return false;
     return JSON.stringify(config) === JSON.stringify(this.config);
   }
 
   #feeds(model: LlamaLM): Record<string, ort.Tensor> {
     if (this.#disposed) throw new Error("OnnxLlamaEngine was disposed");
-    if (!this.accepts(model.config)) {
-      throw new RangeError("OnnxLlamaEngine was built for a different Llama config");
+    if (!this.accepts(model.config, model.lora)) {
+      throw new RangeError("OnnxLlamaEngine was built for a different Llama config or LoRA");
     }
-    return this.#weights.of(model.weights, model.weights);
+    return modelFeeds(this.#weights, model, this.lora);
   }
 
   /** rope_cos / rope_sin feeds [B, T, 1, head_dim] of the positions [B * T]. */
@@ -151,7 +169,7 @@ export class OnnxLlamaEngine {
     const t = batch.t;
     this.#checkLength(t);
     this.#logits ??= ort.InferenceSession.create(
-      buildLlamaScoreGraph(this.config, { head: "logits" }),
+      buildLlamaScoreGraph(this.config, { head: "logits", lora: this.lora ?? undefined }),
       { ...this.options, enableCpuMemArena: false },
     );
     const session = await this.#logits;
@@ -287,7 +305,8 @@ export class OnnxLlamaEngine {
     const weights = this.#feeds(model);
     let pair = this.#training.get(head);
     if (!pair) {
-      pair = TrainingPair.open(buildLlamaTrainingGraphs(this.config, { head }), {
+      const lora = this.lora ?? undefined;
+      pair = TrainingPair.open(buildLlamaTrainingGraphs(this.config, { head, lora }), {
         ...this.options,
         enableCpuMemArena: false,
       });
@@ -311,12 +330,13 @@ export class OnnxLlamaEngine {
     if (head === "lm") feeds.targets = int64(batch.targets, [m]);
     const shape = { rows: m, width: this.config.hiddenSize };
     const value = valueHead ? { variables: valueHead, weights: this.#weights } : undefined;
-    return pair.run(feeds, model.weights, shape, head, value);
+    return pair.run(feeds, trainedVariables(model, this.lora), shape, head, value);
   }
 
   /** The tfjs bridge's view of `model` (and a critic's `valueHead`) on this engine. */
   trainer(model: LlamaLM, valueHead?: ValueHeadVariables): EngineTrainer {
-    const weights = new Map(model.weights);
+    // an adapted model's gradient step trains its adapters (graph inputs lora_A.*, lora_B.*)
+    const weights = new Map(trainedVariables(model));
     if (valueHead) {
       weights.set(VALUE_HEAD.weight, valueHead.weight).set(VALUE_HEAD.bias, valueHead.bias);
     }

@@ -17,12 +17,20 @@ import { llamaWeightShapes } from "../llama_config.ts";
 import { Graph, type Value } from "../graph/builder.ts";
 import { type TrainingModels, trainingModels } from "../graph/autodiff.ts";
 import { tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
+import {
+  type GraphWeights,
+  graphWeights,
+  isAdapterInput,
+  type LoraGraphSpec,
+  withLoraUpdate,
+} from "./lora_graph.ts";
 
-type Weights = Map<string, Value>;
+type Weights = GraphWeights;
 
-/** y = x·Wᵀ (+ b) for an nn.Linear weight W [out, in]. */
+/** y = x·Wᵀ (+ b) for an nn.Linear weight W [out, in], plus s·(x·Aᵀ)·Bᵀ with an adapter. */
 function linear(g: Graph, x: Value, w: Weights, name: string): Value {
-  return g.gemm(x, w.get(`${name}.weight`)!, w.get(`${name}.bias`), { transB: true });
+  const y = g.gemm(x, w.get(`${name}.weight`)!, w.get(`${name}.bias`), { transB: true });
+  return withLoraUpdate(g, x, y, w, name);
 }
 
 /** RMSNorm: w · x / √(mean(x²) + eps). */
@@ -154,7 +162,7 @@ function rowInputs(g: Graph, config: LlamaConfig, keys: string) {
  * past_key.l / past_value.l [B, kv heads, P, head_dim], the weights. Outputs: last_logits
  * [B, V], present_key.l / present_value.l.
  */
-export function buildLlamaStepGraph(config: LlamaConfig): Uint8Array {
+export function buildLlamaStepGraph(config: LlamaConfig, lora?: LoraGraphSpec): Uint8Array {
   const g = new Graph();
   const { numKeyValueHeads: nkv, headDim: hd, hiddenSize: d } = config;
   const inputs = rowInputs(g, config, "P+T");
@@ -162,7 +170,7 @@ export function buildLlamaStepGraph(config: LlamaConfig): Uint8Array {
     k: g.input(`past_key.${l}`, "float32", ["B", nkv, "P", hd]),
     v: g.input(`past_value.${l}`, "float32", ["B", nkv, "P", hd]),
   }));
-  const w = g.weightInputs(llamaWeightShapes(config));
+  const w = graphWeights(g, llamaWeightShapes(config), lora);
   const { hidden, present } = trunk(g, config, w, inputs, past);
   const perRow = g.reshape(hidden, g.concat([g.shape(inputs.ids), g.ints([d])], 0), ["B", "T", d]);
   const last = g.gather(perRow, g.constant([-1], [], "int64"), 1); // (B, d)
@@ -191,11 +199,11 @@ export function buildLlamaStepGraph(config: LlamaConfig): Uint8Array {
  */
 export function buildLlamaScoreGraph(
   config: LlamaConfig,
-  options: { head: "logprobs" | "logits" },
+  options: { head: "logprobs" | "logits"; lora?: LoraGraphSpec },
 ): Uint8Array {
   const g = new Graph();
   const inputs = rowInputs(g, config, "T");
-  const w = g.weightInputs(llamaWeightShapes(config));
+  const w = graphWeights(g, llamaWeightShapes(config), options.lora);
   const { hidden } = trunk(g, config, w, inputs);
   const logits = lmHead(g, config, hidden, w);
   const graphInputs = [inputs.ids, inputs.rope.cos, inputs.rope.sin, inputs.bias, ...w.values()];
@@ -218,12 +226,12 @@ export function buildLlamaScoreGraph(
  */
 export function buildLlamaTrainingGraphs(
   config: LlamaConfig,
-  options: { head: TrainingHead },
+  options: { head: TrainingHead; lora?: LoraGraphSpec },
 ): TrainingModels {
   const g = new Graph();
   const inputs = rowInputs(g, config, "T");
   const predictRows = g.input("predict_rows", "int64", ["M"]);
-  const w = g.weightInputs(llamaWeightShapes(config));
+  const w = graphWeights(g, llamaWeightShapes(config), options.lora);
   const { hidden } = trunk(g, config, w, inputs);
   const picked = g.name(g.gather(hidden, predictRows), "hidden"); // (M, d)
   const graphInputs = [
@@ -236,7 +244,10 @@ export function buildLlamaTrainingGraphs(
   ];
   const outputs = [picked];
   const seeds = [g.input("grad_hidden", "float32", ["M", config.hiddenSize])];
-  const wrt = [...w.values()];
+  // with adapters the base is frozen: the backward computes the adapters' gradients alone
+  const wrt = options.lora
+    ? [...w.entries()].filter(([name]) => isAdapterInput(name)).map(([, v]) => v)
+    : [...w.values()];
   if (options.head === "lm") {
     const targets = g.input("targets", "int64", ["M"]);
     const [logp, entropy] = tokenLogProbs(g, lmHead(g, config, picked, w), targets);
@@ -254,7 +265,7 @@ export function buildLlamaTrainingGraphs(
     wrt.push(head.weight, head.bias);
   }
   return trainingModels(g, {
-    name: `llama_train_${options.head}`,
+    name: `llama_train_${options.head}${options.lora ? "_lora" : ""}`,
     inputs: graphInputs,
     outputs,
     seeds,

@@ -12,6 +12,7 @@ import * as ort from "onnxruntime-node";
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Graph, Value } from "../graph/builder.ts";
 import type { LoraAdapters } from "../lora.ts";
+import type { WeightFeeds } from "./weight_feeds.ts";
 
 /** LoRA adapters a graph takes: the adapted module paths, the rank, the scale, the layout. */
 export interface LoraGraphSpec {
@@ -144,6 +145,34 @@ export function trainedVariables(
     );
   }
   return model.lora ? adapterVariables(model.lora) : model.weights;
+}
+
+// zero adapters per engine spec, made once
+const zeroCache = new WeakMap<LoraGraphSpec, Record<string, ort.Tensor>>();
+
+/**
+ * The feeds of a model on an engine built for `spec` (or for no adapters): its weights, keyed by
+ * the weight map so that LoRA views of one base share one host copy, and its adapters (zeros for
+ * a model without adapters).
+ * @param feeds the engine's host copies
+ * @param model the model
+ * @param spec the engine's adapters, or null
+ * @returns ONNX tensors by graph input name
+ */
+export function modelFeeds(
+  feeds: WeightFeeds,
+  model: { weights: ReadonlyMap<string, tf.Variable>; lora?: LoraAdapters | null },
+  spec: LoraGraphSpec | null,
+): Record<string, ort.Tensor> {
+  const weights = feeds.of(model.weights, model.weights);
+  if (!spec) return weights;
+  if (model.lora) return { ...weights, ...feeds.of(model.lora, adapterVariables(model.lora)) };
+  let zeros = zeroCache.get(spec);
+  if (!zeros) {
+    zeros = zeroAdapterFeeds(spec, (path) => model.weights.get(`${path}.weight`)!.shape);
+    zeroCache.set(spec, zeros);
+  }
+  return { ...weights, ...zeros };
 }
 
 /**

@@ -31,12 +31,11 @@ import { WeightFeeds } from "./weight_feeds.ts";
 import { OrtSampling } from "./sampling_ops.ts";
 import type { LoraAdapters } from "../lora.ts";
 import {
-  adapterVariables,
   type LoraGraphSpec,
   loraGraphSpec,
+  modelFeeds,
   sameLoraSpec,
   trainedVariables,
-  zeroAdapterFeeds,
 } from "./lora_graph.ts";
 import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
 import { int64, pick, TrainingPair, type ValueHeadVariables } from "./training.ts";
@@ -85,7 +84,6 @@ export interface T5ScoreResult {
 /** Runs T5 forwards (and backwards) for any T5 model of one config on ONNX Runtime. */
 export class OnnxT5Engine {
   #weights = new WeightFeeds();
-  #zeroAdapters: Record<string, ort.Tensor> | null = null;
   #training = new Map<TrainingHead, TrainingPair>();
   #logits: Promise<ort.InferenceSession> | null = null;
   #sampling: OrtSampling;
@@ -180,17 +178,7 @@ export class OnnxT5Engine {
     if (!this.accepts(model.config, model.lora ?? null)) {
       throw new RangeError("OnnxT5Engine was built for a different T5 config or LoRA");
     }
-    // keyed by the weight map, so LoRA views of one base share one host copy of it
-    const feeds = this.#weights.of(model.weights, model.weights);
-    if (!this.lora) return feeds;
-    if (model.lora) {
-      return { ...feeds, ...this.#weights.of(model.lora, adapterVariables(model.lora)) };
-    }
-    this.#zeroAdapters ??= zeroAdapterFeeds(
-      this.lora,
-      (path) => model.weights.get(`${path}.weight`)!.shape,
-    );
-    return { ...feeds, ...this.#zeroAdapters };
+    return modelFeeds(this.#weights, model, this.lora);
   }
 
   #encoderFeeds(prompts: number[][], attentionMask?: number[][]) {
