@@ -8,6 +8,7 @@
  * switch points splice their tokens into the learner's trajectories.
  * @module
  */
+import { parseHubId, resolveModelDir } from "../models/hub.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { loadPolicy } from "../models/t5_checkpoint.ts";
 import { loadOnnxCausalLM } from "../models/onnx_causal_lm.ts";
@@ -105,7 +106,12 @@ export async function requireFolder(
   try {
     info = await Deno.stat(dir);
   } catch {
-    throw new ConfigError(field, `folder "${dir}" does not exist (expected ${what})`);
+    // not a folder here: a hub id is fetched into the hub cache
+    if (parseHubId(dir)) return await resolveModelDir(dir);
+    throw new ConfigError(
+      field,
+      `folder "${dir}" does not exist (expected ${what}, or a hub id org/name[@revision])`,
+    );
   }
   if (!info.isDirectory) {
     throw new ConfigError(field, `"${dir}" is not a folder (expected ${what})`);

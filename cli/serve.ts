@@ -5,6 +5,7 @@
  * the requests in flight.
  * @module
  */
+import { parseHubId, resolveModelDir } from "../models/hub.ts";
 import { InputError } from "../core/errors.ts";
 import { initBackend } from "../models/backend.ts";
 import { type EngineMode, onEngine, openEngine } from "../models/engine/mod.ts";
@@ -84,7 +85,7 @@ export async function startServe(
   if (typeof values.model !== "string") {
     throw new FlagError("flag --model is required: the model folder to serve (--model DIR)");
   }
-  const dir = values.model.replace(/\/+$/, "") || "/";
+  let dir = values.model.replace(/\/+$/, "") || "/";
   const engineMode = (choiceFlag("--engine", values.engine, ["auto", "onnx", "tfjs"], "engine") ??
     "auto") as EngineMode;
   const port = integerFlag("--port", values.port) ?? 8000;
@@ -97,8 +98,11 @@ export async function startServe(
       throw new FlagError(`flag --api-key-env: environment variable ${keyEnv} is unset or empty`);
     }
   }
-  if (!(await exists(dir))) throw new InputError("model folder not found (--model)", dir);
+  if (!(await exists(dir)) && !parseHubId(dir)) {
+    throw new InputError("model folder not found (--model; a hub id is org/name[@revision])", dir);
+  }
   await initBackend();
+  dir = await resolveModelDir(dir);
   const model = await loadPolicy(dir);
   if (!model.tokenizer) {
     model.dispose();

@@ -151,3 +151,11 @@ export {
   ropeTables,
 } from "./llama_config.ts";
 export { OnnxLlamaEngine, OnnxLlamaLM, OnnxLlamaValueModel } from "./engine/llama_engine.ts";
+export {
+  fetchHubModel,
+  hubCacheDir,
+  type HubId,
+  parseHubId,
+  resolveModelDir,
+  type ResolveOptions,
+} from "./hub.ts";
