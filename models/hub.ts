@@ -26,7 +26,9 @@ const OPTIONAL = new Set(["generation_config.json", "special_tokens_map.json"]);
 
 /** A hub model id and revision. */
 export interface HubId {
+  /** `org/name`. */
   repo: string;
+  /** A branch, tag or commit (default "main"). */
   revision: string;
 }
 
