@@ -6,6 +6,10 @@
  * @module
  */
 import { parseHubId, resolveModelDir } from "../models/hub.ts";
+import { LlamaLM, loadLlama } from "../models/llama.ts";
+import { LLAMA_MODEL_TYPES } from "../models/llama_config.ts";
+import { OnnxLlamaEngine, OnnxLlamaLM } from "../models/engine/llama_engine.ts";
+import { readConfigFile } from "../models/checkpoint.ts";
 import { InputError } from "../core/errors.ts";
 import { initBackend } from "../models/backend.ts";
 import { type EngineMode, onEngine, openEngine } from "../models/engine/mod.ts";
@@ -103,16 +107,11 @@ export async function startServe(
   }
   await initBackend();
   dir = await resolveModelDir(dir);
-  const model = await loadPolicy(dir);
+  const { model, engine, served } = await openServed(dir, engineMode, io);
   if (!model.tokenizer) {
     model.dispose();
     throw new InputError("Missing tokenizer.json: the model folder must hold its tokenizer", dir);
   }
-  const engine = await openEngine(model.config, engineMode, {
-    training: false,
-    note: (message) => io.err(message),
-  });
-  const served = onEngine(model as never, engine) as CausalLM | Seq2SeqLM;
   const name = values.name ?? dir.split("/").at(-1)!;
   const serviceOptions = {
     queue: {
@@ -144,7 +143,11 @@ export async function startServe(
     ...(apiKey ? { apiKey } : {}),
     maxBodyBytes: integerFlag("--max-body-bytes", values["max-body-bytes"], 1),
   });
-  const family = served.seq2seq ? "T5" : "GPT-2";
+  const family = model instanceof LlamaLM
+    ? "Llama"
+    : (served as { seq2seq?: boolean }).seq2seq
+    ? "T5"
+    : "GPT-2";
   io.err(
     `serving ${name} (${family}, ${engine ? "ONNX Runtime" : "tfjs"}) at ${server.baseUrl}` +
       (keyEnv ? ` (key from ${keyEnv})` : " (no key)") + (lora ? ", LoRA adapters on" : ""),
@@ -198,3 +201,25 @@ export function main(argv: string[], io: CliIo = CONSOLE_IO): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
+
+/**
+ * The model of a folder and what serves it: GPT-2 and T5 on the engine (or tfjs), the Llama
+ * family on its engine (it has no TensorFlow.js forward).
+ */
+async function openServed(dir: string, mode: EngineMode, io: { err(line: string): void }) {
+  const { json } = await readConfigFile(dir);
+  if (LLAMA_MODEL_TYPES.includes((json as { model_type?: string }).model_type ?? "")) {
+    if (mode === "tfjs") {
+      throw new FlagError("flag --engine: a Llama-family model runs on ONNX Runtime only");
+    }
+    const model = await loadLlama(dir);
+    const engine = await OnnxLlamaEngine.create(model.config);
+    return { model, engine, served: new OnnxLlamaLM(model, engine) };
+  }
+  const model = await loadPolicy(dir);
+  const engine = await openEngine(model.config, mode, {
+    training: false,
+    note: (message) => io.err(message),
+  });
+  return { model, engine, served: onEngine(model as never, engine) as CausalLM | Seq2SeqLM };
+}

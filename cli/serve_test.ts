@@ -100,3 +100,43 @@ Deno.test("deno task serve: a missing folder or an unset key variable is one lin
   assert.equal(unset.code, 1);
   assert.match(new TextDecoder().decode(unset.stderr), /RLGF_NO_SUCH_VAR is unset/);
 });
+
+Deno.test("deno task serve: a Llama-family folder, greedy ids as PyTorch's", async () => {
+  const llama = `${root}tests/fixtures/tiny-llama`;
+  const greedy = JSON.parse(await Deno.readTextFile(`${llama}/reference.json`)).greedy[0];
+  const child = serve(["--model", llama, "--port", "0"]).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  try {
+    while (!/^serving .*\n/m.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`serve ended early:\n${text}`);
+      text += value;
+    }
+    assert.match(text, /serving tiny-llama \(Llama, ONNX Runtime\)/);
+    const base = text.match(/(http:\/\/127\.0\.0\.1:\d+\/v1)/)![1];
+    const json = await fetch(`${base}/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "tiny-llama",
+        prompt: [greedy.prompt_ids],
+        max_tokens: greedy.max_new_tokens,
+        temperature: 0,
+        ignore_eos: true,
+        logprobs: 0,
+        return_tokens_as_token_ids: true,
+      }),
+    }).then((r) => r.json());
+    const ids = json.choices[0].logprobs.tokens.map((t: string) => Number(t.split(":")[1]));
+    assert.deepEqual(ids, greedy.new_ids);
+    (json.choices[0].logprobs.token_logprobs as number[]).forEach((lp, t) =>
+      assert.ok(Math.abs(lp - greedy.new_token_logprobs[t]) < 2e-4, `log-prob ${t}`)
+    );
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await reader.cancel().catch(() => {});
+    await child.stdout.cancel().catch(() => {});
+  }
+});

@@ -51,8 +51,10 @@ export interface ServedModel {
  */
 export function contextLengthOf(model: CausalLM | Seq2SeqLM | TokenGenerator): number {
   if (model.seq2seq) return 512;
-  const positions = (model as Partial<CausalLM>).config?.nPositions;
-  return positions ?? Number.MAX_SAFE_INTEGER; // a scripted generator reads any length
+  const config = (model as { config?: { nPositions?: number; maxPositionEmbeddings?: number } })
+    .config;
+  // a scripted generator reads any length
+  return config?.nPositions ?? config?.maxPositionEmbeddings ?? Number.MAX_SAFE_INTEGER;
 }
 
 /** Options of {@linkcode CompletionService}. */
