@@ -108,6 +108,9 @@ export {
   OnnxAcceleratedSeq2SeqLM,
   OnnxAcceleratedValueModel,
   OnnxGpt2Engine,
+  OnnxLlamaEngine,
+  OnnxLlamaLM,
+  OnnxLlamaValueModel,
   OnnxT5Engine,
   openEngine,
   type OpenEngineOptions,
@@ -150,7 +153,6 @@ export {
   ropeInverseFrequencies,
   ropeTables,
 } from "./llama_config.ts";
-export { OnnxLlamaEngine, OnnxLlamaLM, OnnxLlamaValueModel } from "./engine/llama_engine.ts";
 export {
   fetchHubModel,
   hubCacheDir,

@@ -20,3 +20,4 @@ export {
 } from "./accelerated.ts";
 export { type EngineMode, openEngine, type OpenEngineOptions } from "./open.ts";
 export { OnnxT5Engine, type T5ScoreResult, type T5Weights } from "./t5_engine.ts";
+export { OnnxLlamaEngine, OnnxLlamaLM, OnnxLlamaValueModel } from "./llama_engine.ts";
