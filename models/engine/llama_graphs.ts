@@ -22,22 +22,14 @@ import {
   graphWeights,
   isAdapterInput,
   type LoraGraphSpec,
-  withLoraUpdate,
 } from "./lora_graph.ts";
+import { linear, rmsNorm } from "./layers.ts";
 
 type Weights = GraphWeights;
 
-/** y = x·Wᵀ (+ b) for an nn.Linear weight W [out, in], plus s·(x·Aᵀ)·Bᵀ with an adapter. */
-function linear(g: Graph, x: Value, w: Weights, name: string): Value {
-  const y = g.gemm(x, w.get(`${name}.weight`)!, w.get(`${name}.bias`), { transB: true });
-  return withLoraUpdate(g, x, y, w, name);
-}
-
-/** RMSNorm: w · x / √(mean(x²) + eps). */
-function rmsNorm(g: Graph, config: LlamaConfig, x: Value, w: Weights, name: string): Value {
-  const meanSquare = g.reduceMean(g.mul(x, x), [-1], true); // (N, 1)
-  const inverse = g.reciprocal(g.sqrt(g.add(meanSquare, config.rmsNormEps)));
-  return g.mul(g.mul(x, inverse), w.get(`${name}.weight`)!);
+/** The config's RMSNorm of `name` (models/engine/layers.ts). */
+function norm(g: Graph, config: LlamaConfig, x: Value, w: Weights, name: string): Value {
+  return rmsNorm(g, x, w.get(`${name}.weight`)!, config.rmsNormEps);
 }
 
 /** The rotary tables of a batch: cos and sin [B, T, 1, head_dim] (broadcast over heads). */
@@ -120,7 +112,7 @@ function trunk(
     const a = attention(
       g,
       config,
-      rmsNorm(g, config, x, w, `${p}.input_layernorm`),
+      norm(g, config, x, w, `${p}.input_layernorm`),
       w,
       `${p}.self_attn`,
       {
@@ -131,10 +123,10 @@ function trunk(
       },
     );
     x = g.add(x, a.y);
-    x = g.add(x, mlp(g, rmsNorm(g, config, x, w, `${p}.post_attention_layernorm`), w, `${p}.mlp`));
+    x = g.add(x, mlp(g, norm(g, config, x, w, `${p}.post_attention_layernorm`), w, `${p}.mlp`));
     present.push(a.present);
   }
-  return { hidden: rmsNorm(g, config, x, w, "model.norm"), present };
+  return { hidden: norm(g, config, x, w, "model.norm"), present };
 }
 
 /** Logits (N, V): the tied embedding or lm_head. */

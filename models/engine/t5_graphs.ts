@@ -26,22 +26,14 @@ import {
   graphWeights,
   isAdapterInput,
   type LoraGraphSpec,
-  withLoraUpdate,
 } from "./lora_graph.ts";
+import { linear, rmsNorm } from "./layers.ts";
 
 type Weights = GraphWeights;
 
-/** y = x·Wᵀ for an nn.Linear weight W [out, in], plus s·(x·Aᵀ)·Bᵀ where it has an adapter. */
-function linear(g: Graph, x: Value, w: Weights, name: string): Value {
-  const y = g.gemm(x, w.get(`${name}.weight`)!, undefined, { transB: true });
-  return withLoraUpdate(g, x, y, w, name);
-}
-
-/** T5LayerNorm: w · x / √(mean(x²) + eps). */
-function rmsNorm(g: Graph, config: T5Config, x: Value, w: Weights, name: string): Value {
-  const meanSquare = g.reduceMean(g.mul(x, x), [-1], true); // (N, 1)
-  const inverse = g.reciprocal(g.sqrt(g.add(meanSquare, config.layerNormEpsilon)));
-  return g.mul(g.mul(x, inverse), w.get(`${name}.weight`)!);
+/** The config's RMSNorm of `name` (models/engine/layers.ts). */
+function norm(g: Graph, config: T5Config, x: Value, w: Weights, name: string): Value {
+  return rmsNorm(g, x, w.get(`${name}.weight`)!, config.layerNormEpsilon);
 }
 
 /** (N, h·d_kv) -> (B, h, T, d_kv) given the runtime shape (B, T, h, d_kv). */
@@ -89,14 +81,14 @@ function encoder(
   for (let i = 0; i < config.numLayers; i++) {
     const b = `encoder.block.${i}.layer`;
     const a = `${b}.0.SelfAttention`;
-    const h = rmsNorm(g, config, x, w, `${b}.0.layer_norm`);
+    const h = norm(g, config, x, w, `${b}.0.layer_norm`);
     const [q, k, v] = ["q", "k", "v"].map((p) =>
       heads(g, linear(g, h, w, `${a}.${p}`), shape, config, "S")
     );
     x = g.add(x, linear(g, attend(g, config, q, k, v, bias), w, `${a}.o`));
-    x = g.add(x, mlp(g, config, rmsNorm(g, config, x, w, `${b}.1.layer_norm`), w, `${b}.1`));
+    x = g.add(x, mlp(g, config, norm(g, config, x, w, `${b}.1.layer_norm`), w, `${b}.1`));
   }
-  return rmsNorm(g, config, x, w, "encoder.final_layer_norm");
+  return norm(g, config, x, w, "encoder.final_layer_norm");
 }
 
 /** One decoder layer's cross-attention keys and values (B, h, S, d_kv). */
@@ -138,7 +130,7 @@ function decoder(
   for (let i = 0; i < config.numDecoderLayers; i++) {
     const b = `decoder.block.${i}.layer`;
     const a = `${b}.0.SelfAttention`;
-    const h = rmsNorm(g, config, x, w, `${b}.0.layer_norm`);
+    const h = norm(g, config, x, w, `${b}.0.layer_norm`);
     const [q, k0, v0] = ["q", "k", "v"].map((p) =>
       heads(g, linear(g, h, w, `${a}.${p}`), shape, config, "T")
     );
@@ -147,13 +139,13 @@ function decoder(
     present.push({ k, v });
     x = g.add(x, linear(g, attend(g, config, q, k, v, selfBias), w, `${a}.o`));
     const c = `${b}.1.EncDecAttention`;
-    const hc = rmsNorm(g, config, x, w, `${b}.1.layer_norm`);
+    const hc = norm(g, config, x, w, `${b}.1.layer_norm`);
     const qc = heads(g, linear(g, hc, w, `${c}.q`), shape, config, "T");
     const cross = inputs.cross[i];
     x = g.add(x, linear(g, attend(g, config, qc, cross.k, cross.v, inputs.crossBias), w, `${c}.o`));
-    x = g.add(x, mlp(g, config, rmsNorm(g, config, x, w, `${b}.2.layer_norm`), w, `${b}.2`));
+    x = g.add(x, mlp(g, config, norm(g, config, x, w, `${b}.2.layer_norm`), w, `${b}.2`));
   }
-  return { states: rmsNorm(g, config, x, w, "decoder.final_layer_norm"), present };
+  return { states: norm(g, config, x, w, "decoder.final_layer_norm"), present };
 }
 
 /** Logits (N, V) of decoder states: the tied head rescaled by d_model^-0.5, or lm_head. */
