@@ -51,7 +51,8 @@ const firstWeight = (model: unknown) =>
 
 Deno.test("imdbSmallParts() from a base folder: its tokenizer, a BC guide, held-out bits per byte", async () => {
   await withData(async (dataDir) => {
-    const parts = await imdbSmallParts(config(dataDir), new Rng(0));
+    const pretrained = { policy: { source: "base", dir: TINY, init: "pretrained" } };
+    const parts = await imdbSmallParts(config(dataDir, pretrained), new Rng(0));
     try {
       assert.equal(parts.tokenizer.vocabSize, 50257);
       assert.equal(parts.baselines[0].name, "BC guide");

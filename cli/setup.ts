@@ -203,7 +203,11 @@ export async function assembleSetup(
     task: parts.task,
     tokenizer: parts.tokenizer,
     evalRecords,
-    baselines: [{ name: "zero-shot", policy: zeroShot }, ...parts.baselines],
+    // on the engine too: the evaluation samples from every baseline, about 3x faster there
+    baselines: [{ name: "zero-shot", policy: zeroShot }, ...parts.baselines].map((b) => ({
+      ...b,
+      policy: onEngine(b.policy, engine),
+    })),
     ...(parts.policyMetrics ? { policyMetrics: parts.policyMetrics } : {}),
     learner: parts.learner,
     ...(parts.learnerDir ? { learnerDir: parts.learnerDir } : {}),

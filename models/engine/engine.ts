@@ -11,23 +11,20 @@
 /** @ignore onnxruntime documents its own types; we reference them, not re-export them. */
 import * as ort from "onnxruntime-node";
 import { generateWithSession } from "../generate.ts";
-import {
-  attentionBiasData,
-  checkTokenRows,
-  type ContinuationBatch,
-  leftPad,
-  logitsBatch,
-  logitsRows,
-  positionIds,
-} from "../padding.ts";
+import { checkTokenRows, type ContinuationBatch, logitsBatch, logitsRows } from "../padding.ts";
 import type { GPT2LM } from "../gpt2.ts";
 import type { GenerateOptions, GPT2Config } from "../types.ts";
+import { OrtDecodeSession, type OrtStepGraph } from "../ort_decode_session.ts";
 import {
-  type LayerKV,
-  OrtDecodeSession,
-  type OrtStepGraph,
-  type StepInputs,
-} from "../ort_decode_session.ts";
+  blockFeeds,
+  checkLength,
+  continuationSlices,
+  positionIdFeeds,
+  type PositionLimit,
+  scoreLayout,
+  stepRunner,
+  trainingFeeds,
+} from "./causal_runs.ts";
 import { buildScoreGraph, buildStepGraph, buildTrainingGraphs } from "./gpt2_graphs.ts";
 import {
   type LoraGraphSpec,
@@ -38,17 +35,12 @@ import {
 } from "./lora_graph.ts";
 import type { LoraAdapters } from "../lora.ts";
 import type { TrainingHead } from "./heads.ts";
-import {
-  int64,
-  pick,
-  type TrainingForward,
-  TrainingPair,
-  type ValueHeadVariables,
-} from "./training.ts";
+import { pick, type TrainingForward, type ValueHeadVariables } from "./training.ts";
 
 export type { TrainingForward } from "./training.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
-import { OrtSampling } from "./sampling_ops.ts";
+import { EngineSessions } from "./sessions.ts";
+import type { TrainingModels } from "../graph/autodiff.ts";
 
 // gelu_new and gelu_pytorch_tanh are the same function, the one our graphs build.
 const GELU_TANH = ["gelu_new", "gelu_pytorch_tanh"];
@@ -77,23 +69,15 @@ export interface ScoreResult {
 /** Runs GPT-2 forwards (and backwards) for any {@linkcode GPT2LM} of one config on ONNX Runtime. */
 export class OnnxGpt2Engine {
   #weights = new WeightFeeds();
-  #training = new Map<TrainingHead, TrainingPair>();
-  #logits: Promise<ort.InferenceSession> | null = null;
-  #sampling: OrtSampling;
-  #disposed = false;
 
   private constructor(
     readonly config: GPT2Config,
-    private stepSession: ort.InferenceSession,
-    private scoreSessions: { head: ort.InferenceSession; trunk: ort.InferenceSession },
-    private trainingOptions: ort.InferenceSession.SessionOptions,
+    private sessions: EngineSessions<"step" | "scoreHead" | "scoreTrunk">,
     /** Whether gradient steps run on the engine (else on tfjs). */
     readonly gradients: boolean,
     /** The LoRA adapters its graphs take (a model without adapters runs with zero ones). */
     readonly lora: LoraGraphSpec | null,
-  ) {
-    this.#sampling = new OrtSampling(trainingOptions);
-  }
+  ) {}
 
   /**
    * Builds the graphs for `config` and opens their sessions (`threads` intra-op
@@ -104,72 +88,25 @@ export class OnnxGpt2Engine {
     config: GPT2Config,
     options: { threads?: number; gradients?: boolean; lora?: LoraGraphSpec } = {},
   ): Promise<OnnxGpt2Engine> {
-    const lora = options.lora ?? null;
+    const lora = options.lora;
     if (!GELU_TANH.includes(config.activationFunction)) {
       throw new RangeError(
         `OnnxGpt2Engine implements gelu_new only; the model uses ${config.activationFunction}`,
       );
     }
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: options.threads ?? 2,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all",
-      logSeverityLevel: 3,
-    };
-    // The arena keeps every buffer a session ever allocated: good for the many small decode
-    // steps; the score and training graphs allocate [rows, vocab] buffers, which it would keep
-    // (about 0.8 GiB more peak memory at 16 x 128 tokens for 0.05 s less per forward).
-    const bigBuffers = { ...sessionOptions, enableCpuMemArena: false };
-    const [step, head, trunk] = await Promise.all([
-      ort.InferenceSession.create(buildStepGraph(config, options.lora), sessionOptions),
-      ort.InferenceSession.create(
-        buildScoreGraph(config, { head: "logprobs", lora: options.lora }),
-        bigBuffers,
-      ),
-      ort.InferenceSession.create(
-        buildScoreGraph(config, { head: "none", lora: options.lora }),
-        bigBuffers,
-      ),
-    ]);
-    const engine = new OnnxGpt2Engine(
-      config,
-      step,
-      { head, trunk },
-      bigBuffers,
-      options.gradients ?? true,
-      lora,
-    );
-    // open the training graphs now, so a runtime that cannot run them fails here, not mid-run
-    try {
-      if (engine.gradients) {
-        for (const head of ["lm", "value"] as const) engine.#trainingSessions(head);
-      }
-    } catch (error) {
-      await engine.dispose();
-      throw error;
-    }
+    const sessions = await EngineSessions.open("OnnxGpt2Engine", {
+      step: { graph: buildStepGraph(config, lora) },
+      scoreHead: { graph: buildScoreGraph(config, { head: "logprobs", lora }), bigBuffers: true },
+      scoreTrunk: { graph: buildScoreGraph(config, { head: "none", lora }), bigBuffers: true },
+    }, options.threads);
+    const engine = new OnnxGpt2Engine(config, sessions, options.gradients ?? true, lora ?? null);
+    if (engine.gradients) await sessions.openTraining((head) => engine.#trainingGraphs(head));
     return engine;
   }
 
   /** Releases every ONNX Runtime session; the engine cannot be used afterwards. */
-  async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    for (const pair of this.#training.values()) pair.dispose();
-    this.#training.clear();
-    const logits = this.#logits;
-    this.#logits = null;
-    await Promise.all([
-      logits?.then((session) => session.release()),
-      this.#sampling.release(),
-      this.stepSession.release(),
-      this.scoreSessions.head.release(),
-      this.scoreSessions.trunk.release(),
-    ]);
-  }
-
-  #alive(): void {
-    if (this.#disposed) throw new Error("OnnxGpt2Engine was disposed");
+  dispose(): Promise<void> {
+    return this.sessions.dispose();
   }
 
   /**
@@ -193,7 +130,7 @@ export class OnnxGpt2Engine {
    * @returns ONNX tensors by graph input name
    */
   weightFeeds(model: GPT2LM, transposedHead = true): Record<string, ort.Tensor> {
-    this.#alive();
+    this.sessions.alive();
     if (!this.accepts(model.config, model.lora)) {
       throw new RangeError("OnnxGpt2Engine was built for a different GPT-2 config or LoRA");
     }
@@ -214,8 +151,7 @@ export class OnnxGpt2Engine {
     const weights = this.weightFeeds(model);
     const { nLayer, nHead, nEmbd, vocabSize, eosTokenId } = this.config;
     const headDim = nEmbd / nHead;
-    const session = this.stepSession;
-    const sampling = this.#sampling;
+    const { sampling, fixed } = this.sessions;
     return {
       nLayer,
       nHead,
@@ -226,41 +162,16 @@ export class OnnxGpt2Engine {
       probabilities: (logits, rows, temperature) =>
         sampling.probabilities(logits, rows, temperature),
       topK: (logits, rows, k) => sampling.topK(logits, rows, k),
-      async run(inputs: StepInputs): Promise<{ logits: Float32Array; cache: LayerKV[] }> {
-        const { rows, steps, past } = inputs;
-        const bias = attentionBiasData(inputs.mask, rows, steps, past + steps);
-        const feeds: Record<string, ort.Tensor> = {
-          ...weights,
-          input_ids: new ort.Tensor("int64", inputs.ids, [rows, steps]),
-          position_ids: new ort.Tensor("int64", inputs.positions, [rows, steps]),
-          attn_bias: new ort.Tensor("float32", bias, [rows, 1, steps, past + steps]),
-        };
-        inputs.cache.forEach(({ k, v }, l) => {
-          feeds[`past_key.${l}`] = new ort.Tensor("float32", k, [rows, nHead, past, headDim]);
-          feeds[`past_value.${l}`] = new ort.Tensor("float32", v, [rows, nHead, past, headDim]);
-        });
-        const out = await session.run(feeds);
-        return {
-          logits: out.last_logits.data as Float32Array,
-          cache: inputs.cache.map((_, l) => ({
-            k: out[`present_key.${l}`].data as Float32Array,
-            v: out[`present_value.${l}`].data as Float32Array,
-          })),
-        };
-      },
+      run: stepRunner(fixed.step, weights, positionIdFeeds, { heads: nHead, headDim }),
     };
   }
 
-  #trainingSessions(head: TrainingHead): TrainingPair {
-    let pair = this.#training.get(head);
-    if (!pair) {
-      pair = TrainingPair.open(
-        buildTrainingGraphs(this.config, { head, lora: this.lora ?? undefined }),
-        this.trainingOptions,
-      );
-      this.#training.set(head, pair);
-    }
-    return pair;
+  get #limit(): PositionLimit {
+    return { max: this.config.nPositions, field: "nPositions" };
+  }
+
+  #trainingGraphs(head: TrainingHead): TrainingModels {
+    return buildTrainingGraphs(this.config, { head, lora: this.lora ?? undefined });
   }
 
   /**
@@ -284,24 +195,12 @@ export class OnnxGpt2Engine {
     head: TrainingHead,
     valueHead?: ValueHeadVariables,
   ): TrainingForward {
-    this.#alive();
-    const pair = this.#trainingSessions(head);
-    const { b, t, p, tc, mask } = batch;
-    const m = b * tc;
-    // row n·t + (p - 1 + j) of the B·T positions predicts continuation token j of row n
-    const predictRows = new Float64Array(m);
-    for (let n = 0; n < b; n++) {
-      for (let j = 0; j < tc; j++) predictRows[n * tc + j] = n * t + p - 1 + j;
-    }
-    const feeds: Record<string, ort.Tensor> = {
+    const pair = this.sessions.training(head, (h) => this.#trainingGraphs(h));
+    const feeds = {
       ...this.weightFeeds(model, false),
-      input_ids: int64(batch.ids, [b, t]),
-      position_ids: int64(positionIds(mask, b, t), [b, t]),
-      attn_bias: new ort.Tensor("float32", attentionBiasData(mask, b, t, t), [b, 1, t, t]),
-      predict_rows: int64(predictRows, [m]),
+      ...trainingFeeds(batch, positionIdFeeds, head === "lm"),
     };
-    if (head === "lm") feeds.targets = int64(batch.targets, [m]);
-    const shape = { rows: m, width: this.config.nEmbd };
+    const shape = { rows: batch.b * batch.tc, width: this.config.nEmbd };
     const value = valueHead ? { variables: valueHead, weights: this.#weights } : undefined;
     return pair.run(feeds, trainedVariables(model, this.lora), shape, head, value);
   }
@@ -316,30 +215,20 @@ export class OnnxGpt2Engine {
     inputIds: number[][],
     attentionMask?: number[][],
   ): Promise<number[][][]> {
-    this.#alive();
+    this.sessions.alive();
     checkTokenRows(inputIds, this.config.vocabSize, "inputIds");
     const rows = inputIds.length;
     if (rows === 0) return [];
     const batch = logitsBatch(inputIds, attentionMask);
     const t = batch.t;
-    if (t > this.config.nPositions) {
-      throw new RangeError(`Sequence of ${t} tokens exceeds nPositions ${this.config.nPositions}`);
-    }
-    this.#logits ??= ort.InferenceSession.create(
-      buildScoreGraph(this.config, { head: "logits", lora: this.lora ?? undefined }),
-      this.trainingOptions,
+    checkLength(t, this.#limit);
+    const session = await this.sessions.lazy(
+      "logits",
+      () => buildScoreGraph(this.config, { head: "logits", lora: this.lora ?? undefined }),
     );
-    const session = await this.#logits;
     const out = await session.run(pick(session.inputNames, {
       ...this.weightFeeds(model),
-      input_ids: int64(batch.ids, [rows, t]),
-      position_ids: int64(positionIds(batch.mask, rows, t), [rows, t]),
-      attn_bias: new ort.Tensor("float32", attentionBiasData(batch.mask, rows, t, t), [
-        rows,
-        1,
-        t,
-        t,
-      ]),
+      ...blockFeeds(batch.ids, batch.mask, rows, t, positionIdFeeds),
     }));
     const masked = attentionMask !== undefined;
     return logitsRows(out.logits.data as Float32Array, inputIds, t, this.config.vocabSize, masked);
@@ -365,58 +254,26 @@ export class OnnxGpt2Engine {
     continuations: number[][],
     options: { head?: boolean } = {},
   ): Promise<ScoreResult> {
-    this.#alive();
+    this.sessions.alive();
     const head = options.head ?? true;
-    const rows = prompts.length;
-    if (rows === 0) return { logProbs: [], entropy: [], hidden: [] };
-    prompts.forEach((p, r) => {
-      if (p.length === 0) {
-        throw new RangeError(`Prompt row ${r} is empty; scoring needs at least one prompt token`);
-      }
-    });
-    const full = prompts.map((p, r) => [...p, ...continuations[r]]);
-    const width = Math.max(...full.map((r) => r.length));
-    if (width > this.config.nPositions) {
-      throw new RangeError(
-        `Sequence of ${width} tokens exceeds nPositions ${this.config.nPositions}`,
-      );
-    }
-    const padded = leftPad(full, this.config.eosTokenId);
-    const mask = padded.mask;
-    const feeds: Record<string, ort.Tensor> = {
-      ...this.weightFeeds(model, head),
-      input_ids: int64(padded.ids, [rows, width]),
-      position_ids: int64(positionIds(mask, rows, width), [rows, width]),
-      attn_bias: new ort.Tensor("float32", attentionBiasData(mask, rows, width, width), [
-        rows,
-        1,
-        width,
-        width,
-      ]),
+    if (prompts.length === 0) return { logProbs: [], entropy: [], hidden: [] };
+    const layout = scoreLayout(
+      prompts,
+      continuations,
+      this.config.eosTokenId,
+      this.#limit,
+      positionIdFeeds,
+    );
+    const session = head ? this.sessions.fixed.scoreHead : this.sessions.fixed.scoreTrunk;
+    const out = await session.run(
+      pick(session.inputNames, { ...this.weightFeeds(model, head), ...layout.feeds }),
+    );
+    const rows = (name: string, size = 1) =>
+      continuationSlices(out[name].data as Float32Array, continuations, layout.width, size);
+    return {
+      logProbs: head ? rows("target_logprobs").map((r) => Array.from(r)) : [],
+      entropy: head ? rows("entropy").map((r) => Array.from(r)) : [],
+      hidden: rows("hidden", this.config.nEmbd),
     };
-    if (head) {
-      // The target at position t is the token at t + 1 (0 past the end; never read).
-      const targets = new Float64Array(rows * width);
-      for (let i = 0; i + 1 < rows * width; i++) {
-        if ((i + 1) % width !== 0) targets[i] = padded.ids[i + 1];
-      }
-      feeds.targets = int64(targets, [rows, width]);
-    }
-    const session = head ? this.scoreSessions.head : this.scoreSessions.trunk;
-    const out = await session.run(pick(session.inputNames, feeds));
-    const hidden = out.hidden.data as Float32Array;
-    const c = this.config.nEmbd;
-    const result: ScoreResult = { logProbs: [], entropy: [], hidden: [] };
-    continuations.forEach((cont, r) => {
-      const first = r * width + width - cont.length - 1; // the position predicting c_0
-      if (head) {
-        const logp = out.target_logprobs.data as Float32Array;
-        const entropy = out.entropy.data as Float32Array;
-        result.logProbs.push(Array.from(logp.subarray(first, first + cont.length)));
-        result.entropy.push(Array.from(entropy.subarray(first, first + cont.length)));
-      }
-      result.hidden.push(hidden.slice(first * c, (first + cont.length) * c));
-    });
-    return result;
   }
 }

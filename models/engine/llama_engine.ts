@@ -12,21 +12,23 @@ import { generateWithSession } from "../generate.ts";
 import type { LlamaLM } from "../llama.ts";
 import { type LlamaConfig, ropeInverseFrequencies, ropeTables } from "../llama_config.ts";
 import {
-  attentionBiasData,
   checkTokenRows,
   type ContinuationBatch,
   continuationBatch,
-  leftPad,
   logitsBatch,
   logitsRows,
-  positionIds,
 } from "../padding.ts";
+import { OrtDecodeSession, type OrtStepGraph } from "../ort_decode_session.ts";
 import {
-  type LayerKV,
-  OrtDecodeSession,
-  type OrtStepGraph,
-  type StepInputs,
-} from "../ort_decode_session.ts";
+  blockFeeds,
+  checkLength,
+  continuationSlices,
+  type PositionFeeds,
+  type PositionLimit,
+  scoreLayout,
+  stepRunner,
+  trainingFeeds,
+} from "./causal_runs.ts";
 import type { ContinuationOutputs, GenerateOptions, PolicyLM, ValueModel } from "../types.ts";
 import type { Rng } from "../../core/prng.ts";
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
@@ -36,16 +38,10 @@ import {
   buildLlamaStepGraph,
   buildLlamaTrainingGraphs,
 } from "./llama_graphs.ts";
-import { OrtSampling } from "./sampling_ops.ts";
+import { EngineSessions } from "./sessions.ts";
 import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
 import { engineContinuation, type EngineTrainer, policyContinuation } from "./tfjs_bridge.ts";
-import {
-  int64,
-  pick,
-  type TrainingForward,
-  TrainingPair,
-  type ValueHeadVariables,
-} from "./training.ts";
+import { pick, type TrainingForward, type ValueHeadVariables } from "./training.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
 import type { LoraAdapters } from "../lora.ts";
 import {
@@ -59,20 +55,14 @@ import {
 /** Runs Llama-family forwards for any {@linkcode LlamaLM} of one config on ONNX Runtime. */
 export class OnnxLlamaEngine {
   #weights = new WeightFeeds();
-  #logits: Promise<ort.InferenceSession> | null = null;
-  #training = new Map<TrainingHead, TrainingPair>();
-  #sampling: OrtSampling;
   #inverse: Float64Array;
-  #disposed = false;
 
   private constructor(
     readonly config: LlamaConfig,
-    private sessions: { step: ort.InferenceSession; score: ort.InferenceSession },
-    private options: ort.InferenceSession.SessionOptions,
+    private sessions: EngineSessions<"step" | "score">,
     /** The LoRA adapters its graphs take (a model without adapters runs with zero ones). */
     readonly lora: LoraGraphSpec | null,
   ) {
-    this.#sampling = new OrtSampling(options);
     this.#inverse = ropeInverseFrequencies(config);
   }
 
@@ -85,36 +75,16 @@ export class OnnxLlamaEngine {
     options: { threads?: number; lora?: LoraGraphSpec } = {},
   ): Promise<OnnxLlamaEngine> {
     const lora = options.lora;
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: options.threads ?? 2,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all",
-      logSeverityLevel: 3,
-    };
-    const [step, score] = await Promise.all([
-      ort.InferenceSession.create(buildLlamaStepGraph(config, lora), sessionOptions),
-      ort.InferenceSession.create(buildLlamaScoreGraph(config, { head: "logprobs", lora }), {
-        ...sessionOptions,
-        enableCpuMemArena: false,
-      }),
-    ]);
-    return new OnnxLlamaEngine(config, { step, score }, sessionOptions, lora ?? null);
+    const sessions = await EngineSessions.open("OnnxLlamaEngine", {
+      step: { graph: buildLlamaStepGraph(config, lora) },
+      score: { graph: buildLlamaScoreGraph(config, { head: "logprobs", lora }), bigBuffers: true },
+    }, options.threads);
+    return new OnnxLlamaEngine(config, sessions, lora ?? null);
   }
 
   /** Releases every session; the engine cannot be used afterwards. */
-  async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    for (const pair of this.#training.values()) pair.dispose();
-    this.#training.clear();
-    const logits = this.#logits;
-    this.#logits = null;
-    await Promise.all([
-      logits?.then((s) => s.release()),
-      this.#sampling.release(),
-      this.sessions.step.release(),
-      this.sessions.score.release(),
-    ]);
+  dispose(): Promise<void> {
+    return this.sessions.dispose();
   }
 
   /**
@@ -127,29 +97,25 @@ export class OnnxLlamaEngine {
   }
 
   #feeds(model: LlamaLM): Record<string, ort.Tensor> {
-    if (this.#disposed) throw new Error("OnnxLlamaEngine was disposed");
+    this.sessions.alive();
     if (!this.accepts(model.config, model.lora)) {
       throw new RangeError("OnnxLlamaEngine was built for a different Llama config or LoRA");
     }
     return modelFeeds(this.#weights, model, this.lora);
   }
 
-  /** rope_cos / rope_sin feeds [B, T, 1, head_dim] of the positions [B * T]. */
-  #rope(positions: ArrayLike<number | bigint>, b: number, t: number): Record<string, ort.Tensor> {
+  /** Positions enter as their rotary tables: rope_cos / rope_sin [B, T, 1, head_dim]. */
+  #rope: PositionFeeds = (positions, b, t) => {
     const { cos, sin } = ropeTables(positions, this.#inverse);
     const dims = [b, t, 1, this.config.headDim];
     return {
       rope_cos: new ort.Tensor("float32", cos, dims),
       rope_sin: new ort.Tensor("float32", sin, dims),
     };
-  }
+  };
 
-  #checkLength(t: number) {
-    if (t > this.config.maxPositionEmbeddings) {
-      throw new RangeError(
-        `Sequence of ${t} tokens exceeds max_position_embeddings ${this.config.maxPositionEmbeddings}`,
-      );
-    }
+  get #limit(): PositionLimit {
+    return { max: this.config.maxPositionEmbeddings, field: "max_position_embeddings" };
   }
 
   /**
@@ -167,22 +133,14 @@ export class OnnxLlamaEngine {
     if (rows === 0) return [];
     const batch = logitsBatch(inputIds, attentionMask);
     const t = batch.t;
-    this.#checkLength(t);
-    this.#logits ??= ort.InferenceSession.create(
-      buildLlamaScoreGraph(this.config, { head: "logits", lora: this.lora ?? undefined }),
-      { ...this.options, enableCpuMemArena: false },
+    checkLength(t, this.#limit);
+    const session = await this.sessions.lazy(
+      "logits",
+      () => buildLlamaScoreGraph(this.config, { head: "logits", lora: this.lora ?? undefined }),
     );
-    const session = await this.#logits;
     const out = await session.run(pick(session.inputNames, {
       ...weights,
-      input_ids: int64(batch.ids, [rows, t]),
-      ...this.#rope(positionIds(batch.mask, rows, t), rows, t),
-      attn_bias: new ort.Tensor("float32", attentionBiasData(batch.mask, rows, t, t), [
-        rows,
-        1,
-        t,
-        t,
-      ]),
+      ...blockFeeds(batch.ids, batch.mask, rows, t, this.#rope),
     }));
     const masked = attentionMask !== undefined;
     return logitsRows(out.logits.data as Float32Array, inputIds, t, this.config.vocabSize, masked);
@@ -207,53 +165,31 @@ export class OnnxLlamaEngine {
     continuations: number[][],
   ): Promise<{ logProbs: number[][]; hidden: Float32Array[] }> {
     const weights = this.#feeds(model);
-    const rows = prompts.length;
-    if (rows === 0) return { logProbs: [], hidden: [] };
-    prompts.forEach((p, r) => {
-      if (p.length === 0) {
-        throw new RangeError(`Prompt row ${r} is empty; scoring needs at least one prompt token`);
-      }
-    });
+    if (prompts.length === 0) return { logProbs: [], hidden: [] };
     const full = prompts.map((p, r) => [...p, ...continuations[r]]);
     checkTokenRows(full, this.config.vocabSize, "prompts + continuations");
-    const padded = leftPad(full, this.config.padTokenId);
-    const width = padded.t;
-    this.#checkLength(width);
-    const targets = new Float64Array(rows * width);
-    for (let i = 0; i + 1 < rows * width; i++) {
-      if ((i + 1) % width !== 0) targets[i] = padded.ids[i + 1];
-    }
-    const session = this.sessions.score;
-    const out = await session.run(pick(session.inputNames, {
-      ...weights,
-      input_ids: int64(padded.ids, [rows, width]),
-      ...this.#rope(positionIds(padded.mask, rows, width), rows, width),
-      attn_bias: new ort.Tensor(
-        "float32",
-        attentionBiasData(padded.mask, rows, width, width),
-        [rows, 1, width, width],
-      ),
-      targets: int64(targets, [rows, width]),
-    }));
-    const logp = out.target_logprobs.data as Float32Array;
-    const hidden = out.hidden.data as Float32Array;
-    const d = this.config.hiddenSize;
-    const result = { logProbs: [] as number[][], hidden: [] as Float32Array[] };
-    continuations.forEach((cont, r) => {
-      const first = r * width + width - cont.length - 1; // the position predicting c_0
-      result.logProbs.push(Array.from(logp.subarray(first, first + cont.length)));
-      result.hidden.push(hidden.slice(first * d, (first + cont.length) * d));
-    });
-    return result;
+    const layout = scoreLayout(
+      prompts,
+      continuations,
+      this.config.padTokenId,
+      this.#limit,
+      this.#rope,
+    );
+    const session = this.sessions.fixed.score;
+    const out = await session.run(pick(session.inputNames, { ...weights, ...layout.feeds }));
+    const rows = (name: string, size = 1) =>
+      continuationSlices(out[name].data as Float32Array, continuations, layout.width, size);
+    return {
+      logProbs: rows("target_logprobs").map((r) => Array.from(r)),
+      hidden: rows("hidden", this.config.hiddenSize),
+    };
   }
 
   /** The step graph bound to `model`'s current weights, as a decode-session graph. */
   stepGraph(model: LlamaLM): OrtStepGraph {
     const weights = this.#feeds(model);
     const { numHiddenLayers, numKeyValueHeads, headDim, vocabSize } = this.config;
-    const session = this.sessions.step;
-    const sampling = this.#sampling;
-    const rope = (positions: BigInt64Array, b: number, t: number) => this.#rope(positions, b, t);
+    const { sampling, fixed } = this.sessions;
     return {
       nLayer: numHiddenLayers,
       nHead: numKeyValueHeads, // the cache holds the key/value heads
@@ -264,29 +200,10 @@ export class OnnxLlamaEngine {
       probabilities: (logits, rows, temperature) =>
         sampling.probabilities(logits, rows, temperature),
       topK: (logits, rows, k) => sampling.topK(logits, rows, k),
-      async run(inputs: StepInputs): Promise<{ logits: Float32Array; cache: LayerKV[] }> {
-        const { rows, steps, past } = inputs;
-        const bias = attentionBiasData(inputs.mask, rows, steps, past + steps);
-        const feeds: Record<string, ort.Tensor> = {
-          ...weights,
-          input_ids: new ort.Tensor("int64", inputs.ids, [rows, steps]),
-          ...rope(inputs.positions, rows, steps),
-          attn_bias: new ort.Tensor("float32", bias, [rows, 1, steps, past + steps]),
-        };
-        const kv = [rows, numKeyValueHeads, past, headDim];
-        inputs.cache.forEach(({ k, v }, l) => {
-          feeds[`past_key.${l}`] = new ort.Tensor("float32", k, kv);
-          feeds[`past_value.${l}`] = new ort.Tensor("float32", v, kv);
-        });
-        const out = await session.run(feeds);
-        return {
-          logits: out.last_logits.data as Float32Array,
-          cache: inputs.cache.map((_, l) => ({
-            k: out[`present_key.${l}`].data as Float32Array,
-            v: out[`present_value.${l}`].data as Float32Array,
-          })),
-        };
-      },
+      run: stepRunner(fixed.step, weights, this.#rope, {
+        heads: numKeyValueHeads,
+        headDim,
+      }),
     };
   }
 
@@ -303,32 +220,14 @@ export class OnnxLlamaEngine {
     valueHead?: ValueHeadVariables,
   ): TrainingForward {
     const weights = this.#feeds(model);
-    let pair = this.#training.get(head);
-    if (!pair) {
-      const lora = this.lora ?? undefined;
-      pair = TrainingPair.open(buildLlamaTrainingGraphs(this.config, { head, lora }), {
-        ...this.options,
-        enableCpuMemArena: false,
-      });
-      this.#training.set(head, pair);
-    }
-    const { b, t, p, tc, mask } = batch;
-    this.#checkLength(t);
-    const m = b * tc;
-    // row n·t + (p - 1 + j) of the B·T positions predicts continuation token j of row n
-    const predictRows = new Float64Array(m);
-    for (let n = 0; n < b; n++) {
-      for (let j = 0; j < tc; j++) predictRows[n * tc + j] = n * t + p - 1 + j;
-    }
-    const feeds: Record<string, ort.Tensor> = {
-      ...weights,
-      input_ids: int64(batch.ids, [b, t]),
-      ...this.#rope(positionIds(mask, b, t), b, t),
-      attn_bias: new ort.Tensor("float32", attentionBiasData(mask, b, t, t), [b, 1, t, t]),
-      predict_rows: int64(predictRows, [m]),
-    };
-    if (head === "lm") feeds.targets = int64(batch.targets, [m]);
-    const shape = { rows: m, width: this.config.hiddenSize };
+    const lora = this.lora ?? undefined;
+    const pair = this.sessions.training(
+      head,
+      (h) => buildLlamaTrainingGraphs(this.config, { head: h, lora }),
+    );
+    checkLength(batch.t, this.#limit);
+    const feeds = { ...weights, ...trainingFeeds(batch, this.#rope, head === "lm") };
+    const shape = { rows: batch.b * batch.tc, width: this.config.hiddenSize };
     const value = valueHead ? { variables: valueHead, weights: this.#weights } : undefined;
     return pair.run(feeds, trainedVariables(model, this.lora), shape, head, value);
   }

@@ -28,7 +28,9 @@ import {
   buildT5TrainingGraphs,
 } from "./t5_graphs.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
-import { OrtSampling } from "./sampling_ops.ts";
+import { EngineSessions } from "./sessions.ts";
+import type { OrtSampling } from "./sampling_ops.ts";
+import type { TrainingModels } from "../graph/autodiff.ts";
 import type { LoraAdapters } from "../lora.ts";
 import {
   type LoraGraphSpec,
@@ -38,7 +40,7 @@ import {
   trainedVariables,
 } from "./lora_graph.ts";
 import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
-import { int64, pick, TrainingPair, type ValueHeadVariables } from "./training.ts";
+import { int64, pick, type ValueHeadVariables } from "./training.ts";
 import type { EngineTrainer } from "./tfjs_bridge.ts";
 
 /** What the engine reads of a T5 model: its config, its weights by Hugging Face name, adapters. */
@@ -84,26 +86,15 @@ export interface T5ScoreResult {
 /** Runs T5 forwards (and backwards) for any T5 model of one config on ONNX Runtime. */
 export class OnnxT5Engine {
   #weights = new WeightFeeds();
-  #training = new Map<TrainingHead, TrainingPair>();
-  #logits: Promise<ort.InferenceSession> | null = null;
-  #sampling: OrtSampling;
-  #disposed = false;
 
   private constructor(
     readonly config: T5Config,
-    private sessions: {
-      encode: ort.InferenceSession;
-      step: ort.InferenceSession;
-      score: ort.InferenceSession;
-    },
-    private bigBuffers: ort.InferenceSession.SessionOptions,
+    private sessions: EngineSessions<"encode" | "step" | "score">,
     /** Whether gradient steps run on the engine. */
     readonly gradients: boolean,
     /** The LoRA adapters its graphs take (a model without adapters runs with zero ones). */
     readonly lora: LoraGraphSpec | null,
-  ) {
-    this.#sampling = new OrtSampling(bigBuffers);
-  }
+  ) {}
 
   /**
    * Builds the graphs for `config` (with `lora`, graphs taking those adapters: an adapted
@@ -115,52 +106,19 @@ export class OnnxT5Engine {
     options: { threads?: number; gradients?: boolean; lora?: LoraGraphSpec } = {},
   ): Promise<OnnxT5Engine> {
     const lora = options.lora;
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: options.threads ?? 2,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all",
-      logSeverityLevel: 3,
-    };
-    const bigBuffers = { ...sessionOptions, enableCpuMemArena: false };
-    const [encode, step, score] = await Promise.all([
-      ort.InferenceSession.create(buildT5EncodeGraph(config, lora), sessionOptions),
-      ort.InferenceSession.create(buildT5StepGraph(config, lora), sessionOptions),
-      ort.InferenceSession.create(
-        buildT5ScoreGraph(config, { head: "logprobs", lora }),
-        bigBuffers,
-      ),
-    ]);
-    const engine = new OnnxT5Engine(
-      config,
-      { encode, step, score },
-      bigBuffers,
-      options.gradients ?? true,
-      lora ?? null,
-    );
-    try {
-      if (engine.gradients) {
-        for (const head of ["lm", "value"] as const) engine.#trainingSessions(head);
-      }
-    } catch (error) {
-      await engine.dispose();
-      throw error;
-    }
+    const sessions = await EngineSessions.open("OnnxT5Engine", {
+      encode: { graph: buildT5EncodeGraph(config, lora) },
+      step: { graph: buildT5StepGraph(config, lora) },
+      score: { graph: buildT5ScoreGraph(config, { head: "logprobs", lora }), bigBuffers: true },
+    }, options.threads);
+    const engine = new OnnxT5Engine(config, sessions, options.gradients ?? true, lora ?? null);
+    if (engine.gradients) await sessions.openTraining((head) => engine.#trainingGraphs(head));
     return engine;
   }
 
   /** Releases every ONNX Runtime session; the engine cannot be used afterwards. */
-  async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    for (const pair of this.#training.values()) pair.dispose();
-    this.#training.clear();
-    const logits = this.#logits;
-    this.#logits = null;
-    await Promise.all([
-      logits?.then((session) => session.release()),
-      this.#sampling.release(),
-      ...Object.values(this.sessions).map((session) => session.release()),
-    ]);
+  dispose(): Promise<void> {
+    return this.sessions.dispose();
   }
 
   /**
@@ -174,7 +132,7 @@ export class OnnxT5Engine {
   }
 
   #feeds(model: T5Weights): Record<string, ort.Tensor> {
-    if (this.#disposed) throw new Error("OnnxT5Engine was disposed");
+    this.sessions.alive();
     if (!this.accepts(model.config, model.lora ?? null)) {
       throw new RangeError("OnnxT5Engine was built for a different T5 config or LoRA");
     }
@@ -243,11 +201,10 @@ export class OnnxT5Engine {
       ? Uint8Array.from(masks.decoderAttentionMask.flat())
       : dec.mask;
     const t = dec.t;
-    this.#logits ??= ort.InferenceSession.create(
-      buildT5ScoreGraph(this.config, { head: "logits", lora: this.lora ?? undefined }),
-      this.bigBuffers,
+    const session = await this.sessions.lazy(
+      "logits",
+      () => buildT5ScoreGraph(this.config, { head: "logits", lora: this.lora ?? undefined }),
     );
-    const session = await this.#logits;
     const out = await session.run(pick(session.inputNames, {
       ...weights,
       ...encoder,
@@ -276,7 +233,7 @@ export class OnnxT5Engine {
     if (prompts.length === 0) return { logProbs: [], entropy: [], hidden: [] };
     const { feeds: encoder } = this.#encoderFeeds(prompts);
     const { feeds: decoder, dec } = this.#decoderFeeds(continuations);
-    const session = this.sessions.score;
+    const session = this.sessions.fixed.score;
     const out = await session.run(pick(session.inputNames, { ...weights, ...encoder, ...decoder }));
     const logp = out.target_logprobs.data as Float32Array;
     const entropy = out.entropy.data as Float32Array;
@@ -310,7 +267,7 @@ export class OnnxT5Engine {
           config: this.config,
           encode: (prompts) => this.#encode(weights, prompts, mask),
           step: (feeds) => this.#step(weights, feeds),
-          sampling: this.#sampling,
+          sampling: this.sessions.sampling,
         }, rows),
       inputIds,
       options,
@@ -324,7 +281,7 @@ export class OnnxT5Engine {
     mask?: number[][],
   ): Promise<Encoded> {
     const { feeds, enc } = this.#encoderFeeds(prompts, mask);
-    const session = this.sessions.encode;
+    const session = this.sessions.fixed.encode;
     const out = await session.run(pick(session.inputNames, { ...weights, ...feeds }));
     return { out, enc };
   }
@@ -333,20 +290,12 @@ export class OnnxT5Engine {
     weights: Record<string, ort.Tensor>,
     feeds: Record<string, ort.Tensor>,
   ): Promise<ort.InferenceSession.OnnxValueMapType> {
-    const session = this.sessions.step;
+    const session = this.sessions.fixed.step;
     return session.run(pick(session.inputNames, { ...weights, ...feeds }));
   }
 
-  #trainingSessions(head: TrainingHead): TrainingPair {
-    let pair = this.#training.get(head);
-    if (!pair) {
-      pair = TrainingPair.open(
-        buildT5TrainingGraphs(this.config, { head, lora: this.lora ?? undefined }),
-        this.bigBuffers,
-      );
-      this.#training.set(head, pair);
-    }
-    return pair;
+  #trainingGraphs(head: TrainingHead): TrainingModels {
+    return buildT5TrainingGraphs(this.config, { head, lora: this.lora ?? undefined });
   }
 
   /**
@@ -365,7 +314,7 @@ export class OnnxT5Engine {
     valueHead?: ValueHeadVariables,
   ): TrainingForward {
     const weights = this.#feeds(model);
-    const pair = this.#trainingSessions(head);
+    const pair = this.sessions.training(head, (h) => this.#trainingGraphs(h));
     const { feeds: encoder } = this.#encoderFeeds(prompts);
     const { feeds: decoder, dec } = this.#decoderFeeds(continuations);
     const feeds: Record<string, ort.Tensor> = { ...weights, ...encoder, ...decoder };
