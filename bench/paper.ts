@@ -17,7 +17,7 @@ import { completionsApi } from "../models/completions_api.ts";
 import { GPT2LM } from "../models/gpt2.ts";
 import { T5LM } from "../models/t5.ts";
 import { loadPolicy, type PolicyModel, savePolicy } from "../models/t5_checkpoint.ts";
-import { type EngineMode, onEngine, openEngine } from "../models/engine/mod.ts";
+import { type EngineMode, onEngine, openEngine, standalonePolicy } from "../models/engine/mod.ts";
 import type { TokenGenerator, Tokenizer } from "../models/types.ts";
 import { evaluatePolicy } from "../pipelines/evaluate.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
@@ -344,11 +344,8 @@ async function trainWithApiGuide(
   try {
     if (apiGuideDir) {
       const model = await loadPolicy(apiGuideDir);
-      served = {
-        model,
-        tokenizer: model.tokenizer ?? parts.tokenizer,
-        dispose: () => model.dispose(),
-      };
+      const { policy, dispose } = await standalonePolicy(model);
+      served = { model: policy, tokenizer: model.tokenizer ?? parts.tokenizer, dispose };
       if (!model.tokenizer && model.config.vocabSize !== parts.tokenizer.vocabSize) {
         throw new InputError(
           "the API guide has no tokenizer.json and its vocabulary differs from the task's tokenizer",

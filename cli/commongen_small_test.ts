@@ -169,7 +169,10 @@ Deno.test("commonGenSmallParts() builds a T5 tokenizer, span-corruption T5, BC g
       assert.deepEqual(logProbs, guideLogProbs);
       // starting from the pretrained model, the learner is the zero-shot model itself
       assert.equal(again.zeroShot, undefined);
-      assert.notDeepEqual(await again.learner.continuationLogProbs([prompt], [target]), logProbs);
+      assert.notDeepEqual(
+        await (again.learner as T5LM).continuationLogProbs([prompt], [target]),
+        logProbs,
+      );
     } finally {
       again.learner.dispose();
       for (const o of again.owned) o.dispose();

@@ -46,10 +46,16 @@ export interface RunConfig {
     evalRecords: number;
     /** CommonGen: a local BERT feature-extraction folder (ONNX) for BERTScore; null = none. */
     bertScoreDir: string | null;
+    /**
+     * Prompts as one user turn of the policy's chat template (tokenizer_config.json's
+     * `chat_template`, as `apply_chat_template(..., add_generation_prompt=True)`), for
+     * instruction-tuned policies; false: the prompt text alone (with the tokenizer's BOS).
+     */
+    chatTemplate: boolean;
   };
   /**
    * The learner: built and pretrained here ("build"), a Hugging Face folder with its own task
-   * models ("dir": imdb-gpt2), or the IMDB base model made by `deno task pretrain` ("base":
+   * models ("dir": imdb-gpt2, imdb-llama), or the IMDB base model made by `deno task pretrain` ("base":
    * `policy.dir`, else the shipped assets/imdb-base) with the guide and reward built here.
    */
   policy: {
@@ -178,7 +184,14 @@ const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
   preset: "imdb-small",
   algo: "d2lols",
   seed: 0,
-  task: { name: "imdb", dataDir: null, trainRecords: 0, evalRecords: 200, bertScoreDir: null },
+  task: {
+    name: "imdb",
+    dataDir: null,
+    trainRecords: 0,
+    evalRecords: 200,
+    bertScoreDir: null,
+    chatTemplate: false,
+  },
   policy: {
     source: "build",
     dir: null,
@@ -238,7 +251,7 @@ const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
 
 type PresetConfig = Omit<RunConfig, "train"> & { train: Record<string, unknown> };
 
-/** The presets: `imdb-small` (the default), `imdb-gpt2`, `commongen-small`, `toy`. */
+/** The presets: `imdb-small` (the default), `imdb-gpt2`, `imdb-llama`, `commongen-small`, `toy`. */
 export const PRESETS: Readonly<Record<string, { description: string; config: PresetConfig }>> = {
   "imdb-small": {
     description:
@@ -275,6 +288,37 @@ export const PRESETS: Readonly<Record<string, { description: string; config: Pre
       guide: { ...BASE.guide, kind: "bc", bcSteps: 1000, bcLearningRate: 1e-5 },
       reward: { kind: "onnx", path: null },
       train: { iterations: 50, kl: { coef: 0.1, kind: "ziegler" } },
+    },
+  },
+  "imdb-llama": {
+    description:
+      "the paper's IMDB task with a Llama-family policy (SmolLM2, Qwen2.5, Llama 3.2: a folder or hub id): D2LOLS, LoRA r=16 on every projection",
+    config: {
+      ...BASE,
+      preset: "imdb-llama",
+      algo: "d2lols",
+      task: { ...BASE.task, evalRecords: 5000 },
+      policy: { ...BASE.policy, source: "dir", dir: null, pretrainSteps: 0 },
+      // the guide is the policy fully fine-tuned on positive reviews, at the spec's BC rate
+      guide: { ...BASE.guide, kind: "bc", bcSteps: 1000, bcLearningRate: 1e-5 },
+      reward: { kind: "onnx", path: null },
+      // LoRA on Llama's seven projections, as TRL's and OpenRLHF's Llama recipes; LoRA takes a
+      // ~10x larger step than the spec's full-weight 1e-5
+      lora: {
+        ...BASE.lora,
+        r: 16,
+        alpha: 32,
+        targetModules: [
+          "q_proj",
+          "k_proj",
+          "v_proj",
+          "o_proj",
+          "gate_proj",
+          "up_proj",
+          "down_proj",
+        ],
+      },
+      train: { iterations: 50, learningRate: 1e-4, kl: { coef: 0.1, kind: "ziegler" } },
     },
   },
   "commongen-small": {
@@ -551,7 +595,11 @@ export function validateRunConfig(config: RunConfig): void {
     if (value === null || value === "") throw new ConfigError(field, `must be set ${why}`);
   };
   if (config.policy.source === "dir") {
-    require("policy.dir", config.policy.dir, 'to a GPT-2 folder when policy.source is "dir"');
+    require(
+      "policy.dir",
+      config.policy.dir,
+      'to a decoder-only model folder or hub id (GPT-2, Llama family) when policy.source is "dir"',
+    );
   }
   if (config.guide.kind === "dir" || config.guide.kind === "onnx") {
     require(

@@ -29,12 +29,16 @@ Deno.test("validateRunConfig() requires the fields a choice depends on", () => {
   rejects({ reward: { kind: "onnx" } }, "reward.path", /must be set/);
 });
 
-Deno.test("validateRunConfig() accepts every algorithm and every preset but imdb-gpt2 as shipped", () => {
+Deno.test("validateRunConfig() accepts every algorithm and every preset but imdb-gpt2/-llama as shipped", () => {
   for (const algo of ["ppo", "ppo++", "aggrevated", "lols", "d2lols", "bc", "bc+ppo++"]) {
     assert.equal(resolveConfig("toy", [{ source: "flags", values: { algo } }]).algo, algo);
   }
-  for (const name of Object.keys(PRESETS).filter((n) => n !== "imdb-gpt2")) {
+  const named = ["imdb-gpt2", "imdb-llama"]; // their models are folders the user names
+  for (const name of Object.keys(PRESETS).filter((n) => !named.includes(n))) {
     validateRunConfig(resolveConfig(name, []));
+  }
+  for (const name of named) {
+    assert.throws(() => resolveConfig(name, []), /policy\.dir/);
   }
   // imdb-gpt2 reads GPT-2 and the sentiment model from folders the user names.
   const gpt2 = resolveConfig("imdb-gpt2", [{

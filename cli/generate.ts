@@ -9,9 +9,15 @@ import { InputError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { loadPolicy } from "../models/t5_checkpoint.ts";
+import { standalonePolicy } from "../models/engine/open.ts";
 import { loadOnnxCausalLM } from "../models/onnx_causal_lm.ts";
 import { loadTokenizer } from "../models/tokenizer.ts";
-import type { GenerateOptions, TokenGenerator, Tokenizer } from "../models/types.ts";
+import {
+  type GenerateOptions,
+  promptIds,
+  type TokenGenerator,
+  type Tokenizer,
+} from "../models/types.ts";
 import { type CliIo, CONSOLE_IO, runCommand } from "./cli_io.ts";
 import { exists } from "./_cache.ts";
 import { FlagError, parseFlags } from "./flags.ts";
@@ -67,8 +73,13 @@ async function loadGenerator(
     throw new InputError("Missing model.safetensors (or onnx/model.onnx) in the model folder", dir);
   }
   const model = await loadPolicy(dir);
-  if (!model.tokenizer) throw new InputError("Missing tokenizer.json in the model folder", dir);
-  return { model, tokenizer: model.tokenizer, dispose: () => model.dispose() };
+  const tokenizer = model.tokenizer;
+  if (!tokenizer) {
+    model.dispose();
+    throw new InputError("Missing tokenizer.json in the model folder", dir);
+  }
+  const { policy, dispose } = await standalonePolicy(model);
+  return { model: policy, tokenizer, dispose };
 }
 
 /** The decoding defaults of a folder's generation_config.json, as flag values (absent: none). */
@@ -200,7 +211,7 @@ export async function generate(
   await initBackend();
   const loaded = await loadGenerator(dir);
   try {
-    const inputs = positionals.map((p) => loaded.tokenizer.encode(p));
+    const inputs = positionals.map((p) => promptIds(loaded.tokenizer, p));
     const empty = inputs.findIndex((ids) => ids.length === 0);
     if (empty >= 0) throw new InputError(`prompt ${empty + 1} is empty`);
     const out = await loaded.model.generate(inputs, options);

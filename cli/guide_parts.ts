@@ -11,6 +11,7 @@
 import { parseHubId, resolveModelDir } from "../models/hub.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { loadPolicy } from "../models/t5_checkpoint.ts";
+import { standalonePolicy } from "../models/engine/open.ts";
 import { loadOnnxCausalLM } from "../models/onnx_causal_lm.ts";
 import { textGuide } from "../models/text_guide.ts";
 import { type ApiStats, completionsApi, type ResponseCache } from "../models/completions_api.ts";
@@ -82,8 +83,8 @@ export async function loadExternalGuide(
     );
   }
   if (g.kind === "onnx") return { guide: await loadOnnxCausalLM(dir), owned: [] };
-  const model = await loadPolicy(dir);
-  return { guide: model, owned: [model] };
+  const guide = await standalonePolicy(await loadPolicy(dir));
+  return { guide: guide.policy, owned: [guide] };
 }
 
 /**

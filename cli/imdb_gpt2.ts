@@ -1,6 +1,7 @@
 /**
- * The imdb-gpt2 preset's parts, the paper's IMDB setting: the policy is GPT-2
- * from a local Hugging Face folder (`policy.dir`), the reward a local sentiment
+ * The imdb-gpt2 and imdb-llama presets' parts, the paper's IMDB setting: the policy is a
+ * decoder-only Hugging Face folder or hub id (`policy.dir`: GPT-2, or the Llama family on the
+ * engine; prompts through its chat template with `task.chatTemplate`), the reward a local sentiment
  * model (an ONNX text-classification folder, or our classifier's file), the
  * guide another folder, an ONNX folder, a completions API, or BC (a copy of
  * the policy fine-tuned on positive reviews, cached). The metrics add the
@@ -9,9 +10,11 @@
  */
 import { ConfigError, InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
-import { loadCausalLM } from "../models/checkpoint.ts";
-import type { GPT2LM } from "../models/gpt2.ts";
-import type { TokenGenerator } from "../models/types.ts";
+import { loadPolicy, type PolicyModel } from "../models/t5_checkpoint.ts";
+import { T5LM } from "../models/t5.ts";
+import { type StandalonePolicy, standalonePolicy } from "../models/engine/open.ts";
+import { HFTokenizer } from "../models/tokenizer.ts";
+import type { CausalScorer, TokenGenerator, Tokenizer } from "../models/types.ts";
 import { SentimentClassifier } from "../rewards/sentiment_classifier.ts";
 import { OnnxSentimentModel } from "../rewards/sentiment_onnx.ts";
 import type { RewardFunction } from "../rewards/types.ts";
@@ -98,7 +101,40 @@ async function weightsIdentity(dir: string): Promise<unknown> {
 }
 
 /**
- * Builds the imdb-gpt2 task parts.
+ * A decoder-only policy folder (GPT-2 or the Llama family).
+ * @throws {InputError} naming the folder's config.json when it holds a T5
+ */
+async function loadDecoderPolicy(dir: string): Promise<Exclude<PolicyModel, T5LM>> {
+  const model = await loadPolicy(dir);
+  if (model instanceof T5LM) {
+    model.dispose();
+    throw new InputError(
+      'Field "model_type" is "t5": the IMDB task continues a review, which needs a decoder-only ' +
+        "model (gpt2, llama, qwen2, mistral)",
+      `${dir}/config.json`,
+    );
+  }
+  return model;
+}
+
+/**
+ * The policy's tokenizer, framed by its chat template when `task.chatTemplate` asks for it.
+ * @throws {InputError} naming the folder when it has no tokenizer, or no chat template asked for
+ */
+function policyTokenizer(model: PolicyModel, dir: string, chat: boolean): Tokenizer {
+  const tokenizer = model.tokenizer;
+  if (!tokenizer) {
+    throw new InputError("Missing tokenizer.json: the policy folder must hold its tokenizer", dir);
+  }
+  if (!chat) return tokenizer;
+  if (!(tokenizer instanceof HFTokenizer)) {
+    throw new InputError("task.chatTemplate needs a Hugging Face tokenizer folder", dir);
+  }
+  return tokenizer.withChatTemplate();
+}
+
+/**
+ * Builds the imdb-gpt2 (and imdb-llama) task parts.
  * @param config the run config (`policy.dir`, `reward`, `guide`, generation)
  * @param rng the run's random stream (BC batches)
  * @returns the task, the policy's tokenizer, the policy, guide, reward and baselines
@@ -112,20 +148,14 @@ export async function imdbGpt2Parts(
   const policyDir = await requireFolder(
     "policy.dir",
     config.policy.dir,
-    "a GPT-2 model (config.json, model.safetensors, tokenizer.json)",
+    "a decoder-only model: GPT-2 or Llama family (config.json, model.safetensors, tokenizer.json)",
   );
   const owned: { dispose(): void }[] = [];
   const dispose = () => owned.forEach((o) => o.dispose());
   try {
-    const learner = await loadCausalLM(policyDir);
+    const learner = await loadDecoderPolicy(policyDir);
     owned.push(learner);
-    const tokenizer = learner.tokenizer;
-    if (!tokenizer) {
-      throw new InputError(
-        "Missing tokenizer.json: the policy folder must hold its tokenizer",
-        policyDir,
-      );
-    }
+    const tokenizer = policyTokenizer(learner, policyDir, config.task.chatTemplate);
     const sentiment = await loadSentimentReward(config.reward.kind, config.reward.path);
     owned.push(sentiment);
     const dataDir = await localDataDir(config.task.dataDir, "imdb") ?? await imdbDataDir();
@@ -143,6 +173,8 @@ export async function imdbGpt2Parts(
           h: generation.maxNewTokens,
           seed: config.seed,
           route: TRAINING_ROUTE,
+          // chat-framed prompts make other BC pairs
+          ...(config.task.chatTemplate ? { chat: true } : {}),
         })
       }`;
       await cachedBcGuide(
@@ -157,9 +189,9 @@ export async function imdbGpt2Parts(
         },
         { steps: config.guide.bcSteps, learningRate: config.guide.bcLearningRate, rng },
       );
-      const model = await loadCausalLM(guideDir);
+      const model = await standalonePolicy(await loadPolicy(guideDir));
       owned.push(model);
-      guide = model;
+      guide = model.policy;
     } else {
       const external = await loadExternalGuide(config, tokenizer, learner.config.vocabSize, api);
       if (external) {
@@ -169,14 +201,17 @@ export async function imdbGpt2Parts(
     }
 
     // Perplexity under the untouched policy: loaded on the first metrics call only.
-    let reference: GPT2LM | null = null;
+    let reference: StandalonePolicy | null = null;
     owned.push({ dispose: () => reference?.dispose() });
     const task = createImdbTask({
       dataDir,
       tokenizer,
       reward: sentiment.reward,
       metrics: imdbMetrics(sentiment.reward, {
-        model: async () => reference ??= await loadCausalLM(policyDir),
+        model: async () => {
+          reference ??= await standalonePolicy(await loadDecoderPolicy(policyDir));
+          return reference.policy as CausalScorer; // decoder-only: GPT-2 or Llama
+        },
         tokenizer,
       }),
       generation: taskGeneration(config.train),

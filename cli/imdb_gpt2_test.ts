@@ -10,6 +10,7 @@ import { resolveConfig, type RunConfig } from "./config.ts";
 import { imdbGpt2Parts } from "./imdb_gpt2.ts";
 import type { TaskParts } from "./setup.ts";
 import { cacheRoot } from "./_cache.ts";
+import { tinyImdb } from "../tests/_tiny_imdb.ts";
 
 await initBackend();
 
@@ -22,36 +23,6 @@ const sentimentReference: { sentences: { text: string; p_positive_torch_f64: num
 const greedyReference: { greedy: { prompt_ids: number[]; new_ids: number[] }[] } = JSON.parse(
   await Deno.readTextFile(`${TINY_ONNX}/greedy_reference.json`),
 );
-
-const WORDS = ["great", "awful", "film", "plot", "acting", "loved", "boring", "story", "cast"];
-
-/** A data folder with 20 train and 10 test reviews, and a private cache folder. */
-async function tinyImdb(): Promise<{ dataDir: string; cleanup(): Promise<void> }> {
-  const root = await Deno.makeTempDir({ prefix: "rlgf-imdb-gpt2-" });
-  const review = (i: number) => {
-    const words = Array.from({ length: 12 }, (_, k) => WORDS[(i * 7 + k * 3) % WORDS.length]);
-    return JSON.stringify({ text: `The ${words.join(" ")}.`, label: i % 2 }) + "\n";
-  };
-  await Deno.mkdir(`${root}/data/imdb`, { recursive: true });
-  await Deno.writeTextFile(
-    `${root}/data/imdb/train.jsonl`,
-    Array.from({ length: 20 }, (_, i) => review(i)).join(""),
-  );
-  await Deno.writeTextFile(
-    `${root}/data/imdb/test.jsonl`,
-    Array.from({ length: 10 }, (_, i) => review(i + 100)).join(""),
-  );
-  const previous = Deno.env.get("RLGF_CACHE_DIR");
-  Deno.env.set("RLGF_CACHE_DIR", `${root}/cache`);
-  return {
-    dataDir: `${root}/data`,
-    async cleanup() {
-      if (previous === undefined) Deno.env.delete("RLGF_CACHE_DIR");
-      else Deno.env.set("RLGF_CACHE_DIR", previous);
-      await Deno.remove(root, { recursive: true });
-    },
-  };
-}
 
 function config(dataDir: string, overrides: Record<string, unknown> = {}): RunConfig {
   return resolveConfig("imdb-gpt2", [
@@ -148,7 +119,7 @@ Deno.test("imdbGpt2Parts() BC guide: a fine-tuned copy of the policy, cached and
       const prompt = [[464, 2068, 7586, 21831]];
       const continuation = [[6291, 31684, 26958]];
       firstLogProbs = await parts.guide.continuationLogProbs(prompt, continuation);
-      const policy = await parts.learner.continuationLogProbs(prompt, continuation);
+      const policy = await (parts.learner as GPT2LM).continuationLogProbs(prompt, continuation);
       // Fine-tuning moved the weights away from the policy's.
       assert.ok(Math.abs(firstLogProbs[0][0] - policy[0][0]) > 1e-4);
     });

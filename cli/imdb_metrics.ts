@@ -6,7 +6,7 @@
  * given.
  * @module
  */
-import type { CausalLM, Tokenizer } from "../models/types.ts";
+import type { Tokenizer } from "../models/types.ts";
 import { outputPerplexity, type PerplexityModel } from "../rewards/perplexity.ts";
 import type { MetricFunction, RewardFunction } from "../rewards/types.ts";
 import { diversityMetric } from "../rewards/diversity.ts";
@@ -23,7 +23,7 @@ import { difficultyMeans } from "../rewards/difficulty.ts";
 export function imdbMetrics(
   reward: RewardFunction,
   reference:
-    | { model: PerplexityModel | (() => Promise<CausalLM>); tokenizer: Tokenizer }
+    | { model: PerplexityModel | (() => Promise<PerplexityModel>); tokenizer: Tokenizer }
     | null,
 ): MetricFunction {
   let model: Promise<PerplexityModel> | null = null;

@@ -15,7 +15,7 @@ import { HFTokenizer } from "../models/tokenizer.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { exists } from "../core/fs.ts";
 import { fileSha256 } from "./imdb_base.ts";
-import type { TokenGenerator, Tokenizer } from "../models/types.ts";
+import { promptIds, type TokenGenerator, type Tokenizer } from "../models/types.ts";
 import { SentimentClassifier, trainSentimentClassifier } from "../rewards/sentiment_classifier.ts";
 import { imdbDataDir } from "../tasks/download.ts";
 import { imdbPrompt, type ImdbReview, loadImdbSplit } from "../tasks/imdb.ts";
@@ -61,7 +61,7 @@ export function imdbBcPairs(
   return reviews.filter((r) => r.label === 1).map((review) => {
     const { prompt, reference } = imdbPrompt(review, tokenizer, limits.maxPrompt);
     return {
-      prompt: tokenizer.encode(prompt),
+      prompt: promptIds(tokenizer, prompt, limits.maxPrompt),
       target: tokenizer.encode(reference).slice(0, limits.maxNew),
     };
   }).filter((pair) => pair.prompt.length > 0 && pair.target.length > 0);

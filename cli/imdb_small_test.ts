@@ -58,7 +58,7 @@ Deno.test("imdbSmallParts() from a base folder: its tokenizer, a BC guide, held-
       assert.equal(parts.baselines[0].name, "BC guide");
       assert.equal(parts.zeroShot, undefined); // the learner starts as the base
       assert.notDeepEqual(firstWeight(parts.guide), firstWeight(parts.learner));
-      const own = await parts.policyMetrics!(parts.learner);
+      const own = await parts.policyMetrics!(parts.learner as GPT2LM);
       assert.ok(own["fluency/bits_per_byte"] > 0);
     } finally {
       parts.learner.dispose();

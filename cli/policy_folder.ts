@@ -8,6 +8,7 @@
  */
 import { GPT2LM } from "../models/gpt2.ts";
 import { T5LM } from "../models/t5.ts";
+import { LlamaLM } from "../models/llama.ts";
 import { saveLoraAdapters } from "../models/lora.ts";
 import { type PolicyModel, savePolicy } from "../models/t5_checkpoint.ts";
 import { writeHubFiles } from "../models/hub_files.ts";
@@ -38,11 +39,15 @@ function baseModel(config: RunConfig, model: PolicyModel): string {
   const shape = "nPositions" in c
     ? `GPT-2 architecture, ${plural(c.nLayer, "layer")}, width ${c.nEmbd}, ${c.nHead} heads, ` +
       `context ${c.nPositions}, vocabulary ${c.vocabSize}`
+    : "numKeyValueHeads" in c
+    ? `${c.modelType} architecture, ${plural(c.numHiddenLayers, "layer")}, width ` +
+      `${c.hiddenSize}, ${c.numAttentionHeads} heads (${c.numKeyValueHeads} key/value), ` +
+      `intermediate ${c.intermediateSize}, vocabulary ${c.vocabSize}`
     : `T5 architecture (${c.feedForwardProj}), ${plural(c.numLayers, "encoder layer")} and ` +
       `${plural(c.numDecoderLayers, "decoder layer")}, width ${c.dModel}, ${c.numHeads} heads, ` +
       `d_ff ${c.dFf}, vocabulary ${c.vocabSize}`;
   if (config.policy.source === "dir") return `\`${config.policy.dir}\` (${shape})`;
-  const objective = "nPositions" in c ? "as a language model" : "by span corruption";
+  const objective = "dModel" in c ? "by span corruption" : "as a language model";
   const pretrained = config.policy.pretrainSteps > 0
     ? `pretrained here ${objective} for ${config.policy.pretrainSteps} steps on the task's ` +
       "training text"
@@ -62,7 +67,7 @@ const cell = (v: unknown) =>
  * @returns Markdown with YAML front matter
  */
 export function modelCard(config: RunConfig, model: PolicyModel, facts: ModelCardFacts): string {
-  const seq2seq = !("nPositions" in model.config);
+  const seq2seq = "dModel" in model.config;
   const t = config.train;
   const g = t.generation;
   const evaluation = facts.evaluation ?? [];
@@ -179,6 +184,8 @@ export async function saveLoraBase(model: PolicyModel, dir: string): Promise<voi
   // a plain view of the shared weights, only read here (never disposed: the views own them)
   const base = model instanceof GPT2LM
     ? new GPT2LM(model.config, model.weights)
+    : model instanceof LlamaLM
+    ? new LlamaLM(model.config, model.weights)
     : new T5LM(model.config, model.weights);
   base.tokenizer = model.tokenizer;
   await savePolicy(base, dir);

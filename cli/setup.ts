@@ -16,7 +16,12 @@ import {
   openEngine,
 } from "../models/engine/mod.ts";
 import type { PolicyModel } from "../models/t5_checkpoint.ts";
-import type { PolicyLM, TokenGenerator, Tokenizer } from "../models/types.ts";
+import {
+  causalContextLength,
+  type PolicyLM,
+  type TokenGenerator,
+  type Tokenizer,
+} from "../models/types.ts";
 import { createValueModel, type LinearValueModel } from "../models/value.ts";
 import { type AlgorithmState, createAlgorithmState } from "../pipelines/state.ts";
 import type { RewardFunction } from "../rewards/types.ts";
@@ -157,9 +162,8 @@ export async function assembleSetup(
   rng: Rng,
 ): Promise<RunSetup> {
   // T5's relative positions have no context limit.
-  if ("nPositions" in parts.learner.config) {
-    checkContextFits(config, parts.learner.config.nPositions);
-  }
+  const policyConfig = parts.learner.config;
+  if (!("dModel" in policyConfig)) checkContextFits(config, causalContextLength(policyConfig));
   // in place: the caller frees parts.learner if the setup fails, and it must free the view
   if (config.lora.r > 0) parts.learner = withLora(config, parts.learner, rng);
   const needsGuideCritic = /lols/.test(config.algo);
@@ -204,10 +208,10 @@ export async function assembleSetup(
     tokenizer: parts.tokenizer,
     evalRecords,
     // on the engine too: the evaluation samples from every baseline, about 3x faster there
-    baselines: [{ name: "zero-shot", policy: zeroShot }, ...parts.baselines].map((b) => ({
-      ...b,
-      policy: onEngine(b.policy, engine),
-    })),
+    baselines: [
+      { name: "zero-shot", policy: onEngine(zeroShot, engine) },
+      ...parts.baselines.map((b) => ({ ...b, policy: onEngine(b.policy, engine) })),
+    ],
     ...(parts.policyMetrics ? { policyMetrics: parts.policyMetrics } : {}),
     learner: parts.learner,
     ...(parts.learnerDir ? { learnerDir: parts.learnerDir } : {}),

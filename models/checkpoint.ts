@@ -43,7 +43,8 @@ export function parseGPT2Config(json: unknown, file: string): GPT2Config {
   const raw = json as Record<string, unknown>;
   if (raw.model_type !== "gpt2") {
     throw new InputError(
-      `Field "model_type" is ${JSON.stringify(raw.model_type)}, expected "gpt2"`,
+      `Field "model_type" is ${JSON.stringify(raw.model_type)}, expected "gpt2" ` +
+        "(loadPolicy reads every family: gpt2, t5, llama, qwen2, mistral)",
       file,
     );
   }

@@ -10,6 +10,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import { InputError } from "../core/errors.ts";
 import type { T5Config } from "./t5_config.ts";
 import type { GPT2Config } from "./types.ts";
+import type { LlamaConfig } from "./llama_config.ts";
 
 /**
  * T5 has relative positions and no context limit of its own; Hugging Face's T5
@@ -85,7 +86,7 @@ async function readJsonObject(path: string): Promise<Record<string, unknown> | n
  * @returns the JSON object `GenerationConfig.from_pretrained` reads
  */
 export function generationConfigJson(
-  config: GPT2Config | T5Config,
+  config: GPT2Config | T5Config | LlamaConfig,
   generation?: HubGenerationDefaults,
   padTokenId: number = ("padTokenId" in config ? config.padTokenId : config.eosTokenId),
 ): Record<string, unknown> {
@@ -122,7 +123,7 @@ export function generationConfigJson(
  */
 export async function writeHubFiles(
   dir: string,
-  config: GPT2Config | T5Config,
+  config: GPT2Config | T5Config | LlamaConfig,
   options: HubFilesOptions = {},
 ): Promise<void> {
   for (const [name, json] of Object.entries(options.tokenizerFiles ?? {})) {
@@ -133,6 +134,8 @@ export async function writeHubFiles(
   const tokenizerConfig = await readJsonObject(`${dir}/tokenizer_config.json`) ?? {};
   tokenizerConfig.model_max_length = "nPositions" in config
     ? config.nPositions
+    : "maxPositionEmbeddings" in config
+    ? config.maxPositionEmbeddings
     : T5_MODEL_MAX_LENGTH;
   await writeJsonAtomic(`${dir}/tokenizer_config.json`, tokenizerConfig);
   const specialTokens = Object.fromEntries(

@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "./backend.ts";
-import { llamaFromHost, loadLlama, saveLlama } from "./llama.ts";
+import { llamaFromHost, LlamaLM, loadLlama, saveLlama } from "./llama.ts";
+import { loadPolicy, savePolicy } from "./t5_checkpoint.ts";
 import {
   type LlamaConfig,
   llamaConfigFromHF,
@@ -108,12 +109,16 @@ Deno.test("Llama on the engine: logits, log-probs and greedy decoding as PyTorch
   }
 });
 
-Deno.test("Llama: save then load is bit-identical", async () => {
+Deno.test("Llama: save then load is bit-identical, also through loadPolicy and savePolicy", async () => {
   const model = await loadLlama(dir);
   const out = await Deno.makeTempDir({ prefix: "rlgf-llama-" });
   try {
     await saveLlama(model, out);
-    const again = await loadLlama(out);
+    const viaPolicy = await loadPolicy(out);
+    assert.ok(viaPolicy instanceof LlamaLM, "loadPolicy picks the Llama family by model_type");
+    await savePolicy(viaPolicy, `${out}/again`);
+    viaPolicy.dispose();
+    const again = await loadLlama(`${out}/again`);
     assert.deepEqual(again.config, model.config);
     const [a, b] = [await model.toHost(), await again.toHost()];
     assert.deepEqual([...a.keys()], [...b.keys()]);

@@ -16,6 +16,7 @@
  * @module
  */
 export type * from "./types.ts";
+export { causalContextLength, promptIds } from "./types.ts";
 export { type BackendName, ensureBackend, initBackend } from "./backend.ts";
 export {
   checkGPT2Config,
@@ -110,11 +111,13 @@ export {
   OnnxGpt2Engine,
   OnnxLlamaEngine,
   OnnxLlamaLM,
-  OnnxLlamaValueModel,
   OnnxT5Engine,
   openEngine,
   type OpenEngineOptions,
+  type RunEngine,
   type ScoreResult,
+  standalonePolicy,
+  type StandalonePolicy,
   type T5ScoreResult,
   type T5Weights,
 } from "./engine/mod.ts";

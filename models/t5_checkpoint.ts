@@ -2,7 +2,7 @@
  * Loads and saves Hugging Face T5 folders (`config.json`, weights in
  * `model.safetensors` or shards listed in `model.safetensors.index.json`,
  * tokenizer files when present), and {@linkcode loadPolicy}, which picks the
- * GPT-2 or the T5 loader by config.json's `model_type`.
+ * GPT-2, T5 or Llama-family loader by config.json's `model_type`.
  * @module
  */
 import { InputError } from "../core/errors.ts";
@@ -15,6 +15,7 @@ import {
   writeModelFolder,
 } from "./checkpoint.ts";
 import { GPT2LM } from "./gpt2.ts";
+import { LlamaLM, loadLlama, saveLlama } from "./llama.ts";
 import { readSafetensorsDir } from "./safetensors.ts";
 import { t5ConfigFromHF, t5ConfigToHF } from "./t5_config.ts";
 import { checkT5Config, t5FromHost, type T5LM } from "./t5.ts";
@@ -71,23 +72,28 @@ export async function saveSeq2SeqLM(model: T5LM, dir: string): Promise<void> {
   await writeModelFolder(dir, host, model.tokenizer, t5ConfigToHF(model.config));
 }
 
-/** A policy model of either family this library trains: GPT-2 (decoder-only) or T5 (seq2seq). */
-export type PolicyModel = GPT2LM | T5LM;
+/**
+ * A policy model of a family this library trains: GPT-2 or the Llama family (decoder-only), or
+ * T5 (seq2seq).
+ */
+export type PolicyModel = GPT2LM | T5LM | LlamaLM;
 
 /**
  * Saves a policy as a Hugging Face folder with its family's writer
- * ({@linkcode saveCausalLM} or {@linkcode saveSeq2SeqLM}).
+ * ({@linkcode saveCausalLM}, {@linkcode saveSeq2SeqLM} or {@linkcode saveLlama}).
  * @param model the model
  * @param dir the folder (created if missing)
  */
 export async function savePolicy(model: PolicyModel, dir: string): Promise<void> {
   if (model instanceof GPT2LM) await saveCausalLM(model, dir);
+  else if (model instanceof LlamaLM) await saveLlama(model, dir);
   else await saveSeq2SeqLM(model, dir);
 }
 
 /**
  * Loads a policy folder by its config.json `model_type`: "gpt2" with
- * {@linkcode loadCausalLM}, "t5" with {@linkcode loadSeq2SeqLM}.
+ * {@linkcode loadCausalLM}, "t5" with {@linkcode loadSeq2SeqLM}, "llama", "qwen2" or "mistral"
+ * with {@linkcode loadLlama}.
  * @param dir a Hugging Face model folder
  * @returns the model (the caller disposes it)
  */
@@ -98,11 +104,16 @@ export async function loadPolicy(dir: string): Promise<PolicyModel> {
       return await loadCausalLM(dir);
     case "t5":
       return await loadSeq2SeqLM(dir);
+    case "llama":
+    case "qwen2":
+    case "mistral":
+      return await loadLlama(dir);
     default:
       throw new InputError(
         `Field "model_type" is ${
           JSON.stringify(json.model_type)
-        }; expected "gpt2" (GPT2LMHeadModel) or "t5" (T5ForConditionalGeneration)`,
+        }; expected "gpt2" (GPT2LMHeadModel), "t5" (T5ForConditionalGeneration) or "llama", ` +
+          `"qwen2", "mistral" (their ForCausalLM)`,
         file,
       );
   }

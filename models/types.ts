@@ -82,11 +82,59 @@ export interface Tokenizer {
   /** Token ids of `text`, without adding BOS or EOS. */
   encode(text: string): number[];
   /**
+   * The ids around every prompt's own (see {@linkcode promptIds}): the special tokens the
+   * tokenizer starts a sequence with (Llama's BOS), or a chat template's turn markers. Absent:
+   * a prompt is its text's ids alone (GPT-2, T5).
+   */
+  readonly promptFrame?: PromptFrame;
+  /**
    * The text of `ids`; the inverse of `encode` for ids it produced. Special tokens
    * (EOS, padding) are left out where the tokenizer marks them special, so rewards
    * score a generation's words only; an empty list decodes to "".
    */
   decode(ids: number[]): string;
+}
+
+/** The config fields that give a decoder-only model's context (GPT-2's, the Llama family's). */
+export type CausalContextConfig =
+  | { readonly nPositions: number }
+  | { readonly maxPositionEmbeddings: number };
+
+/** A decoder-only model that scores continuations, with its context in its config. */
+export interface CausalScorer {
+  /** log π(c_t | prompt, c_<t) per continuation token. */
+  continuationLogProbs(prompts: number[][], continuations: number[][]): Promise<number[][]>;
+  /** Where its context length is read. */
+  readonly config: CausalContextConfig;
+}
+
+/** The context length of a decoder-only model's config (GPT-2 `n_positions`, Llama's `max_position_embeddings`). */
+export function causalContextLength(config: CausalContextConfig): number {
+  return "nPositions" in config ? config.nPositions : config.maxPositionEmbeddings;
+}
+
+/** The ids a prompt's own ids sit between. */
+export interface PromptFrame {
+  /** Ids before the prompt's (BOS; a chat template's opening of the user turn). */
+  readonly before: readonly number[];
+  /** Ids after the prompt's (a chat template's close of the turn and the assistant's opening). */
+  readonly after: readonly number[];
+}
+
+/**
+ * A prompt's model input: the tokenizer's frame around its text's ids, the text left-truncated
+ * so that the whole fits `maxTokens` (the frame is kept whole: a Llama prompt keeps its BOS).
+ * @param tokenizer the tokenizer (its `promptFrame`, if any)
+ * @param text the prompt
+ * @param maxTokens the most ids the input may have (default: no limit)
+ * @returns the ids
+ */
+export function promptIds(tokenizer: Tokenizer, text: string, maxTokens = Infinity): number[] {
+  const ids = tokenizer.encode(text);
+  const frame = tokenizer.promptFrame;
+  const room = Math.max(0, maxTokens - (frame ? frame.before.length + frame.after.length : 0));
+  const kept = ids.slice(Math.max(0, ids.length - room));
+  return frame ? [...frame.before, ...kept, ...frame.after] : kept;
 }
 
 /** Outputs of a differentiable forward over prompt + continuation (tensors the caller owns). */

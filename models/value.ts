@@ -1,6 +1,6 @@
 /**
- * The critic: a linear head on a policy's hidden states (GPT-2's, or T5's
- * decoder states), either on its own copy of the trunk (the default) or on the
+ * The critic: a linear head on a policy's hidden states (GPT-2's, a Llama-family model's, or
+ * T5's decoder states), either on its own copy of the trunk (the default) or on the
  * policy's trunk (shared). V(s_t) is read from the hidden state at the
  * position whose logit predicts continuation token t (spec "Log-prob
  * alignment"), so values line up with log-probs.
@@ -14,9 +14,9 @@ import type { Rng } from "../core/prng.ts";
 import type { CausalLM, Seq2SeqLM, ValueModel } from "./types.ts";
 import { GPT2LM } from "./gpt2.ts";
 import { T5LM } from "./t5.ts";
-import { loadPolicy, saveSeq2SeqLM } from "./t5_checkpoint.ts";
+import { LlamaLM } from "./llama.ts";
+import { loadPolicy, savePolicy } from "./t5_checkpoint.ts";
 import { dense } from "./fused_ops.ts";
-import { saveCausalLM } from "./checkpoint.ts";
 import { ensureBackend } from "./backend.ts";
 import {
   decodeSafetensors,
@@ -34,15 +34,19 @@ export interface ValueModelOptions {
 /** The file holding the value head in a saved value-model folder. */
 export const VALUE_HEAD_FILE = "value_head.safetensors";
 
-/** A trunk a value head reads: a GPT-2, or a T5 (its decoder states). */
-export type ValueTrunk = GPT2LM | T5LM;
+/**
+ * A trunk a value head reads: a GPT-2, a Llama-family model (its hidden states come from the
+ * engine alone: see OnnxAcceleratedValueModel), or a T5 (its decoder states).
+ */
+export type ValueTrunk = GPT2LM | T5LM | LlamaLM;
 
 /** The width of a trunk's hidden states. */
 export function trunkWidth(trunk: ValueTrunk): number {
-  return trunk instanceof T5LM ? trunk.config.dModel : trunk.config.nEmbd;
+  if (trunk instanceof T5LM) return trunk.config.dModel;
+  return trunk instanceof LlamaLM ? trunk.config.hiddenSize : trunk.config.nEmbd;
 }
 
-/** V(s_t) = w · h_t + b over a GPT-2 or T5 trunk. */
+/** V(s_t) = w · h_t + b over a GPT-2, Llama-family or T5 trunk. */
 export class LinearValueModel implements ValueModel {
   /** Whether the trunk is the policy's (not owned) or a private copy (owned). */
   readonly shared: boolean;
@@ -71,6 +75,9 @@ export class LinearValueModel implements ValueModel {
 
   /** Differentiable [B, T] values, 0 past a row's continuation. */
   forwardValues(prompts: number[][], continuations: number[][]): tf.Tensor2D {
+    if (this.trunk instanceof LlamaLM) {
+      throw new TypeError("A Llama-family critic runs on the engine: wrap it in onEngine's engine");
+    }
     const { hidden, valid } = this.trunk.continuationHidden(prompts, continuations);
     const [b, t] = hidden.shape;
     return tf.tidy(() => tf.mul(this.valuesFromHidden(hidden), tf.tensor2d(valid, [b, t])));
@@ -128,8 +135,8 @@ function toVariable(value: tf.Tensor): tf.Variable {
 }
 
 function asTrunk(model: unknown): ValueTrunk {
-  if (!(model instanceof GPT2LM || model instanceof T5LM)) {
-    throw new TypeError("The value model needs a GPT2LM or T5LM trunk");
+  if (!(model instanceof GPT2LM || model instanceof T5LM || model instanceof LlamaLM)) {
+    throw new TypeError("The value model needs a GPT2LM, T5LM or LlamaLM trunk");
   }
   return model;
 }
@@ -143,15 +150,20 @@ function asTrunk(model: unknown): ValueTrunk {
  * @returns the value model (the caller disposes it)
  */
 export function createValueModel(
-  trunkSource: CausalLM | Seq2SeqLM,
+  trunkSource: CausalLM | Seq2SeqLM | LlamaLM,
   rng: Rng,
   options: ValueModelOptions = {},
 ): LinearValueModel {
   const source = asTrunk(trunkSource);
   const shared = options.shared ?? false;
   const c = trunkWidth(source);
-  // GPT-2's initializer_range; T5 initialises its projections N(0, d_model^-0.5)
-  const std = source instanceof T5LM ? c ** -0.5 : source.config.initializerRange;
+  // GPT-2's initializer_range; T5 initialises its projections N(0, d_model^-0.5); Llama's
+  // initializer_range is 0.02 in every released config
+  const std = source instanceof T5LM
+    ? c ** -0.5
+    : source instanceof LlamaLM
+    ? 0.02
+    : source.config.initializerRange;
   const stream = rng.child("v_head");
   const w = Float32Array.from({ length: c }, () => stream.normal() * std);
   const trunk: ValueTrunk = shared ? source : source.clone();
@@ -171,10 +183,7 @@ export function createValueModel(
  */
 export async function saveValueModel(value: LinearValueModel, dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  if (!value.shared) {
-    if (value.trunk instanceof T5LM) await saveSeq2SeqLM(value.trunk, dir);
-    else await saveCausalLM(value.trunk, dir);
-  }
+  if (!value.shared) await savePolicy(value.trunk, dir);
   const head = new Map<string, HostTensor>([
     ["v_head.summary.weight", {
       shape: [...value.weight.shape],
@@ -193,7 +202,7 @@ export async function saveValueModel(value: LinearValueModel, dir: string): Prom
  */
 export async function loadValueModel(
   dir: string,
-  policy?: CausalLM | Seq2SeqLM,
+  policy?: CausalLM | Seq2SeqLM | LlamaLM,
 ): Promise<LinearValueModel> {
   await ensureBackend();
   const file = `${dir}/${VALUE_HEAD_FILE}`;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "./backend.ts";
-import { createGPT2 } from "./gpt2.ts";
+import { createGPT2, type GPT2LM } from "./gpt2.ts";
 import { createValueModel, loadValueModel, saveValueModel } from "./value.ts";
 import { Rng } from "../core/prng.ts";
 
@@ -32,13 +32,13 @@ Deno.test("createValueModel() reads V(s_t) where the logit predicting token t is
   }
   // and it is w·h + b on the trunk's hidden state at the log-prob's position
   const byHand = tf.tidy(() => {
-    const { hidden } = value.trunk.forwardContinuation(PROMPTS, CONTS);
+    const { hidden } = (value.trunk as GPT2LM).forwardContinuation(PROMPTS, CONTS);
     return tf.add(tf.sum(tf.mul(hidden, tf.reshape(value.weight, [1, 1, 16])), 2), value.bias)
       .arraySync() as number[][];
   });
   v.forEach((row, i) => row.forEach((x, t) => close(x, byHand[i][t], `hand row ${i} t ${t}`)));
   const fromHidden = tf.tidy(() => {
-    const { hidden } = value.trunk.forwardContinuation(PROMPTS, CONTS);
+    const { hidden } = (value.trunk as GPT2LM).forwardContinuation(PROMPTS, CONTS);
     return value.valuesFromHidden(hidden).arraySync();
   });
   v.forEach((row, i) =>

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Rng } from "../core/prng.ts";
-import type { TokenGenerator, Tokenizer } from "../models/types.ts";
+import { promptIds, type TokenGenerator, type Tokenizer } from "../models/types.ts";
 import type { RewardFunction } from "../rewards/types.ts";
 import type { GenerationConfig } from "../stages/types.ts";
 import type { PromptRecord } from "../tasks/types.ts";
@@ -51,8 +51,7 @@ export async function evaluatePolicy(
   for (let start = 0; start < records.length; start += batchSize) {
     const rows = records.slice(start, start + batchSize);
     const inputs = rows.map((r) => {
-      const ids = options.tokenizer.encode(r.prompt);
-      return ids.slice(Math.max(0, ids.length - maxPrompt));
+      return promptIds(options.tokenizer, r.prompt, maxPrompt);
     });
     const g = options.generation;
     const out = await policy.generate(inputs, {

@@ -4,7 +4,7 @@
  * tokenizer, so models with different vocabularies compare.
  * @module
  */
-import type { CausalLM, Tokenizer } from "../models/types.ts";
+import { causalContextLength, type CausalScorer, type Tokenizer } from "../models/types.ts";
 
 /** Options of {@linkcode bitsPerByte}. */
 export interface BitsPerByteOptions {
@@ -17,7 +17,7 @@ export interface BitsPerByteOptions {
 }
 
 /** The part of a causal LM bits per byte needs. */
-export type BitsPerByteModel = Pick<CausalLM, "continuationLogProbs" | "config">;
+export type BitsPerByteModel = CausalScorer;
 
 /** The windows scoring `ids[1..]`: each scores `targets` after `prompt` (the window's context). */
 export function scoringWindows(
@@ -87,7 +87,7 @@ export async function bitsPerByte(
   tokenizer: Pick<Tokenizer, "encode" | "eosTokenId">,
   options: BitsPerByteOptions = {},
 ): Promise<{ bitsPerByte: number; bytes: number; tokens: number }> {
-  const maxLength = options.maxLength ?? model.config.nPositions;
+  const maxLength = options.maxLength ?? causalContextLength(model.config);
   const stride = options.stride ?? Math.max(1, Math.floor(maxLength / 2));
   const batchSize = options.batchSize ?? 16;
   if (!(Number.isInteger(stride) && stride >= 1 && stride < maxLength)) {
@@ -123,8 +123,9 @@ export async function bitsPerByte(
 /** Whether `policy` can be scored token by token as a causal LM (a GPT, on tfjs or the engine). */
 export function isCausalScorer(policy: unknown): policy is BitsPerByteModel {
   const p = policy as Partial<BitsPerByteModel> | null;
+  const config = p?.config as { nPositions?: unknown; maxPositionEmbeddings?: unknown } | undefined;
   return typeof p?.continuationLogProbs === "function" &&
-    typeof (p.config as { nPositions?: unknown } | undefined)?.nPositions === "number";
+    (typeof config?.nPositions === "number" || typeof config?.maxPositionEmbeddings === "number");
 }
 
 /**

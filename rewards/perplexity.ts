@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { CausalLM, Tokenizer } from "../models/types.ts";
+import { causalContextLength, type CausalScorer, type Tokenizer } from "../models/types.ts";
 import type { MetricFunction, ScoringBatch } from "./types.ts";
 
 /** Options of the sliding-window perplexity. */
@@ -20,7 +20,7 @@ export interface PerplexityOptions {
 }
 
 /** The part of a causal LM perplexity needs. */
-export type PerplexityModel = Pick<CausalLM, "continuationLogProbs" | "config">;
+export type PerplexityModel = CausalScorer;
 
 /**
  * Sliding-window perplexity of one token sequence, with tril's (and Hugging
@@ -45,7 +45,7 @@ export async function slidingWindowPerplexity(
   model: PerplexityModel,
   options: PerplexityOptions = {},
 ): Promise<number> {
-  const maxLength = options.maxLength ?? model.config.nPositions;
+  const maxLength = options.maxLength ?? causalContextLength(model.config);
   const stride = options.stride ?? Math.min(512, maxLength);
   const batchSize = options.batchSize ?? 4;
   if (!(Number.isInteger(stride) && stride >= 1 && stride <= maxLength)) {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../models/backend.ts";
 import { loadCausalLM } from "../models/checkpoint.ts";
-import { loadPolicy } from "../models/t5_checkpoint.ts";
+import { loadSeq2SeqLM } from "../models/t5_checkpoint.ts";
 import type { CompletionServiceOptions } from "./service.ts";
 import { CompletionService, contextLengthOf } from "./service.ts";
 import { serveModel, type ServeOptions } from "./server.ts";
@@ -337,7 +337,7 @@ Deno.test("serve: a full queue answers 429 with Retry-After; no tensor leaks", a
 Deno.test("serve: a T5 folder — greedy completions and log-probs equal the reference", async () => {
   const t5Dir = new URL("../tests/fixtures/tiny-t5", import.meta.url).pathname;
   const t5Reference = JSON.parse(await Deno.readTextFile(`${t5Dir}/reference.json`));
-  const t5 = await loadPolicy(t5Dir);
+  const t5 = await loadSeq2SeqLM(t5Dir);
   const service = new CompletionService({
     name: "tiny-t5",
     model: t5,

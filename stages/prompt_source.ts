@@ -6,7 +6,7 @@
 import { concatMap, defer, from, type Observable, type OperatorFunction, range } from "rxjs";
 import { InputError } from "../core/errors.ts";
 import type { Rng } from "../core/prng.ts";
-import type { Tokenizer } from "../models/types.ts";
+import { promptIds, type Tokenizer } from "../models/types.ts";
 import type { PromptRecord } from "../tasks/types.ts";
 import type { PromptBatch } from "./types.ts";
 
@@ -52,13 +52,13 @@ export function promptSource(
     let hit = encoded.get(index);
     if (!hit) {
       const record = records[index];
-      const ids = options.tokenizer.encode(record.prompt);
+      const ids = promptIds(options.tokenizer, record.prompt, options.maxPromptTokens);
       if (ids.length === 0) {
         throw new InputError("the prompt has no tokens", `record "${record.id}"`);
       }
       const reference = record.references[0];
       hit = {
-        promptIds: ids.slice(Math.max(0, ids.length - options.maxPromptTokens)),
+        promptIds: ids,
         referenceIds: reference === undefined
           ? []
           : options.tokenizer.encode(reference).slice(0, options.maxNewTokens),

@@ -27,7 +27,7 @@ import {
 } from "rxjs";
 import type { Rng } from "../core/prng.ts";
 import { operatorStream } from "../core/streams.ts";
-import type { TokenGenerator, Tokenizer } from "../models/types.ts";
+import { promptIds, type TokenGenerator, type Tokenizer } from "../models/types.ts";
 import type { MetricFunction, RewardFunction } from "../rewards/types.ts";
 import type { GenerationConfig } from "./types.ts";
 
@@ -83,8 +83,7 @@ export function generateRows<T extends TextRow>(
     bufferCount(options.batchSize ?? 16),
     concatMap(async (rows, batch) => {
       const inputs = rows.map((r) => {
-        const ids = options.tokenizer.encode(r.prompt);
-        return ids.slice(Math.max(0, ids.length - maxPrompt));
+        return promptIds(options.tokenizer, r.prompt, maxPrompt);
       });
       const out = await policy.generate(inputs, {
         maxNewTokens: g.maxNewTokens,

@@ -1,6 +1,7 @@
 /**
  * Issue 18: the algorithms with a Llama-family learner on the engine (weights on tfjs, every
- * forward, backward and decode step on ONNX Runtime) and a critic on its own Llama trunk: the
+ * forward, backward and decode step on ONNX Runtime) and a critic on its own Llama trunk (the
+ * value model every family uses, on the engine): the
  * learner and critic move, metrics are finite, tensors are freed.
  */
 import assert from "node:assert/strict";
@@ -8,11 +9,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import { lastValueFrom, toArray } from "rxjs";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
-import {
-  OnnxLlamaEngine,
-  OnnxLlamaLM,
-  OnnxLlamaValueModel,
-} from "../models/engine/llama_engine.ts";
+import { OnnxLlamaEngine, OnnxLlamaLM } from "../models/engine/llama_engine.ts";
+import { OnnxAcceleratedValueModel } from "../models/engine/accelerated.ts";
+import { createValueModel } from "../models/value.ts";
 import { llamaFromHost } from "../models/llama.ts";
 import { llamaConfigFromHF, llamaWeightShapes } from "../models/llama_config.ts";
 import type { IterationMetrics } from "../pipelines/iteration.ts";
@@ -65,8 +64,14 @@ for (const algorithm of ["ppo", "d2lols"]) {
       learner,
       guide,
       critics: {
-        learner: OnnxLlamaValueModel.create(learner, rng.child("critic")),
-        guide: OnnxLlamaValueModel.create(learner, rng.child("guide-critic")),
+        learner: new OnnxAcceleratedValueModel(
+          createValueModel(learner.model, rng.child("critic")),
+          engine,
+        ),
+        guide: new OnnxAcceleratedValueModel(
+          createValueModel(learner.model, rng.child("guide-critic")),
+          engine,
+        ),
       },
       tokenizer: new ToyTokenizer(),
       records: await task.records("train"),

@@ -7,11 +7,13 @@
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
 import type * as tf from "@tensorflow/tfjs-core";
 import { GPT2LM } from "../gpt2.ts";
+import type { PolicyModel } from "../t5_checkpoint.ts";
 import type {
   CausalLM,
   ContinuationOutputs,
   GenerateOptions,
   GPT2Config,
+  PolicyLM,
   Seq2SeqLM,
   TokenGenerator,
   ValueModel,
@@ -19,9 +21,14 @@ import type {
 import type { T5Config } from "../t5_config.ts";
 import { T5LM } from "../t5.ts";
 import { OnnxT5Engine } from "./t5_engine.ts";
+import { LlamaLM } from "../llama.ts";
+import { OnnxLlamaEngine, OnnxLlamaLM } from "./llama_engine.ts";
 import type { LinearValueModel } from "../value.ts";
 import { OnnxGpt2Engine } from "./engine.ts";
 import { engineContinuation, gpt2Trainer, policyContinuation } from "./tfjs_bridge.ts";
+
+/** An engine of any family a run opens. */
+export type RunEngine = OnnxGpt2Engine | OnnxT5Engine | OnnxLlamaEngine;
 
 /**
  * A {@linkcode CausalLM} whose sampling, scoring and (when the engine has
@@ -100,13 +107,15 @@ export class OnnxAcceleratedValueModel implements ValueModel {
    */
   constructor(
     readonly model: LinearValueModel,
-    readonly engine: OnnxGpt2Engine | OnnxT5Engine,
+    readonly engine: OnnxGpt2Engine | OnnxT5Engine | OnnxLlamaEngine,
   ) {}
 
   async values(prompts: number[][], continuations: number[][]): Promise<number[][]> {
     const { engine, model: { trunk } } = this;
     const { hidden } = engine instanceof OnnxT5Engine
       ? await engine.score(trunk as T5LM, prompts, continuations)
+      : engine instanceof OnnxLlamaEngine
+      ? await engine.score(trunk as LlamaLM, prompts, continuations)
       : await engine.score(trunk as GPT2LM, prompts, continuations, { head: false });
     const w = this.model.weight.dataSync();
     const b = this.model.bias.dataSync()[0];
@@ -126,6 +135,8 @@ export class OnnxAcceleratedValueModel implements ValueModel {
     const { weight, bias, trunk } = this.model;
     const trainer = this.engine instanceof OnnxT5Engine
       ? this.engine.trainer(trunk as T5LM, { weight, bias })
+      : this.engine instanceof OnnxLlamaEngine
+      ? this.engine.trainer(trunk as LlamaLM, { weight, bias })
       : gpt2Trainer(this.engine, trunk as GPT2LM, { weight, bias });
     const out = engineContinuation(trainer, prompts, continuations, "value");
     out.hidden.dispose();
@@ -216,22 +227,29 @@ export class OnnxAcceleratedSeq2SeqLM implements Seq2SeqLM {
  */
 export function onEngine(
   model: GPT2LM,
-  engine: OnnxGpt2Engine | OnnxT5Engine | null,
+  engine: RunEngine | null,
 ): GPT2LM | OnnxAcceleratedLM;
 /** A T5 on `engine` when the engine was built for its config; the T5 itself otherwise. */
 export function onEngine(
   model: T5LM,
-  engine: OnnxGpt2Engine | OnnxT5Engine | null,
+  engine: RunEngine | null,
 ): T5LM | OnnxAcceleratedSeq2SeqLM;
+/**
+ * A Llama-family model on `engine`, which must be built for its config (its forward exists on
+ * the engine alone).
+ */
+export function onEngine(model: LlamaLM, engine: RunEngine | null): OnnxLlamaLM;
+/** A policy of any family, on `engine` where it fits (a Llama-family model must fit). */
+export function onEngine(model: PolicyModel, engine: RunEngine | null): PolicyLM;
 /** Any generator: a GPT-2 or T5 built here goes on `engine` when it fits; others as they are. */
-export function onEngine<T extends TokenGenerator | null>(
+export function onEngine<T extends TokenGenerator | LlamaLM | null>(
   model: T,
-  engine: OnnxGpt2Engine | OnnxT5Engine | null,
-): T | OnnxAcceleratedLM | OnnxAcceleratedSeq2SeqLM;
-export function onEngine<T extends TokenGenerator | null>(
+  engine: RunEngine | null,
+): T | OnnxAcceleratedLM | OnnxAcceleratedSeq2SeqLM | OnnxLlamaLM;
+export function onEngine<T extends TokenGenerator | LlamaLM | null>(
   model: T,
-  engine: OnnxGpt2Engine | OnnxT5Engine | null,
-): T | OnnxAcceleratedLM | OnnxAcceleratedSeq2SeqLM {
+  engine: RunEngine | null,
+): T | OnnxAcceleratedLM | OnnxAcceleratedSeq2SeqLM | OnnxLlamaLM {
   // an adapted model needs an engine built for its adapters
   if (
     engine instanceof OnnxGpt2Engine && model instanceof GPT2LM &&
@@ -244,6 +262,15 @@ export function onEngine<T extends TokenGenerator | null>(
     engine.accepts(model.config, model.lora)
   ) {
     return new OnnxAcceleratedSeq2SeqLM(model, engine);
+  }
+  if (model instanceof LlamaLM) {
+    if (engine instanceof OnnxLlamaEngine && engine.accepts(model.config, model.lora)) {
+      return new OnnxLlamaLM(model, engine);
+    }
+    throw new RangeError(
+      `A ${model.config.modelType} model runs on an OnnxLlamaEngine built for its config ` +
+        "(and adapters): open one with openEngine",
+    );
   }
   return model;
 }

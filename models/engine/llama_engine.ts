@@ -29,10 +29,9 @@ import {
   stepRunner,
   trainingFeeds,
 } from "./causal_runs.ts";
-import type { ContinuationOutputs, GenerateOptions, PolicyLM, ValueModel } from "../types.ts";
-import type { Rng } from "../../core/prng.ts";
+import type { ContinuationOutputs, GenerateOptions, PolicyLM } from "../types.ts";
 /** @ignore tfjs documents its own types; we reference them, not re-export them. */
-import * as tf from "@tensorflow/tfjs-core";
+import type * as tf from "@tensorflow/tfjs-core";
 import {
   buildLlamaScoreGraph,
   buildLlamaStepGraph,
@@ -40,7 +39,7 @@ import {
 } from "./llama_graphs.ts";
 import { EngineSessions } from "./sessions.ts";
 import { type TrainingHead, VALUE_HEAD } from "./heads.ts";
-import { engineContinuation, type EngineTrainer, policyContinuation } from "./tfjs_bridge.ts";
+import { type EngineTrainer, policyContinuation } from "./tfjs_bridge.ts";
 import { pick, type TrainingForward, type ValueHeadVariables } from "./training.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
 import type { LoraAdapters } from "../lora.ts";
@@ -56,6 +55,8 @@ import {
 export class OnnxLlamaEngine {
   #weights = new WeightFeeds();
   #inverse: Float64Array;
+  /** Gradient steps run here always (the training graphs are built on first use). */
+  readonly gradients = true;
 
   private constructor(
     readonly config: LlamaConfig,
@@ -306,76 +307,5 @@ export class OnnxLlamaLM implements PolicyLM {
 
   dispose(): void {
     this.model.dispose();
-  }
-}
-
-/**
- * A critic on a Llama trunk: V(s_t) = w · h_t + b read from the hidden state at the position
- * predicting continuation token t, on its own copy of the trunk (every forward and backward on
- * the engine; head weights with trl's names).
- */
-export class OnnxLlamaValueModel implements ValueModel {
-  /**
-   * Wraps a trunk and a head.
-   * @param trunk the trunk (owned)
-   * @param head its weight [1, hidden] and bias [1] (owned)
-   * @param engine the engine built for the trunk's config (shared)
-   */
-  constructor(
-    readonly trunk: LlamaLM,
-    readonly head: ValueHeadVariables,
-    readonly engine: OnnxLlamaEngine,
-  ) {}
-
-  /**
-   * A critic over a copy of `policy`'s trunk, the head drawn N(0, 0.02), bias 0.
-   * @param policy the learner
-   * @param rng the head's stream
-   * @returns the critic (the caller disposes it)
-   */
-  static create(policy: OnnxLlamaLM, rng: Rng): OnnxLlamaValueModel {
-    const d = policy.config.hiddenSize;
-    const stream = rng.child("v_head");
-    const variable = (value: tf.Tensor) => {
-      const v = tf.variable(value, true);
-      value.dispose(); // the variable holds its own copy
-      return v;
-    };
-    const weight = variable(
-      tf.tensor2d(Float32Array.from({ length: d }, () => stream.normal() * 0.02), [1, d]),
-    );
-    const bias = variable(tf.zeros([1]));
-    return new OnnxLlamaValueModel(policy.model.clone(), { weight, bias }, policy.engine);
-  }
-
-  async values(prompts: number[][], continuations: number[][]): Promise<number[][]> {
-    const { hidden } = await this.engine.score(this.trunk, prompts, continuations);
-    const w = this.head.weight.dataSync();
-    const b = this.head.bias.dataSync()[0];
-    const d = w.length;
-    return hidden.map((h, r) =>
-      continuations[r].map((_, t) => {
-        let v = b;
-        for (let j = 0; j < d; j++) v += h[t * d + j] * w[j];
-        return v;
-      })
-    );
-  }
-
-  forwardValues(prompts: number[][], continuations: number[][]): tf.Tensor2D {
-    const trainer = this.engine.trainer(this.trunk, this.head);
-    const out = engineContinuation(trainer, prompts, continuations, "value");
-    out.hidden.dispose();
-    return out.values!;
-  }
-
-  trainableVariables(): tf.Variable[] {
-    return [...this.trunk.trainableVariables(), this.head.weight, this.head.bias];
-  }
-
-  dispose(): void {
-    this.trunk.dispose();
-    this.head.weight.dispose();
-    this.head.bias.dispose();
   }
 }

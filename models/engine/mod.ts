@@ -17,7 +17,14 @@ export {
   OnnxAcceleratedLM,
   OnnxAcceleratedSeq2SeqLM,
   OnnxAcceleratedValueModel,
+  type RunEngine,
 } from "./accelerated.ts";
-export { type EngineMode, openEngine, type OpenEngineOptions } from "./open.ts";
+export {
+  type EngineMode,
+  openEngine,
+  type OpenEngineOptions,
+  type StandalonePolicy,
+  standalonePolicy,
+} from "./open.ts";
 export { OnnxT5Engine, type T5ScoreResult, type T5Weights } from "./t5_engine.ts";
-export { OnnxLlamaEngine, OnnxLlamaLM, OnnxLlamaValueModel } from "./llama_engine.ts";
+export { OnnxLlamaEngine, OnnxLlamaLM } from "./llama_engine.ts";
