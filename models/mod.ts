@@ -116,8 +116,8 @@ export {
   type OpenEngineOptions,
   type RunEngine,
   type ScoreResult,
-  standalonePolicy,
   type StandalonePolicy,
+  standalonePolicy,
   type T5ScoreResult,
   type T5Weights,
 } from "./engine/mod.ts";
