@@ -4,31 +4,18 @@ import { initBackend } from "../models/backend.ts";
 import type { GPT2LM } from "../models/gpt2.ts";
 import { resolveConfig, type RunConfig } from "./config.ts";
 import { imdbSmallParts } from "./imdb_small.ts";
+import { tinyImdb } from "../tests/_tiny_imdb.ts";
 
 await initBackend();
 
 const TINY = new URL("../tests/fixtures/tiny-gpt2", import.meta.url).pathname;
-const WORDS = ["great", "awful", "film", "plot", "acting", "loved", "boring", "story", "cast"];
-
-/** A data folder with 20 train and 10 test reviews and a private cache, for `fn`. */
+/** The tiny IMDB folder and a private cache, for `fn`. */
 async function withData(fn: (dataDir: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "rlgf-imdb-small-" });
-  const review = (i: number) => {
-    const words = Array.from({ length: 12 }, (_, k) => WORDS[(i * 7 + k * 3) % WORDS.length]);
-    return JSON.stringify({ text: `The ${words.join(" ")}.`, label: i % 2 }) + "\n";
-  };
-  await Deno.mkdir(`${root}/data/imdb`, { recursive: true });
-  const rows = (n: number, from: number) => Array.from({ length: n }, (_, i) => review(i + from));
-  await Deno.writeTextFile(`${root}/data/imdb/train.jsonl`, rows(20, 0).join(""));
-  await Deno.writeTextFile(`${root}/data/imdb/test.jsonl`, rows(10, 100).join(""));
-  const previous = Deno.env.get("RLGF_CACHE_DIR");
-  Deno.env.set("RLGF_CACHE_DIR", `${root}/cache`);
+  const env = await tinyImdb();
   try {
-    await fn(`${root}/data`);
+    await fn(env.dataDir);
   } finally {
-    if (previous === undefined) Deno.env.delete("RLGF_CACHE_DIR");
-    else Deno.env.set("RLGF_CACHE_DIR", previous);
-    await Deno.remove(root, { recursive: true });
+    await env.cleanup();
   }
 }
 

@@ -7,7 +7,7 @@ const WORDS = ["great", "awful", "film", "plot", "acting", "loved", "boring", "s
 
 /** Makes the folder and points RLGF_CACHE_DIR at a private cache until `cleanup`. */
 export async function tinyImdb(): Promise<{ dataDir: string; cleanup(): Promise<void> }> {
-  const root = await Deno.makeTempDir({ prefix: "rlgf-imdb-gpt2-" });
+  const root = await Deno.makeTempDir({ prefix: "rlgf-imdb-" });
   const review = (i: number) => {
     const words = Array.from({ length: 12 }, (_, k) => WORDS[(i * 7 + k * 3) % WORDS.length]);
     return JSON.stringify({ text: `The ${words.join(" ")}.`, label: i % 2 }) + "\n";
