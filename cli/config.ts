@@ -405,8 +405,18 @@ export const PRESETS: Readonly<Record<string, { description: string; config: Pre
   },
 };
 
-/** Reads a JSON or YAML config file (by extension); errors name the file. */
+/**
+ * Reads a JSON or YAML config file (by extension), or inline JSON when `path` starts with `{`
+ * (`--config '{"train":{"learningRate":3e-4}}'`); errors name the file.
+ */
 export async function readConfigFile(path: string): Promise<unknown> {
+  if (path.trimStart().startsWith("{")) {
+    try {
+      return JSON.parse(path);
+    } catch (error) {
+      throw new InputError(`malformed inline JSON (${(error as Error).message})`, "--config");
+    }
+  }
   let text: string;
   try {
     text = await Deno.readTextFile(path);

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
-import { CONFIG_CHOICES, PRESETS, resolveConfig, validateRunConfig } from "./config.ts";
+import {
+  CONFIG_CHOICES,
+  PRESETS,
+  readConfigFile,
+  resolveConfig,
+  validateRunConfig,
+} from "./config.ts";
 
 function rejects(values: Record<string, unknown>, field: string, pattern: RegExp, preset = "toy") {
   assert.throws(() => resolveConfig(preset, [{ source: "my.yaml", values }]), (error: Error) => {
@@ -94,4 +100,14 @@ Deno.test("resolveConfig() checks the API guide's client settings, naming the fi
   }]);
   assert.equal(ok.guide.apiKind, "chat");
   assert.equal(ok.guide.timeoutSeconds, 60);
+});
+
+Deno.test("readConfigFile() takes inline JSON, and names --config when it is malformed", async () => {
+  assert.deepEqual(await readConfigFile('{"train":{"learningRate":3e-4}}'), {
+    train: { learningRate: 3e-4 },
+  });
+  await assert.rejects(
+    readConfigFile('{"train":'),
+    (e: Error) => e.message.startsWith("--config: malformed inline JSON"),
+  );
 });

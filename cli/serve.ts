@@ -6,15 +6,11 @@
  * @module
  */
 import { parseHubId, resolveModelDir } from "../models/hub.ts";
-import { LlamaLM, loadLlama } from "../models/llama.ts";
-import { LLAMA_MODEL_TYPES } from "../models/llama_config.ts";
-import { OnnxLlamaEngine, OnnxLlamaLM } from "../models/engine/llama_engine.ts";
-import { readConfigFile } from "../models/checkpoint.ts";
+import { LlamaLM } from "../models/llama.ts";
 import { InputError } from "../core/errors.ts";
 import { initBackend } from "../models/backend.ts";
 import { type EngineMode, onEngine, openEngine } from "../models/engine/mod.ts";
 import { loadPolicy } from "../models/t5_checkpoint.ts";
-import type { CausalLM, Seq2SeqLM } from "../models/types.ts";
 import { CompletionService, contextLengthOf } from "../serve/service.ts";
 import { ModelRegistry, serveLoraAdapters } from "../serve/registry.ts";
 import { GPT2LM } from "../models/gpt2.ts";
@@ -207,19 +203,19 @@ if (import.meta.main) Deno.exit(await main(Deno.args));
  * family on its engine (it has no TensorFlow.js forward).
  */
 async function openServed(dir: string, mode: EngineMode, io: { err(line: string): void }) {
-  const { json } = await readConfigFile(dir);
-  if (LLAMA_MODEL_TYPES.includes((json as { model_type?: string }).model_type ?? "")) {
-    if (mode === "tfjs") {
-      throw new FlagError("flag --engine: a Llama-family model runs on ONNX Runtime only");
-    }
-    const model = await loadLlama(dir);
-    const engine = await OnnxLlamaEngine.create(model.config);
-    return { model, engine, served: new OnnxLlamaLM(model, engine) };
-  }
   const model = await loadPolicy(dir);
-  const engine = await openEngine(model.config, mode, {
-    training: false,
-    note: (message) => io.err(message),
-  });
-  return { model, engine, served: onEngine(model as never, engine) as CausalLM | Seq2SeqLM };
+  if (model instanceof LlamaLM && mode === "tfjs") {
+    model.dispose();
+    throw new FlagError("flag --engine: a Llama-family model runs on ONNX Runtime only");
+  }
+  try {
+    const engine = await openEngine(model.config, mode, {
+      training: false,
+      note: (message) => io.err(message),
+    });
+    return { model, engine, served: onEngine(model, engine) };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
 }

@@ -48,7 +48,8 @@ With no options: preset imdb-small (D2LOLS on IMDB, everything built and cached 
 Options:
   --preset NAME      ${Object.keys(PRESETS).join(" | ")} (default imdb-small)
   --algo NAME        ppo | ppo++ | aggrevated | lols | d2lols | bc | bc+<algo> (default: the preset's)
-  --config FILE      JSON or YAML overriding any config field (see the run folder's config.json)
+  --config FILE      JSON or YAML overriding any config field (see the run folder's config.json),
+                     or the JSON itself: --config '{"train":{"learningRate":3e-4}}'
   --out DIR          run folder (default runs/<preset>-<algo>-seed<N>)
   --seed N           the seed every random choice comes from (default 0)
   --iterations N     RL iterations (train.iterations)
@@ -124,7 +125,11 @@ async function parseTrainArgs(argv: string[]): Promise<TrainArgs | null> {
   choiceFlag("--algo", values.algo, ALGORITHMS, "algorithm");
   const layers: TrainArgs["layers"] = [];
   if (values.config) {
-    layers.push({ source: values.config, values: await readConfigFile(values.config) });
+    const inline = values.config.trimStart().startsWith("{");
+    layers.push({
+      source: inline ? "--config" : values.config,
+      values: await readConfigFile(values.config),
+    });
   }
   const flags: Record<string, unknown> = {};
   if (values.algo) flags.algo = values.algo;
