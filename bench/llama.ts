@@ -17,7 +17,7 @@ import { initBackend } from "../models/backend.ts";
 import { loraGraphSpec, OnnxLlamaEngine, OnnxLlamaLM } from "../models/engine/mod.ts";
 import { llamaFromHost } from "../models/llama.ts";
 import { llamaConfigFromHF, llamaWeightShapes } from "../models/llama_config.ts";
-import { createLoraAdapters, LLAMA_LORA_LAYOUT } from "../models/lora.ts";
+import { createLoraAdapters, LLAMA_LORA_LAYOUT, LLAMA_PROJECTIONS } from "../models/lora.ts";
 import { AdamW } from "../stages/adamw.ts";
 
 const HELP = `Usage: deno task bench:llama [options]
@@ -91,15 +91,7 @@ async function measure(mode: string, repeats: number): Promise<Result> {
         r: 16,
         alpha: 32,
         dropout: 0,
-        targetModules: [
-          "q_proj",
-          "k_proj",
-          "v_proj",
-          "o_proj",
-          "gate_proj",
-          "up_proj",
-          "down_proj",
-        ],
+        targetModules: [...LLAMA_PROJECTIONS],
       },
       new Rng(1),
       LLAMA_LORA_LAYOUT,

@@ -11,6 +11,7 @@ import {
   SENTINEL_TOKENS,
 } from "./commongen_small.ts";
 import { resolveConfig, type RunConfig } from "./config.ts";
+import { privateCache } from "../tests/_tiny_data.ts";
 import { cacheRoot } from "./_cache.ts";
 
 await initBackend();
@@ -39,13 +40,11 @@ async function tinyCommonGen(): Promise<{ dataDir: string; cleanup(): Promise<vo
   await Deno.writeTextFile(`${root}/data/commongen/train.jsonl`, jsonl(SETS, 0));
   await Deno.writeTextFile(`${root}/data/commongen/validation.jsonl`, jsonl(SETS.slice(0, 2), 100));
   await Deno.writeTextFile(`${root}/data/commongen/test.jsonl`, jsonl(SETS.slice(2, 4), 200));
-  const previous = Deno.env.get("RLGF_CACHE_DIR");
-  Deno.env.set("RLGF_CACHE_DIR", `${root}/cache`);
+  const restore = privateCache(`${root}/cache`);
   return {
     dataDir: `${root}/data`,
     async cleanup() {
-      if (previous === undefined) Deno.env.delete("RLGF_CACHE_DIR");
-      else Deno.env.set("RLGF_CACHE_DIR", previous);
+      restore();
       await Deno.remove(root, { recursive: true });
     },
   };

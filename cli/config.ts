@@ -6,7 +6,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { checkPositiveInt, checkRange, mergeConfig } from "../core/config.ts";
-import { checkLoraConfig, GPT2_LORA_LAYOUT } from "../models/lora.ts";
+import { checkLoraConfig, GPT2_LORA_LAYOUT, LLAMA_PROJECTIONS } from "../models/lora.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { type TrainOptions, trainOptions } from "../pipelines/options.ts";
 import { RL_ALGORITHMS } from "../pipelines/run_algorithm.ts";
@@ -308,15 +308,7 @@ export const PRESETS: Readonly<Record<string, { description: string; config: Pre
         ...BASE.lora,
         r: 16,
         alpha: 32,
-        targetModules: [
-          "q_proj",
-          "k_proj",
-          "v_proj",
-          "o_proj",
-          "gate_proj",
-          "up_proj",
-          "down_proj",
-        ],
+        targetModules: [...LLAMA_PROJECTIONS],
       },
       train: { iterations: 50, learningRate: 1e-4, kl: { coef: 0.1, kind: "ziegler" } },
     },

@@ -11,12 +11,12 @@ import { commonGenSmallParts } from "./commongen_small.ts";
 import { resolveConfig } from "./config.ts";
 import { type EvalResult, evaluate, formatTable, main } from "./eval.ts";
 import { generate } from "./generate.ts";
+import { privateCache, writeTinyImdb } from "../tests/_tiny_data.ts";
 
 await initBackend();
 
 const TINY = new URL("../tests/fixtures/tiny-gpt2", import.meta.url).pathname;
 const SENTIMENT = new URL("../tests/fixtures/tiny-sentiment-onnx", import.meta.url).pathname;
-const WORDS = ["great", "awful", "film", "plot", "acting", "loved", "boring", "story", "cast"];
 
 function collector(): CliIo & { lines: string[]; errors: string[] } {
   const lines: string[] = [];
@@ -34,19 +34,7 @@ async function copyDir(from: string, to: string): Promise<void> {
 /** A temp root with tiny IMDB and CommonGen data and a private cache. */
 async function workspace(): Promise<{ root: string; cleanup(): Promise<void> }> {
   const root = await Deno.makeTempDir({ prefix: "rlgf-eval-" });
-  const review = (i: number) => {
-    const words = Array.from({ length: 12 }, (_, k) => WORDS[(i * 7 + k * 3) % WORDS.length]);
-    return JSON.stringify({ text: `The ${words.join(" ")}.`, label: i % 2 }) + "\n";
-  };
-  await Deno.mkdir(`${root}/data/imdb`, { recursive: true });
-  await Deno.writeTextFile(
-    `${root}/data/imdb/train.jsonl`,
-    Array.from({ length: 20 }, (_, i) => review(i)).join(""),
-  );
-  await Deno.writeTextFile(
-    `${root}/data/imdb/test.jsonl`,
-    Array.from({ length: 6 }, (_, i) => review(i + 100)).join(""),
-  );
+  await writeTinyImdb(`${root}/data`, { test: 6 });
   const sets = [
     [["dog", "frisbee", "catch"], ["The dog catches a frisbee.", "A dog jumps to catch it."]],
     [["cat", "sofa", "sleep"], ["A cat sleeps on the sofa.", "The cat is asleep on a sofa."]],
@@ -59,13 +47,11 @@ async function workspace(): Promise<{ root: string; cleanup(): Promise<void> }> 
   for (const split of ["train", "validation", "test"]) {
     await Deno.writeTextFile(`${root}/data/commongen/${split}.jsonl`, rows);
   }
-  const previous = Deno.env.get("RLGF_CACHE_DIR");
-  Deno.env.set("RLGF_CACHE_DIR", `${root}/cache`);
+  const restore = privateCache(`${root}/cache`);
   return {
     root,
     async cleanup() {
-      if (previous === undefined) Deno.env.delete("RLGF_CACHE_DIR");
-      else Deno.env.set("RLGF_CACHE_DIR", previous);
+      restore();
       await Deno.remove(root, { recursive: true });
     },
   };

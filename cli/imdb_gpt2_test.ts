@@ -10,7 +10,7 @@ import { resolveConfig, type RunConfig } from "./config.ts";
 import { imdbGpt2Parts } from "./imdb_gpt2.ts";
 import type { TaskParts } from "./setup.ts";
 import { cacheRoot } from "./_cache.ts";
-import { tinyImdb } from "../tests/_tiny_imdb.ts";
+import { tinyImdb } from "../tests/_tiny_data.ts";
 
 await initBackend();
 

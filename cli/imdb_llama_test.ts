@@ -10,7 +10,7 @@ import { initBackend } from "../models/backend.ts";
 import { decodeSafetensors } from "../models/safetensors.ts";
 import { loadTokenizer } from "../models/tokenizer.ts";
 import { promptIds } from "../models/types.ts";
-import { tinyImdb } from "../tests/_tiny_imdb.ts";
+import { tinyImdb } from "../tests/_tiny_data.ts";
 import { resolveConfig } from "./config.ts";
 import { buildSetup } from "./setup.ts";
 import { train } from "./train.ts";

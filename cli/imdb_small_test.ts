@@ -4,7 +4,7 @@ import { initBackend } from "../models/backend.ts";
 import type { GPT2LM } from "../models/gpt2.ts";
 import { resolveConfig, type RunConfig } from "./config.ts";
 import { imdbSmallParts } from "./imdb_small.ts";
-import { tinyImdb } from "../tests/_tiny_imdb.ts";
+import { tinyImdb } from "../tests/_tiny_data.ts";
 
 await initBackend();
 

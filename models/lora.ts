@@ -75,11 +75,22 @@ export const T5_LORA_LAYOUT: Readonly<LoraLayout> = Object.freeze({
   taskType: "SEQ_2_SEQ_LM",
 });
 
+/** Every linear layer of a Llama-family block, PEFT's target names (TRL's "all-linear" but the head). */
+export const LLAMA_PROJECTIONS: readonly string[] = Object.freeze([
+  "q_proj",
+  "k_proj",
+  "v_proj",
+  "o_proj",
+  "gate_proj",
+  "up_proj",
+  "down_proj",
+]);
+
 /** The Llama family: the nn.Linear projections of attention and of the SwiGLU MLP. */
 export const LLAMA_LORA_LAYOUT: Readonly<LoraLayout> = Object.freeze({
   architecture: "Llama",
   adaptable: /\.self_attn\.(q|k|v|o)_proj$|\.mlp\.(gate|up|down)_proj$/,
-  moduleNames: "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj",
+  moduleNames: LLAMA_PROJECTIONS.join(", "),
   defaultTargets: ["q_proj", "v_proj"],
   fanInFanOut: false,
   peftPrefix: "base_model.model.",

@@ -128,6 +128,7 @@ export {
   GPT2_LORA_LAYOUT,
   isTargeted,
   LLAMA_LORA_LAYOUT,
+  LLAMA_PROJECTIONS,
   loadLoraAdapters,
   LoraAdapters,
   type LoraConfig,
