@@ -34,6 +34,30 @@ export interface DecodeSession {
    * scanning each row in JavaScript.
    */
   topK?(logits: Float32Array, k: number): Promise<{ values: Float32Array; indices: BigInt64Array }>;
+  /**
+   * Whole-vocabulary sampling inside the session's step (prefill and step return each row's
+   * drawn token, not its logits), drawing as `sampleProbabilities` does from the same uniforms:
+   * no [rows, vocab] array leaves the session. Sessions without it return logits.
+   */
+  readonly sampler?: SessionSampler;
   /** Frees the cache. */
   dispose(): void;
+}
+
+/** One step's draws for sampling inside a session. */
+export interface TokenDraw {
+  /** The softmax temperature (> 0). */
+  temperature: number;
+  /** One uniform in [0, 1) per row (a finished row's is ignored). */
+  uniforms: Float64Array;
+  /** Per row the token it may not draw (EOS before min_new_tokens), or -1. */
+  banned: BigInt64Array;
+}
+
+/** Prefill and step of a {@linkcode DecodeSession} that sample inside the session. */
+export interface SessionSampler {
+  /** As `DecodeSession.prefill`, returning each row's drawn token. */
+  prefill(prompts: number[][], draw: TokenDraw): Promise<Int32Array>;
+  /** As `DecodeSession.step` (no beam reordering), returning each row's drawn token. */
+  step(tokens: Int32Array, draw: TokenDraw): Promise<Int32Array>;
 }

@@ -5,7 +5,7 @@
  * our own GPT-2 graphs (models/engine/engine.ts).
  * @module
  */
-import type { DecodeSession } from "./decode_session.ts";
+import type { DecodeSession, SessionSampler, TokenDraw } from "./decode_session.ts";
 
 /** One cached layer: keys and values [B, nh, P, hs], row-major. */
 export interface LayerKV {
@@ -49,6 +49,11 @@ export interface OrtStepGraph {
   readonly maxPositions: number;
   /** Runs the graph on one step's inputs; logits are of the last position only. */
   run(inputs: StepInputs): Promise<{ logits: Float32Array; cache: LayerKV[] }>;
+  /**
+   * Runs the graph's sampling variant: each row's token drawn from softmax(logits / T) inside
+   * the graph (see `DecodeSession.sampler`), if the graph offers one.
+   */
+  sample?(inputs: StepInputs, draw: TokenDraw): Promise<{ tokens: Int32Array; cache: LayerKV[] }>;
   /** softmax(logits / temperature) of `rows` rows on the same runtime, if it offers one. */
   probabilities?(logits: Float32Array, rows: number, temperature: number): Promise<Float32Array>;
   /** The k largest logits of each of `rows` rows on the same runtime, if it offers them. */
@@ -74,14 +79,37 @@ export class OrtDecodeSession implements DecodeSession {
     k: number,
   ) => Promise<{ values: Float32Array; indices: BigInt64Array }>;
 
+  /** See `DecodeSession.sampler`: the graph's sampling variant, when it has one. */
+  readonly sampler?: SessionSampler;
+
   constructor(private graph: OrtStepGraph, readonly rows: number) {
     this.vocabSize = graph.vocabSize;
     if (graph.probabilities) {
       this.probabilities = (logits, temperature) => graph.probabilities!(logits, rows, temperature);
     }
+    const sample = graph.sample?.bind(graph);
+    if (sample) {
+      this.sampler = {
+        prefill: async (prompts, draw) =>
+          (await this.#prefill(prompts, (inputs) => sample(inputs, draw))).tokens,
+        step: async (tokens, draw) =>
+          (await this.#step(tokens, undefined, (inputs) => sample(inputs, draw))).tokens,
+      };
+    }
   }
 
   async prefill(prompts: number[][]): Promise<Float32Array> {
+    return (await this.#prefill(prompts, (inputs) => this.graph.run(inputs))).logits;
+  }
+
+  async step(tokens: Int32Array, parents?: Int32Array): Promise<Float32Array> {
+    return (await this.#step(tokens, parents, (inputs) => this.graph.run(inputs))).logits;
+  }
+
+  async #prefill<R extends { cache: LayerKV[] }>(
+    prompts: number[][],
+    run: (inputs: StepInputs) => Promise<R>,
+  ): Promise<R> {
     const rows = this.rows;
     const perPrompt = rows / prompts.length; // beam search asks for numBeams rows per prompt
     const width = Math.max(1, ...prompts.map((p) => p.length));
@@ -102,7 +130,7 @@ export class OrtDecodeSession implements DecodeSession {
     }
     const { nLayer } = this.graph;
     const empty = () => ({ k: new Float32Array(0), v: new Float32Array(0) });
-    const result = await this.graph.run({
+    const result = await run({
       rows,
       ids,
       positions,
@@ -113,10 +141,14 @@ export class OrtDecodeSession implements DecodeSession {
     });
     this.#past = width;
     this.#cache = result.cache;
-    return result.logits;
+    return result;
   }
 
-  async step(tokens: Int32Array, parents?: Int32Array): Promise<Float32Array> {
+  async #step<R extends { cache: LayerKV[] }>(
+    tokens: Int32Array,
+    parents: Int32Array | undefined,
+    run: (inputs: StepInputs) => Promise<R>,
+  ): Promise<R> {
     const rows = this.rows;
     if (parents) this.#reorder(parents);
     const past = this.#past;
@@ -129,7 +161,7 @@ export class OrtDecodeSession implements DecodeSession {
     // positions when its prompt was long; clamping keeps it a valid lookup.
     const last = this.graph.maxPositions - 1;
     const positions = BigInt64Array.from(this.#positions, (p) => BigInt(Math.min(p, last)));
-    const result = await this.graph.run({
+    const result = await run({
       rows,
       ids: BigInt64Array.from(tokens, (t) => BigInt(t)),
       positions,
@@ -142,7 +174,7 @@ export class OrtDecodeSession implements DecodeSession {
     for (let r = 0; r < rows; r++) this.#positions[r]++;
     this.#past = past + 1;
     this.#cache = result.cache;
-    return result.logits;
+    return result;
   }
 
   #reorder(parents: Int32Array): void {

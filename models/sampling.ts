@@ -5,7 +5,7 @@
  * @module
  */
 import { Rng } from "../core/prng.ts";
-import type { DecodeSession } from "./decode_session.ts";
+import type { DecodeSession, SessionSampler, TokenDraw } from "./decode_session.ts";
 
 /**
  * The sampling stream of choice `choice` of prompt `prompt` in a request seeded `seed`: the
@@ -159,12 +159,14 @@ function sampleAll(logits: Float32Array, temperature: number, banned: number | n
     weights[i] = i === banned ? 0 : Math.exp(logits[i] / temperature - top);
     if (i !== banned) total += weights[i];
   }
-  let u = rng.random() * total;
+  // the first token whose running sum passes u · total (as the engine's sampling head draws)
+  const u = rng.random() * total;
+  let running = 0;
   let last = -1;
   for (let i = 0; i < n; i++) {
     if (i === banned) continue;
-    u -= weights[i];
-    if (u < 0) return i;
+    running += weights[i];
+    if (running > u) return i;
     last = i;
   }
   return last;
@@ -187,15 +189,62 @@ export function sampleProbabilities(
   const n = probabilities.length;
   let total = 0;
   for (let i = 0; i < n; i++) if (i !== banned) total += probabilities[i];
-  let u = rng.random() * total;
+  // the first token whose running sum passes u · total, as the engine's sampling head draws
+  const u = rng.random() * total;
+  let running = 0;
   let last = -1;
   for (let i = 0; i < n; i++) {
     if (i === banned) continue;
-    u -= probabilities[i];
-    if (u < 0) return i;
+    running += probabilities[i];
+    if (running > u) return i;
     last = i;
   }
   return last;
+}
+
+/**
+ * {@linkcode decodeRows} when the session samples the whole vocabulary itself: each step's
+ * uniforms are drawn here, row by row from the rows' streams (one per row still going, as
+ * `sampleProbabilities` draws them), with EOS banned below a row's minimum.
+ */
+async function sampleInSession(
+  sampler: SessionSampler,
+  prompts: number[][],
+  options: DecodeRowsOptions,
+  out: number[][],
+  done: boolean[],
+): Promise<number[][]> {
+  const rows = prompts.length;
+  const draw = (): TokenDraw => {
+    const uniforms = new Float64Array(rows);
+    const banned = new BigInt64Array(rows).fill(-1n);
+    for (let r = 0; r < rows; r++) {
+      if (done[r]) continue;
+      const rng = options.rngs?.[r] ?? options.rng;
+      if (!rng) throw new TypeError("Sampling needs options.rng");
+      uniforms[r] = rng.random();
+      if (out[r].length < options.minNewTokens[r] && options.eosTokenId !== null) {
+        banned[r] = BigInt(options.eosTokenId);
+      }
+    }
+    return { temperature: options.temperature ?? 1, uniforms, banned };
+  };
+  const fed = new Int32Array(rows);
+  let tokens = await sampler.prefill(prompts, draw());
+  for (;;) {
+    for (let r = 0; r < rows; r++) {
+      if (done[r]) continue;
+      const token = tokens[r];
+      out[r].push(token);
+      fed[r] = token;
+      if (
+        token === options.eosTokenId || out[r].length >= options.maxNewTokens[r] ||
+        options.stoppingCriteria?.(r, out[r])
+      ) done[r] = true;
+    }
+    if (done.every(Boolean)) return out;
+    tokens = await sampler.step(fed, draw()); // finished rows keep feeding their last token
+  }
 }
 
 /** Whether a choice samples from the whole vocabulary (no top-k or top-p cut). */
@@ -260,6 +309,9 @@ export async function decodeRows(
   const out: number[][] = prompts.map(() => []);
   const done = options.maxNewTokens.map((n) => n <= 0);
   if (done.every(Boolean)) return out;
+  if (session.sampler && samplesAll(options, vocabSize) && !options.prefixes) {
+    return await sampleInSession(session.sampler, prompts, options, out, done);
+  }
   let logits = await session.prefill(prompts, options.prefixes);
   const fed = new Int32Array(rows);
   // the session's softmax (whole vocabulary) or top-k (k + 1: room to leave a banned token out)

@@ -10,6 +10,8 @@
 import * as ort from "onnxruntime-node";
 import { attentionBiasData, type ContinuationBatch, leftPad, positionIds } from "../padding.ts";
 import type { LayerKV, StepInputs } from "../ort_decode_session.ts";
+import type { TokenDraw } from "../decode_session.ts";
+import { SAMPLING_INPUTS } from "./heads.ts";
 import { int64 } from "./training.ts";
 
 /**
@@ -83,28 +85,65 @@ export function stepRunner(
   cache: { heads: number; headDim: number },
 ): (inputs: StepInputs) => Promise<{ logits: Float32Array; cache: LayerKV[] }> {
   return async (inputs) => {
-    const { rows, steps, past } = inputs;
-    const bias = attentionBiasData(inputs.mask, rows, steps, past + steps);
-    const feeds: Record<string, ort.Tensor> = {
-      ...weights,
-      input_ids: new ort.Tensor("int64", inputs.ids, [rows, steps]),
-      ...positions(inputs.positions, rows, steps),
-      attn_bias: new ort.Tensor("float32", bias, [rows, 1, steps, past + steps]),
-    };
-    const kv = [rows, cache.heads, past, cache.headDim];
-    inputs.cache.forEach(({ k, v }, l) => {
-      feeds[`past_key.${l}`] = new ort.Tensor("float32", k, kv);
-      feeds[`past_value.${l}`] = new ort.Tensor("float32", v, kv);
-    });
-    const out = await session.run(feeds);
-    return {
-      logits: out.last_logits.data as Float32Array,
-      cache: inputs.cache.map((_, l) => ({
-        k: out[`present_key.${l}`].data as Float32Array,
-        v: out[`present_value.${l}`].data as Float32Array,
-      })),
-    };
+    const out = await session.run(stepFeeds(inputs, weights, positions, cache));
+    return { logits: out.last_logits.data as Float32Array, cache: presentCache(out, inputs) };
   };
+}
+
+/**
+ * The decode step of a step graph's sampling variant (`sample: true`): the step's feeds plus
+ * the draw (temperature, uniforms, banned tokens), each row's drawn token back.
+ * @param session the sampling variant's session, opened on first use
+ */
+export function sampleRunner(
+  session: () => Promise<ort.InferenceSession>,
+  weights: Record<string, ort.Tensor>,
+  positions: PositionFeeds,
+  cache: { heads: number; headDim: number },
+): (inputs: StepInputs, draw: TokenDraw) => Promise<{ tokens: Int32Array; cache: LayerKV[] }> {
+  return async (inputs, draw) => {
+    const feeds = stepFeeds(inputs, weights, positions, cache);
+    const rows = inputs.rows;
+    feeds[SAMPLING_INPUTS.inverseTemperature] = new ort.Tensor(
+      "float32",
+      new Float32Array([1 / draw.temperature]),
+      [1],
+    );
+    feeds[SAMPLING_INPUTS.uniforms] = new ort.Tensor("float64", draw.uniforms, [rows]);
+    feeds[SAMPLING_INPUTS.banned] = new ort.Tensor("int64", draw.banned, [rows]);
+    const out = await (await session()).run(feeds);
+    const ids = out.next_token.data as BigInt64Array;
+    return { tokens: Int32Array.from(ids, (id) => Number(id)), cache: presentCache(out, inputs) };
+  };
+}
+
+function stepFeeds(
+  inputs: StepInputs,
+  weights: Record<string, ort.Tensor>,
+  positions: PositionFeeds,
+  cache: { heads: number; headDim: number },
+): Record<string, ort.Tensor> {
+  const { rows, steps, past } = inputs;
+  const bias = attentionBiasData(inputs.mask, rows, steps, past + steps);
+  const feeds: Record<string, ort.Tensor> = {
+    ...weights,
+    input_ids: new ort.Tensor("int64", inputs.ids, [rows, steps]),
+    ...positions(inputs.positions, rows, steps),
+    attn_bias: new ort.Tensor("float32", bias, [rows, 1, steps, past + steps]),
+  };
+  const kv = [rows, cache.heads, past, cache.headDim];
+  inputs.cache.forEach(({ k, v }, l) => {
+    feeds[`past_key.${l}`] = new ort.Tensor("float32", k, kv);
+    feeds[`past_value.${l}`] = new ort.Tensor("float32", v, kv);
+  });
+  return feeds;
+}
+
+function presentCache(out: ort.InferenceSession.ReturnType, inputs: StepInputs): LayerKV[] {
+  return inputs.cache.map((_, l) => ({
+    k: out[`present_key.${l}`].data as Float32Array,
+    v: out[`present_value.${l}`].data as Float32Array,
+  }));
 }
 
 /** Prompts and continuations laid out for a score graph. */

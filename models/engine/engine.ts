@@ -21,6 +21,7 @@ import {
   continuationSlices,
   positionIdFeeds,
   type PositionLimit,
+  sampleRunner,
   scoreLayout,
   stepRunner,
   trainingFeeds,
@@ -163,6 +164,17 @@ export class OnnxGpt2Engine {
         sampling.probabilities(logits, rows, temperature),
       topK: (logits, rows, k) => sampling.topK(logits, rows, k),
       run: stepRunner(fixed.step, weights, positionIdFeeds, { heads: nHead, headDim }),
+      sample: sampleRunner(
+        () =>
+          this.sessions.lazy(
+            "step-sample",
+            () => buildStepGraph(this.config, this.lora ?? undefined, { sample: true }),
+            true,
+          ),
+        weights,
+        positionIdFeeds,
+        { heads: nHead, headDim },
+      ),
     };
   }
 

@@ -48,3 +48,49 @@ export function valueHead(g: Graph, states: Value, width: number) {
   const values = g.squeeze(g.gemm(states, weight, bias, { transB: true }), [1]); // (M)
   return { weight, bias, values };
 }
+
+/** The inputs a step graph's sampling head takes, by name. */
+export const SAMPLING_INPUTS = {
+  inverseTemperature: "inv_temperature",
+  uniforms: "uniforms",
+  banned: "banned",
+} as const;
+
+/**
+ * A token per row drawn from softmax(logits / T) inside the graph, as `sampleProbabilities`
+ * draws it on the host: the probabilities in float64 with the banned token's set to 0, their
+ * running sum, and the first token whose running sum exceeds u · total (u one uniform draw in
+ * [0, 1) per row). Only the ids leave the graph, not [B, V] logits.
+ * Inputs: inv_temperature [1], uniforms [B] (float64), banned [B] (int64; -1 bans none).
+ * @param g the graph
+ * @param logits the next-token logits (B, V)
+ * @param vocabSize V
+ * @returns the inputs (to list in the model) and next_token (B) int64
+ */
+export function sampledTokenHead(
+  g: Graph,
+  logits: Value,
+  vocabSize: number,
+): { inputs: Value[]; token: Value } {
+  const inverse = g.input(SAMPLING_INPUTS.inverseTemperature, "float32", [1]);
+  const uniforms = g.input(SAMPLING_INPUTS.uniforms, "float64", ["B"]);
+  const banned = g.input(SAMPLING_INPUTS.banned, "int64", ["B"]);
+  const probabilities = g.cast(g.softmax(g.mul(logits, inverse), -1), "float64"); // (B, V)
+  const ids = g.constant(Array.from({ length: vocabSize }, (_, i) => i), [vocabSize], "int64");
+  const kept = g.where(g.equal(g.unsqueeze(banned, [1]), ids), 0, probabilities);
+  const [running] = g.node("CumSum", [kept, g.constant([1], [], "int64")], [
+    { dtype: "float64", shape: ["B", vocabSize] },
+  ]);
+  const total = g.slice(running, [vocabSize - 1], [vocabSize], [1]); // (B, 1)
+  const threshold = g.mul(g.unsqueeze(uniforms, [1]), total); // (B, 1)
+  const beyond = g.reduceSum(g.cast(g.greater(running, threshold), "int64"), [1]); // (B)
+  // the first token past u·total is V − (how many are past it); when none is (u·total rounded
+  // up to the total), the last token that is not banned, as the host's loop ends
+  const last = g.where(
+    g.equal(banned, vocabSize - 1),
+    vocabSize - 2,
+    g.scalar(vocabSize - 1, "int64"),
+  );
+  const token = g.where(g.equal(beyond, 0), last, g.sub(vocabSize, beyond));
+  return { inputs: [inverse, uniforms, banned], token: g.name(token, "next_token") };
+}

@@ -25,6 +25,7 @@ import {
   continuationSlices,
   type PositionFeeds,
   type PositionLimit,
+  sampleRunner,
   scoreLayout,
   stepRunner,
   trainingFeeds,
@@ -205,6 +206,17 @@ export class OnnxLlamaEngine {
         heads: numKeyValueHeads,
         headDim,
       }),
+      sample: sampleRunner(
+        () =>
+          this.sessions.lazy(
+            "step-sample",
+            () => buildLlamaStepGraph(this.config, this.lora ?? undefined, { sample: true }),
+            true,
+          ),
+        weights,
+        this.#rope,
+        { heads: numKeyValueHeads, headDim },
+      ),
     };
   }
 

@@ -115,16 +115,17 @@ export class EngineSessions<K extends string> {
   }
 
   /**
-   * A big-buffer graph opened from `build` on first use (e.g. full logits, which most runs
-   * never ask for).
+   * A graph opened from `build` on first use (e.g. full logits, which most runs never ask
+   * for): big-buffer unless `small` (a decode-step variant).
    * @param name its key
    * @param build its bytes
+   * @param small open it with the arena, as the decode steps are
    */
-  lazy(name: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
+  lazy(name: string, build: () => Uint8Array, small = false): Promise<ort.InferenceSession> {
     this.alive();
     let session = this.#lazy.get(name);
     if (!session) {
-      session = ort.InferenceSession.create(build(), this.options.big);
+      session = ort.InferenceSession.create(build(), small ? this.options.small : this.options.big);
       this.#lazy.set(name, session);
     }
     return session;

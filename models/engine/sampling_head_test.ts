@@ -1,0 +1,80 @@
+/**
+ * The step graph's sampling head (issue 13): whole-vocabulary sampling inside the graph draws
+ * the very tokens the host draws from the same graph's logits (softmax, then the running sum
+ * against u · total), for GPT-2 and the Llama family, with EOS banned below min_new_tokens.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import { Rng } from "../../core/prng.ts";
+import { initBackend } from "../backend.ts";
+import { createGPT2 } from "../gpt2.ts";
+import { loadLlama } from "../llama.ts";
+import { OrtDecodeSession, type OrtStepGraph } from "../ort_decode_session.ts";
+import { decodeRows } from "../sampling.ts";
+import { OnnxGpt2Engine } from "./engine.ts";
+import { OnnxLlamaEngine } from "./llama_engine.ts";
+
+await initBackend();
+
+const LLAMA = new URL("../../tests/fixtures/tiny-llama", import.meta.url).pathname;
+
+/** Tokens drawn with the graph's sampling head, and from its logits on the host, per seed. */
+async function bothRoutes(graph: OrtStepGraph, eos: number, seeds: number) {
+  assert.ok(graph.sample, "the step graph offers a sampling variant");
+  const prompts = [[1, 2, 3, 4], [5, 6], [7], [8, 9, 10, 11, 12]];
+  const logitsOnly: OrtStepGraph = { ...graph, sample: undefined };
+  for (let seed = 0; seed < seeds; seed++) {
+    const options = (rng: Rng) => ({
+      maxNewTokens: [12, 9, 12, 5],
+      minNewTokens: [4, 4, 0, 2],
+      doSample: true,
+      topK: 0,
+      temperature: 0.7 + 0.1 * (seed % 4),
+      eosTokenId: eos,
+      rng,
+    });
+    const inGraph = await decodeRows(
+      new OrtDecodeSession(graph, prompts.length),
+      prompts,
+      options(new Rng(seed)),
+    );
+    const onHost = await decodeRows(
+      new OrtDecodeSession(logitsOnly, prompts.length),
+      prompts,
+      options(new Rng(seed)),
+    );
+    assert.deepEqual(inGraph, onHost, `seed ${seed}`);
+    // EOS never comes before a row's minimum
+    inGraph.forEach((row, r) =>
+      assert.ok(!row.slice(0, options(new Rng(0)).minNewTokens[r]).includes(eos), `row ${r}`)
+    );
+  }
+}
+
+Deno.test("GPT-2 step graph: sampling in the graph draws what the host draws from its logits", async () => {
+  // a small vocabulary with a hot EOS, so bans and endings happen
+  const model = createGPT2(
+    { vocabSize: 40, nPositions: 64, nEmbd: 16, nLayer: 2, nHead: 2 },
+    new Rng(3),
+  );
+  const bias = model.weights.get("wte.weight")!;
+  tf.tidy(() => bias.assign(tf.mul(bias, 4)));
+  const engine = await OnnxGpt2Engine.create(model.config, { gradients: false });
+  try {
+    await bothRoutes(engine.stepGraph(model), model.config.eosTokenId, 12);
+  } finally {
+    await engine.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("Llama step graph: sampling in the graph draws what the host draws from its logits", async () => {
+  const model = await loadLlama(LLAMA);
+  const engine = await OnnxLlamaEngine.create(model.config);
+  try {
+    await bothRoutes(engine.stepGraph(model), model.config.eosTokenId, 4);
+  } finally {
+    await engine.dispose();
+    model.dispose();
+  }
+});
