@@ -40,6 +40,11 @@ export interface DecodeSession {
    * no [rows, vocab] array leaves the session. Sessions without it return logits.
    */
   readonly sampler?: SessionSampler;
+  /**
+   * Prefill and step that return each row's k largest logits (as `topK` finds them) instead of
+   * the logits, computed in the session's step: no [rows, vocab] array leaves the session.
+   */
+  readonly topKSteps?: SessionTopK;
   /** Frees the cache. */
   dispose(): void;
 }
@@ -60,4 +65,15 @@ export interface SessionSampler {
   prefill(prompts: number[][], draw: TokenDraw): Promise<Int32Array>;
   /** As `DecodeSession.step` (no beam reordering), returning each row's drawn token. */
   step(tokens: Int32Array, draw: TokenDraw): Promise<Int32Array>;
+}
+
+/** Prefill and step of a {@linkcode DecodeSession} that return each row's k largest logits. */
+export interface SessionTopK {
+  /** As `DecodeSession.prefill`, returning the k largest logits [rows * k] and their ids. */
+  prefill(
+    prompts: number[][],
+    k: number,
+  ): Promise<{ values: Float32Array; indices: BigInt64Array }>;
+  /** As `DecodeSession.step` (no beam reordering), returning the same. */
+  step(tokens: Int32Array, k: number): Promise<{ values: Float32Array; indices: BigInt64Array }>;
 }

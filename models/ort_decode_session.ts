@@ -5,7 +5,7 @@
  * our own GPT-2 graphs (models/engine/engine.ts).
  * @module
  */
-import type { DecodeSession, SessionSampler, TokenDraw } from "./decode_session.ts";
+import type { DecodeSession, SessionSampler, SessionTopK, TokenDraw } from "./decode_session.ts";
 
 /** One cached layer: keys and values [B, nh, P, hs], row-major. */
 export interface LayerKV {
@@ -33,6 +33,16 @@ export interface StepInputs {
   cache: LayerKV[];
 }
 
+/** One step of a graph's top-k variant: each row's k largest logits, and the grown cache. */
+export interface TopKStep {
+  /** The values [rows * k], most likely first. */
+  values: Float32Array;
+  /** Their token ids [rows * k]. */
+  indices: BigInt64Array;
+  /** One entry per layer. */
+  cache: LayerKV[];
+}
+
 /** Runs one step of a graph: the last position's logits [rows * vocab] and the grown cache. */
 export interface OrtStepGraph {
   /** Transformer blocks, i.e. entries of the cache. */
@@ -54,6 +64,8 @@ export interface OrtStepGraph {
    * the graph (see `DecodeSession.sampler`), if the graph offers one.
    */
   sample?(inputs: StepInputs, draw: TokenDraw): Promise<{ tokens: Int32Array; cache: LayerKV[] }>;
+  /** Runs the graph's top-k variant: each row's k largest logits (see `DecodeSession.topKSteps`). */
+  topKStep?(inputs: StepInputs, k: number): Promise<TopKStep>;
   /** softmax(logits / temperature) of `rows` rows on the same runtime, if it offers one. */
   probabilities?(logits: Float32Array, rows: number, temperature: number): Promise<Float32Array>;
   /** The k largest logits of each of `rows` rows on the same runtime, if it offers them. */
@@ -81,6 +93,8 @@ export class OrtDecodeSession implements DecodeSession {
 
   /** See `DecodeSession.sampler`: the graph's sampling variant, when it has one. */
   readonly sampler?: SessionSampler;
+  /** See `DecodeSession.topKSteps`: the graph's top-k variant, when it has one. */
+  readonly topKSteps?: SessionTopK;
 
   constructor(private graph: OrtStepGraph, readonly rows: number) {
     this.vocabSize = graph.vocabSize;
@@ -94,6 +108,13 @@ export class OrtDecodeSession implements DecodeSession {
           (await this.#prefill(prompts, (inputs) => sample(inputs, draw))).tokens,
         step: async (tokens, draw) =>
           (await this.#step(tokens, undefined, (inputs) => sample(inputs, draw))).tokens,
+      };
+    }
+    const topK = graph.topKStep?.bind(graph);
+    if (topK) {
+      this.topKSteps = {
+        prefill: (prompts, k) => this.#prefill(prompts, (inputs) => topK(inputs, k)),
+        step: (tokens, k) => this.#step(tokens, undefined, (inputs) => topK(inputs, k)),
       };
     }
   }

@@ -312,19 +312,31 @@ export async function decodeRows(
   if (session.sampler && samplesAll(options, vocabSize) && !options.prefixes) {
     return await sampleInSession(session.sampler, prompts, options, out, done);
   }
-  let logits = await session.prefill(prompts, options.prefixes);
   const fed = new Int32Array(rows);
   // the session's softmax (whole vocabulary) or top-k (k + 1: room to leave a banned token out)
-  // when it has them
+  // when it has them; the top-k inside the step itself when it offers that
   const fromProbabilities = samplesAll(options, vocabSize) && session.probabilities !== undefined;
   const k = options.topK ?? 0;
-  const fromTopK = options.doSample && k > 0 && k < vocabSize && session.topK !== undefined;
+  const width = Math.min(k + 1, vocabSize);
+  const samplesTopK = options.doSample && k > 0 && k < vocabSize;
+  const topKSteps = samplesTopK && !options.prefixes ? session.topKSteps : undefined;
+  const fromTopK = samplesTopK && (topKSteps !== undefined || session.topK !== undefined);
+  let logits: Float32Array = new Float32Array(0);
+  let top: { values: Float32Array; indices: BigInt64Array } | null = null;
+  const advance = async (first: boolean) => {
+    if (topKSteps) {
+      top = first ? await topKSteps.prefill(prompts, width) : await topKSteps.step(fed, width);
+      return;
+    }
+    // finished rows keep feeding their last token, ignored
+    logits = first ? await session.prefill(prompts, options.prefixes) : await session.step(fed);
+    if (fromTopK) top = await session.topK!(logits, width);
+  };
+  await advance(true);
   for (;;) {
     const probabilities = fromProbabilities
       ? await session.probabilities!(logits, options.temperature ?? 1)
       : null;
-    const top = fromTopK ? await session.topK!(logits, Math.min(k + 1, vocabSize)) : null;
-    const width = Math.min(k + 1, vocabSize);
     for (let r = 0; r < rows; r++) {
       if (done[r]) continue;
       const banned = out[r].length < options.minNewTokens[r] ? options.eosTokenId : null;
@@ -337,11 +349,12 @@ export async function decodeRows(
           banned,
           rng,
         );
-      } else if (top) {
+      } else if (fromTopK && top) {
         if (!rng) throw new TypeError("Sampling needs options.rng");
+        const { values, indices } = top as { values: Float32Array; indices: BigInt64Array };
         token = sampleTopK(
-          top.values.subarray(r * width, (r + 1) * width),
-          top.indices.subarray(r * width, (r + 1) * width),
+          values.subarray(r * width, (r + 1) * width),
+          indices.subarray(r * width, (r + 1) * width),
           { ...options, banned },
           rng,
         );
@@ -357,6 +370,6 @@ export async function decodeRows(
       ) done[r] = true;
     }
     if (done.every(Boolean)) return out;
-    logits = await session.step(fed); // finished rows keep feeding their last token, ignored
+    await advance(false);
   }
 }

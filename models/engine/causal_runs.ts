@@ -9,7 +9,7 @@
 /** @ignore onnxruntime documents its own types; we reference them, not re-export them. */
 import * as ort from "onnxruntime-node";
 import { attentionBiasData, type ContinuationBatch, leftPad, positionIds } from "../padding.ts";
-import type { LayerKV, StepInputs } from "../ort_decode_session.ts";
+import type { LayerKV, StepInputs, TopKStep } from "../ort_decode_session.ts";
 import type { TokenDraw } from "../decode_session.ts";
 import { SAMPLING_INPUTS } from "./heads.ts";
 import { int64 } from "./training.ts";
@@ -114,6 +114,29 @@ export function sampleRunner(
     const out = await (await session()).run(feeds);
     const ids = out.next_token.data as BigInt64Array;
     return { tokens: Int32Array.from(ids, (id) => Number(id)), cache: presentCache(out, inputs) };
+  };
+}
+
+/**
+ * The decode step of a step graph's top-k variant (`sample: "top-k"`): each row's k largest
+ * logits and their ids back instead of [rows, vocab] logits.
+ * @param session the top-k variant's session, opened on first use
+ */
+export function topKRunner(
+  session: () => Promise<ort.InferenceSession>,
+  weights: Record<string, ort.Tensor>,
+  positions: PositionFeeds,
+  cache: { heads: number; headDim: number },
+): (inputs: StepInputs, k: number) => Promise<TopKStep> {
+  return async (inputs, k) => {
+    const feeds = stepFeeds(inputs, weights, positions, cache);
+    feeds[SAMPLING_INPUTS.topK] = new ort.Tensor("int64", BigInt64Array.from([BigInt(k)]), [1]);
+    const out = await (await session()).run(feeds);
+    return {
+      values: out.top_values.data as Float32Array,
+      indices: out.top_indices.data as BigInt64Array,
+      cache: presentCache(out, inputs),
+    };
   };
 }
 

@@ -24,6 +24,7 @@ import {
   sampleRunner,
   scoreLayout,
   stepRunner,
+  topKRunner,
   trainingFeeds,
 } from "./causal_runs.ts";
 import { buildScoreGraph, buildStepGraph, buildTrainingGraphs } from "./gpt2_graphs.ts";
@@ -168,7 +169,18 @@ export class OnnxGpt2Engine {
         () =>
           this.sessions.lazy(
             "step-sample",
-            () => buildStepGraph(this.config, this.lora ?? undefined, { sample: true }),
+            () => buildStepGraph(this.config, this.lora ?? undefined, { sample: "token" }),
+            true,
+          ),
+        weights,
+        positionIdFeeds,
+        { heads: nHead, headDim },
+      ),
+      topKStep: topKRunner(
+        () =>
+          this.sessions.lazy(
+            "step-top-k",
+            () => buildStepGraph(this.config, this.lora ?? undefined, { sample: "top-k" }),
             true,
           ),
         weights,

@@ -21,7 +21,7 @@ import type { GPT2Config } from "../types.ts";
 import { gpt2WeightShapes } from "../gpt2.ts";
 import { Graph, type Value } from "../graph/builder.ts";
 import { type TrainingModels, trainingModels } from "../graph/autodiff.ts";
-import { sampledTokenHead, tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
+import { stepHead, tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
 import {
   type GraphWeights,
   graphWeights,
@@ -123,13 +123,13 @@ const rowInputs = (g: Graph, t = "T") => ({
  * The `step` graph: prefill (P = 0) and KV-cache decoding. Inputs: input_ids,
  * position_ids [B, T], attn_bias [B, 1, T, P+T], past_key.l / past_value.l
  * [B, nh, P, hs], the weights and `wte_t` (the head pre-transposed, [C, V]).
- * Outputs: last_logits [B, V] (with `sample`, next_token [B] drawn by
- * {@linkcode sampledTokenHead}, whose inputs it adds), present_key.l / present_value.l.
+ * Outputs: last_logits [B, V] (with `sample`, {@linkcode stepHead}'s
+ * outputs instead, and its inputs), present_key.l / present_value.l.
  */
 export function buildStepGraph(
   config: GPT2Config,
   lora?: LoraGraphSpec,
-  options: { sample?: boolean } = {},
+  options: { sample?: "token" | "top-k" } = {},
 ): Uint8Array {
   const g = new Graph();
   const { nHead: nh, nEmbd: c, nLayer, vocabSize } = config;
@@ -148,8 +148,8 @@ export function buildStepGraph(
   const perRow = g.reshape(hidden, g.concat([g.shape(rows.ids), g.ints([c])], 0), ["B", "T", c]); // (N, C) -> (B, T, C)
   const last = g.gather(perRow, g.constant([-1], [], "int64"), 1); // (B, C)
   const logits = g.matmul(last, wteT);
-  const head = options.sample ? sampledTokenHead(g, logits, vocabSize) : null;
-  const outputs = [head ? head.token : g.name(logits, "last_logits")];
+  const head = stepHead(g, logits, vocabSize, options.sample);
+  const outputs = [...head.outputs];
   present.forEach((kv, l) => {
     outputs.push(g.name(kv.k, `present_key.${l}`), g.name(kv.v, `present_value.${l}`));
   });
@@ -162,7 +162,7 @@ export function buildStepGraph(
       ...past.flatMap((kv) => [kv.k, kv.v]),
       ...w.values(),
       wteT,
-      ...(head?.inputs ?? []),
+      ...head.inputs,
     ],
     outputs,
   });

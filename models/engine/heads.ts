@@ -49,18 +49,46 @@ export function valueHead(g: Graph, states: Value, width: number) {
   return { weight, bias, values };
 }
 
-/** The inputs a step graph's sampling head takes, by name. */
+/** The inputs a step graph's sampling heads take, by name. */
 export const SAMPLING_INPUTS = {
   inverseTemperature: "inv_temperature",
   uniforms: "uniforms",
   banned: "banned",
+  topK: "top_k",
 } as const;
 
 /**
+ * Each row's k largest logits, most likely first (ties: the lower id first), as the top-k
+ * sampling session finds them, so that only [B, k] leaves the step graph.
+ * Input: top_k [1] (int64). Outputs top_values [B, k], top_indices [B, k] (int64).
+ * @param g the graph
+ * @param logits the next-token logits (B, V)
+ * @returns the input (to list in the model) and the two outputs
+ */
+export function topKHead(g: Graph, logits: Value): { inputs: Value[]; outputs: Value[] } {
+  const k = g.input(SAMPLING_INPUTS.topK, "int64", [1]);
+  const [values, indices] = g.node("TopK", [logits, k], [
+    { dtype: "float32", shape: ["B", "K"] },
+    { dtype: "int64", shape: ["B", "K"] },
+  ], { axis: -1, largest: 1, sorted: 1 });
+  return {
+    inputs: [k],
+    outputs: [g.name(values, "top_values"), g.name(indices, "top_indices")],
+  };
+}
+
+/** Tokens per block of the sampling head's two-level running sum. */
+const SAMPLING_BLOCK = 256;
+
+/**
  * A token per row drawn from softmax(logits / T) inside the graph, as `sampleProbabilities`
- * draws it on the host: the probabilities in float64 with the banned token's set to 0, their
- * running sum, and the first token whose running sum exceeds u · total (u one uniform draw in
- * [0, 1) per row). Only the ids leave the graph, not [B, V] logits.
+ * draws it on the host (the first token whose running sum of probabilities passes u · total,
+ * u one uniform in [0, 1) per row, the banned token's probability 0), so that only the ids
+ * leave the graph. The running sum is taken in two levels, over blocks of 256 tokens and then
+ * within the block that u falls in, because ONNX Runtime's CumSum over a [32, 50257] row
+ * block takes ~9 ms where the blocks take well under 1; the sums are float32 within a block
+ * and float64 above it, so a draw can differ from the host's only within float rounding of a
+ * boundary.
  * Inputs: inv_temperature [1], uniforms [B] (float64), banned [B] (int64; -1 bans none).
  * @param g the graph
  * @param logits the next-token logits (B, V)
@@ -75,22 +103,58 @@ export function sampledTokenHead(
   const inverse = g.input(SAMPLING_INPUTS.inverseTemperature, "float32", [1]);
   const uniforms = g.input(SAMPLING_INPUTS.uniforms, "float64", ["B"]);
   const banned = g.input(SAMPLING_INPUTS.banned, "int64", ["B"]);
-  const probabilities = g.cast(g.softmax(g.mul(logits, inverse), -1), "float64"); // (B, V)
-  const ids = g.constant(Array.from({ length: vocabSize }, (_, i) => i), [vocabSize], "int64");
-  const kept = g.where(g.equal(g.unsqueeze(banned, [1]), ids), 0, probabilities);
-  const [running] = g.node("CumSum", [kept, g.constant([1], [], "int64")], [
-    { dtype: "float64", shape: ["B", vocabSize] },
-  ]);
-  const total = g.slice(running, [vocabSize - 1], [vocabSize], [1]); // (B, 1)
+  const block = SAMPLING_BLOCK;
+  const blocks = Math.ceil(vocabSize / block);
+  const cumSum = (x: Value, width: number) =>
+    g.node("CumSum", [x, g.constant([1], [], "int64")], [
+      { dtype: "float64", shape: ["B", width] },
+    ])[0];
+  // the banned token's logit to -inf; a row without a ban writes its token 0's own logit back
+  const scaled = g.mul(logits, inverse);
+  const at = g.unsqueeze(g.max(banned, 0), [1]); // (B, 1)
+  const own = g.gatherElements(scaled, at, 1);
+  const noBan = g.unsqueeze(g.less(banned, 0), [1]);
+  const masked = g.scatterElements(scaled, at, g.where(noBan, own, -Infinity), 1, "none");
+  const probabilities = g.pad(g.softmax(masked, -1), [0, 0, 0, blocks * block - vocabSize]);
+  const perBlock = g.reshape(probabilities, [-1, blocks, block], ["B", blocks, block]);
+  const sums = g.cast(g.reduceSum(perBlock, [2]), "float64"); // (B, blocks)
+  const running = cumSum(sums, blocks);
+  const total = g.slice(running, [blocks - 1], [blocks], [1]); // (B, 1)
   const threshold = g.mul(g.unsqueeze(uniforms, [1]), total); // (B, 1)
-  const beyond = g.reduceSum(g.cast(g.greater(running, threshold), "int64"), [1]); // (B)
-  // the first token past u·total is V − (how many are past it); when none is (u·total rounded
-  // up to the total), the last token that is not banned, as the host's loop ends
-  const last = g.where(
-    g.equal(banned, vocabSize - 1),
-    vocabSize - 2,
-    g.scalar(vocabSize - 1, "int64"),
-  );
-  const token = g.where(g.equal(beyond, 0), last, g.sub(vocabSize, beyond));
+  // the block the draw falls in: the first whose running sum passes the threshold
+  const passed = (sums: Value) => g.reduceSum(g.cast(g.greater(sums, threshold), "int64"), [1]);
+  const j = g.min(g.sub(blocks, passed(running)), blocks - 1); // (B)
+  const zero = g.mul(g.slice(running, [0], [1], [1]), 0); // (B, 1)
+  const before = g.concat([zero, g.slice(running, [0], [blocks - 1], [1])], 1); // exclusive
+  const offset = g.gatherElements(before, g.unsqueeze(j, [1]), 1); // (B, 1)
+  const rowShape = g.concat([g.shape(uniforms), g.ints([1, block])], 0);
+  const index = g.expand(g.unsqueeze(j, [1, 2]), rowShape, ["B", 1, block]);
+  const inBlock = g.reshape(g.gatherElements(perBlock, index, 1), [-1, block], ["B", block]);
+  const within = g.add(cumSum(g.cast(inBlock, "float64"), block), offset); // (B, block)
+  const w = g.min(g.sub(block, passed(within)), block - 1);
+  const token = g.min(g.add(g.mul(j, block), w), vocabSize - 1);
   return { inputs: [inverse, uniforms, banned], token: g.name(token, "next_token") };
+}
+
+/**
+ * What a step graph ends in: last_logits [B, V]; with "token" the sampled next_token
+ * ({@linkcode sampledTokenHead}); with "top-k" top_values and top_indices ({@linkcode topKHead}).
+ * @param g the graph
+ * @param logits the last position's logits (B, V)
+ * @param vocabSize V
+ * @param sample the sampling variant, if any
+ * @returns the extra inputs and the outputs
+ */
+export function stepHead(
+  g: Graph,
+  logits: Value,
+  vocabSize: number,
+  sample?: "token" | "top-k",
+): { inputs: Value[]; outputs: Value[] } {
+  if (sample === "token") {
+    const head = sampledTokenHead(g, logits, vocabSize);
+    return { inputs: head.inputs, outputs: [head.token] };
+  }
+  if (sample === "top-k") return topKHead(g, logits);
+  return { inputs: [], outputs: [g.name(logits, "last_logits")] };
 }

@@ -28,6 +28,7 @@ import {
   sampleRunner,
   scoreLayout,
   stepRunner,
+  topKRunner,
   trainingFeeds,
 } from "./causal_runs.ts";
 import type { ContinuationOutputs, GenerateOptions, PolicyLM } from "../types.ts";
@@ -210,7 +211,18 @@ export class OnnxLlamaEngine {
         () =>
           this.sessions.lazy(
             "step-sample",
-            () => buildLlamaStepGraph(this.config, this.lora ?? undefined, { sample: true }),
+            () => buildLlamaStepGraph(this.config, this.lora ?? undefined, { sample: "token" }),
+            true,
+          ),
+        weights,
+        this.#rope,
+        { heads: numKeyValueHeads, headDim },
+      ),
+      topKStep: topKRunner(
+        () =>
+          this.sessions.lazy(
+            "step-top-k",
+            () => buildLlamaStepGraph(this.config, this.lora ?? undefined, { sample: "top-k" }),
             true,
           ),
         weights,

@@ -16,7 +16,7 @@ import type { LlamaConfig } from "../llama_config.ts";
 import { llamaWeightShapes } from "../llama_config.ts";
 import { Graph, type Value } from "../graph/builder.ts";
 import { type TrainingModels, trainingModels } from "../graph/autodiff.ts";
-import { sampledTokenHead, tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
+import { stepHead, tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
 import {
   type GraphWeights,
   graphWeights,
@@ -152,13 +152,13 @@ function rowInputs(g: Graph, config: LlamaConfig, keys: string) {
  * The `step` graph: prefill (P = 0) and KV-cache decoding. Inputs: input_ids [B, T], rope_cos
  * and rope_sin [B, T, 1, head_dim] (of the new tokens' positions), attn_bias [B, 1, T, P+T],
  * past_key.l / past_value.l [B, kv heads, P, head_dim], the weights. Outputs: last_logits
- * [B, V] (with `sample`, next_token [B] drawn by {@linkcode sampledTokenHead}, whose inputs it
- * adds), present_key.l / present_value.l.
+ * [B, V] (with `sample`, {@linkcode stepHead}'s outputs instead, and its
+ * inputs), present_key.l / present_value.l.
  */
 export function buildLlamaStepGraph(
   config: LlamaConfig,
   lora?: LoraGraphSpec,
-  options: { sample?: boolean } = {},
+  options: { sample?: "token" | "top-k" } = {},
 ): Uint8Array {
   const g = new Graph();
   const { numKeyValueHeads: nkv, headDim: hd, hiddenSize: d } = config;
@@ -172,8 +172,8 @@ export function buildLlamaStepGraph(
   const perRow = g.reshape(hidden, g.concat([g.shape(inputs.ids), g.ints([d])], 0), ["B", "T", d]);
   const last = g.gather(perRow, g.constant([-1], [], "int64"), 1); // (B, d)
   const logits = lmHead(g, config, last, w);
-  const head = options.sample ? sampledTokenHead(g, logits, config.vocabSize) : null;
-  const outputs = [head ? head.token : g.name(logits, "last_logits")];
+  const head = stepHead(g, logits, config.vocabSize, options.sample);
+  const outputs = [...head.outputs];
   present.forEach((kv, l) => {
     outputs.push(g.name(kv.k, `present_key.${l}`), g.name(kv.v, `present_value.${l}`));
   });
@@ -186,7 +186,7 @@ export function buildLlamaStepGraph(
       inputs.bias,
       ...past.flatMap((kv) => [kv.k, kv.v]),
       ...w.values(),
-      ...(head?.inputs ?? []),
+      ...head.inputs,
     ],
     outputs,
   });

@@ -1,7 +1,9 @@
 /**
- * The step graph's sampling head (issue 13): whole-vocabulary sampling inside the graph draws
- * the very tokens the host draws from the same graph's logits (softmax, then the running sum
- * against u · total), for GPT-2 and the Llama family, with EOS banned below min_new_tokens.
+ * The step graph's sampling heads (issue 13): whole-vocabulary sampling inside the graph draws
+ * the tokens the host draws from the same graph's logits (softmax, then the running sum against
+ * u · total; the graph's two-level sum can differ only within float rounding of a boundary,
+ * which these seeds do not reach), and the graph's top-k gives the candidates the top-k session gives, for
+ * GPT-2 and the Llama family, with EOS banned below min_new_tokens.
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
@@ -18,17 +20,20 @@ await initBackend();
 
 const LLAMA = new URL("../../tests/fixtures/tiny-llama", import.meta.url).pathname;
 
-/** Tokens drawn with the graph's sampling head, and from its logits on the host, per seed. */
+/**
+ * Tokens drawn with the graph's sampling heads (the whole vocabulary, top-k 8), and from its
+ * logits through the sampling sessions and the host, per seed.
+ */
 async function bothRoutes(graph: OrtStepGraph, eos: number, seeds: number) {
-  assert.ok(graph.sample, "the step graph offers a sampling variant");
+  assert.ok(graph.sample && graph.topKStep, "the step graph offers its sampling variants");
   const prompts = [[1, 2, 3, 4], [5, 6], [7], [8, 9, 10, 11, 12]];
-  const logitsOnly: OrtStepGraph = { ...graph, sample: undefined };
+  const logitsOnly: OrtStepGraph = { ...graph, sample: undefined, topKStep: undefined };
   for (let seed = 0; seed < seeds; seed++) {
     const options = (rng: Rng) => ({
       maxNewTokens: [12, 9, 12, 5],
       minNewTokens: [4, 4, 0, 2],
       doSample: true,
-      topK: 0,
+      topK: seed % 2 === 0 ? 0 : 8,
       temperature: 0.7 + 0.1 * (seed % 4),
       eosTokenId: eos,
       rng,
@@ -51,28 +56,30 @@ async function bothRoutes(graph: OrtStepGraph, eos: number, seeds: number) {
   }
 }
 
-Deno.test("GPT-2 step graph: sampling in the graph draws what the host draws from its logits", async () => {
-  // a small vocabulary with a hot EOS, so bans and endings happen
-  const model = createGPT2(
-    { vocabSize: 40, nPositions: 64, nEmbd: 16, nLayer: 2, nHead: 2 },
-    new Rng(3),
-  );
-  const bias = model.weights.get("wte.weight")!;
-  tf.tidy(() => bias.assign(tf.mul(bias, 4)));
-  const engine = await OnnxGpt2Engine.create(model.config, { gradients: false });
-  try {
-    await bothRoutes(engine.stepGraph(model), model.config.eosTokenId, 12);
-  } finally {
-    await engine.dispose();
-    model.dispose();
-  }
-});
+// 40 tokens: one block of the head's running sum; 700: three, the last one partial
+for (const vocabSize of [40, 700]) {
+  Deno.test(`GPT-2 step graph (vocabulary ${vocabSize}): sampling in the graph draws what the host draws`, async () => {
+    const model = createGPT2(
+      { vocabSize, nPositions: 64, nEmbd: 16, nLayer: 2, nHead: 2 },
+      new Rng(3),
+    );
+    const wte = model.weights.get("wte.weight")!;
+    tf.tidy(() => wte.assign(tf.mul(wte, 4))); // peaked distributions: EOS comes, and is banned
+    const engine = await OnnxGpt2Engine.create(model.config, { gradients: false });
+    try {
+      await bothRoutes(engine.stepGraph(model), model.config.eosTokenId, 12);
+    } finally {
+      await engine.dispose();
+      model.dispose();
+    }
+  });
+}
 
 Deno.test("Llama step graph: sampling in the graph draws what the host draws from its logits", async () => {
   const model = await loadLlama(LLAMA);
   const engine = await OnnxLlamaEngine.create(model.config);
   try {
-    await bothRoutes(engine.stepGraph(model), model.config.eosTokenId, 4);
+    await bothRoutes(engine.stepGraph(model), model.config.eosTokenId, 6);
   } finally {
     await engine.dispose();
     model.dispose();
