@@ -87,8 +87,8 @@ export {
 export { dense, embedding, lmHead, softmaxEntropy, tokenLogProbs } from "./fused_ops.ts";
 export { decodeRows, type DecodeRowsOptions, selectToken, type TokenChoice } from "./sampling.ts";
 export { beamSearch, type BeamSearchOptions } from "./beam_search.ts";
-export type { DecodeSession } from "./decode_session.ts";
-export type { LayerKV, OrtStepGraph, StepInputs } from "./ort_decode_session.ts";
+export type { DecodeSession, SessionSampler, SessionTopK, TokenDraw } from "./decode_session.ts";
+export type { LayerKV, OrtStepGraph, StepInputs, TopKStep } from "./ort_decode_session.ts";
 export { KVSession } from "./kv_session.ts";
 export { attentionBias, type Batch, leftPad, MASKED, PAD, positionIds } from "./padding.ts";
 export { type DecoderLimits, generateWithSession } from "./generate.ts";
