@@ -321,18 +321,24 @@ export async function decodeRows(
   const samplesTopK = options.doSample && k > 0 && k < vocabSize;
   const topKSteps = samplesTopK && !options.prefixes ? session.topKSteps : undefined;
   const fromTopK = samplesTopK && (topKSteps !== undefined || session.topK !== undefined);
-  let logits: Float32Array = new Float32Array(0);
-  let top: { values: Float32Array; indices: BigInt64Array } | null = null;
-  const advance = async (first: boolean) => {
+  type Step = {
+    logits: Float32Array;
+    top: { values: Float32Array; indices: BigInt64Array } | null;
+  };
+  const advance = async (first: boolean): Promise<Step> => {
     if (topKSteps) {
-      top = first ? await topKSteps.prefill(prompts, width) : await topKSteps.step(fed, width);
-      return;
+      const top = first
+        ? await topKSteps.prefill(prompts, width)
+        : await topKSteps.step(fed, width);
+      return { logits: new Float32Array(0), top };
     }
     // finished rows keep feeding their last token, ignored
-    logits = first ? await session.prefill(prompts, options.prefixes) : await session.step(fed);
-    if (fromTopK) top = await session.topK!(logits, width);
+    const logits = first
+      ? await session.prefill(prompts, options.prefixes)
+      : await session.step(fed);
+    return { logits, top: fromTopK ? await session.topK!(logits, width) : null };
   };
-  await advance(true);
+  let { logits, top } = await advance(true);
   for (;;) {
     const probabilities = fromProbabilities
       ? await session.probabilities!(logits, options.temperature ?? 1)
@@ -349,12 +355,11 @@ export async function decodeRows(
           banned,
           rng,
         );
-      } else if (fromTopK && top) {
+      } else if (top) {
         if (!rng) throw new TypeError("Sampling needs options.rng");
-        const { values, indices } = top as { values: Float32Array; indices: BigInt64Array };
         token = sampleTopK(
-          values.subarray(r * width, (r + 1) * width),
-          indices.subarray(r * width, (r + 1) * width),
+          top.values.subarray(r * width, (r + 1) * width),
+          top.indices.subarray(r * width, (r + 1) * width),
           { ...options, banned },
           rng,
         );
@@ -370,6 +375,6 @@ export async function decodeRows(
       ) done[r] = true;
     }
     if (done.every(Boolean)) return out;
-    await advance(false);
+    ({ logits, top } = await advance(false));
   }
 }
