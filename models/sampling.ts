@@ -233,18 +233,27 @@ async function sampleInSession(
   let tokens = await sampler.prefill(prompts, draw());
   for (;;) {
     for (let r = 0; r < rows; r++) {
-      if (done[r]) continue;
-      const token = tokens[r];
-      out[r].push(token);
-      fed[r] = token;
-      if (
-        token === options.eosTokenId || out[r].length >= options.maxNewTokens[r] ||
-        options.stoppingCriteria?.(r, out[r])
-      ) done[r] = true;
+      if (!done[r]) appendToken({ out, done, fed }, r, tokens[r], options);
     }
     if (done.every(Boolean)) return out;
     tokens = await sampler.step(fed, draw()); // finished rows keep feeding their last token
   }
+}
+
+/** Appends row r's token, feeds it next, and ends the row at EOS, its maximum or a stop. */
+function appendToken(
+  rows: { out: number[][]; done: boolean[]; fed: Int32Array },
+  r: number,
+  token: number,
+  options: DecodeRowsOptions,
+): void {
+  const { out, done, fed } = rows;
+  out[r].push(token);
+  fed[r] = token;
+  if (
+    token === options.eosTokenId || out[r].length >= options.maxNewTokens[r] ||
+    options.stoppingCriteria?.(r, out[r])
+  ) done[r] = true;
 }
 
 /** Whether a choice samples from the whole vocabulary (no top-k or top-p cut). */
@@ -367,12 +376,7 @@ export async function decodeRows(
         const row = logits.subarray(r * vocabSize, (r + 1) * vocabSize);
         token = selectToken(row, { ...options, banned }, rng);
       }
-      out[r].push(token);
-      fed[r] = token;
-      if (
-        token === options.eosTokenId || out[r].length >= options.maxNewTokens[r] ||
-        options.stoppingCriteria?.(r, out[r])
-      ) done[r] = true;
+      appendToken({ out, done, fed }, r, token, options);
     }
     if (done.every(Boolean)) return out;
     ({ logits, top } = await advance(false));

@@ -9,7 +9,8 @@
 /** @ignore onnxruntime documents its own types; we reference them, not re-export them. */
 import * as ort from "onnxruntime-node";
 import { attentionBiasData, type ContinuationBatch, leftPad, positionIds } from "../padding.ts";
-import type { LayerKV, StepInputs, TopKStep } from "../ort_decode_session.ts";
+import type { LayerKV, OrtStepGraph, StepInputs, TopKStep } from "../ort_decode_session.ts";
+import type { EngineSessions } from "./sessions.ts";
 import type { TokenDraw } from "../decode_session.ts";
 import { SAMPLING_INPUTS } from "./heads.ts";
 import { int64 } from "./training.ts";
@@ -137,6 +138,27 @@ export function topKRunner(
       indices: out.top_indices.data as BigInt64Array,
       cache: presentCache(out, inputs),
     };
+  };
+}
+
+/**
+ * The sampling variants of a causal step graph ({@linkcode sampleRunner},
+ * {@linkcode topKRunner}), each opened on first use as a decode-sized session.
+ * @param sessions the engine's sessions
+ * @param build the step graph with a `sample` head
+ */
+export function samplingVariants(
+  sessions: EngineSessions<string>,
+  build: (sample: "token" | "top-k") => Uint8Array,
+  weights: Record<string, ort.Tensor>,
+  positions: PositionFeeds,
+  cache: { heads: number; headDim: number },
+): Pick<OrtStepGraph, "sample" | "topKStep"> {
+  const open = (sample: "token" | "top-k") => () =>
+    sessions.lazy(`step-${sample}`, () => build(sample), true);
+  return {
+    sample: sampleRunner(open("token"), weights, positions, cache),
+    topKStep: topKRunner(open("top-k"), weights, positions, cache),
   };
 }
 

@@ -21,10 +21,9 @@ import {
   continuationSlices,
   positionIdFeeds,
   type PositionLimit,
-  sampleRunner,
+  samplingVariants,
   scoreLayout,
   stepRunner,
-  topKRunner,
   trainingFeeds,
 } from "./causal_runs.ts";
 import { buildScoreGraph, buildStepGraph, buildTrainingGraphs } from "./gpt2_graphs.ts";
@@ -165,24 +164,9 @@ export class OnnxGpt2Engine {
         sampling.probabilities(logits, rows, temperature),
       topK: (logits, rows, k) => sampling.topK(logits, rows, k),
       run: stepRunner(fixed.step, weights, positionIdFeeds, { heads: nHead, headDim }),
-      sample: sampleRunner(
-        () =>
-          this.sessions.lazy(
-            "step-sample",
-            () => buildStepGraph(this.config, this.lora ?? undefined, { sample: "token" }),
-            true,
-          ),
-        weights,
-        positionIdFeeds,
-        { heads: nHead, headDim },
-      ),
-      topKStep: topKRunner(
-        () =>
-          this.sessions.lazy(
-            "step-top-k",
-            () => buildStepGraph(this.config, this.lora ?? undefined, { sample: "top-k" }),
-            true,
-          ),
+      ...samplingVariants(
+        this.sessions,
+        (sample) => buildStepGraph(this.config, this.lora ?? undefined, { sample }),
         weights,
         positionIdFeeds,
         { heads: nHead, headDim },

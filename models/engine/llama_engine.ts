@@ -25,10 +25,9 @@ import {
   continuationSlices,
   type PositionFeeds,
   type PositionLimit,
-  sampleRunner,
+  samplingVariants,
   scoreLayout,
   stepRunner,
-  topKRunner,
   trainingFeeds,
 } from "./causal_runs.ts";
 import type { ContinuationOutputs, GenerateOptions, PolicyLM } from "../types.ts";
@@ -207,24 +206,9 @@ export class OnnxLlamaEngine {
         heads: numKeyValueHeads,
         headDim,
       }),
-      sample: sampleRunner(
-        () =>
-          this.sessions.lazy(
-            "step-sample",
-            () => buildLlamaStepGraph(this.config, this.lora ?? undefined, { sample: "token" }),
-            true,
-          ),
-        weights,
-        this.#rope,
-        { heads: numKeyValueHeads, headDim },
-      ),
-      topKStep: topKRunner(
-        () =>
-          this.sessions.lazy(
-            "step-top-k",
-            () => buildLlamaStepGraph(this.config, this.lora ?? undefined, { sample: "top-k" }),
-            true,
-          ),
+      ...samplingVariants(
+        this.sessions,
+        (sample) => buildLlamaStepGraph(this.config, this.lora ?? undefined, { sample }),
         weights,
         this.#rope,
         { heads: numKeyValueHeads, headDim },
