@@ -62,7 +62,7 @@ export interface TokenDraw {
 /** Prefill and step of a {@linkcode DecodeSession} that sample inside the session. */
 export interface SessionSampler {
   /** As `DecodeSession.prefill`, returning each row's drawn token. */
-  prefill(prompts: number[][], draw: TokenDraw): Promise<Int32Array>;
+  prefill(prompts: number[][], draw: TokenDraw, prefixes?: number[][]): Promise<Int32Array>;
   /** As `DecodeSession.step` (no beam reordering), returning each row's drawn token. */
   step(tokens: Int32Array, draw: TokenDraw): Promise<Int32Array>;
 }
@@ -73,6 +73,7 @@ export interface SessionTopK {
   prefill(
     prompts: number[][],
     k: number,
+    prefixes?: number[][],
   ): Promise<{ values: Float32Array; indices: BigInt64Array }>;
   /** As `DecodeSession.step` (no beam reordering), returning the same. */
   step(tokens: Int32Array, k: number): Promise<{ values: Float32Array; indices: BigInt64Array }>;

@@ -230,7 +230,7 @@ async function sampleInSession(
     return { temperature: options.temperature ?? 1, uniforms, banned };
   };
   const fed = new Int32Array(rows);
-  let tokens = await sampler.prefill(prompts, draw());
+  let tokens = await sampler.prefill(prompts, draw(), options.prefixes);
   for (;;) {
     for (let r = 0; r < rows; r++) {
       if (!done[r]) appendToken({ out, done, fed }, r, tokens[r], options);
@@ -318,7 +318,7 @@ export async function decodeRows(
   const out: number[][] = prompts.map(() => []);
   const done = options.maxNewTokens.map((n) => n <= 0);
   if (done.every(Boolean)) return out;
-  if (session.sampler && samplesAll(options, vocabSize) && !options.prefixes) {
+  if (session.sampler && samplesAll(options, vocabSize)) {
     return await sampleInSession(session.sampler, prompts, options, out, done);
   }
   const fed = new Int32Array(rows);
@@ -328,7 +328,7 @@ export async function decodeRows(
   const k = options.topK ?? 0;
   const width = Math.min(k + 1, vocabSize);
   const samplesTopK = options.doSample && k > 0 && k < vocabSize;
-  const topKSteps = samplesTopK && !options.prefixes ? session.topKSteps : undefined;
+  const topKSteps = samplesTopK ? session.topKSteps : undefined;
   const fromTopK = samplesTopK && (topKSteps !== undefined || session.topK !== undefined);
   type Step = {
     logits: Float32Array;
@@ -337,7 +337,7 @@ export async function decodeRows(
   const advance = async (first: boolean): Promise<Step> => {
     if (topKSteps) {
       const top = first
-        ? await topKSteps.prefill(prompts, width)
+        ? await topKSteps.prefill(prompts, width, options.prefixes)
         : await topKSteps.step(fed, width);
       return { logits: new Float32Array(0), top };
     }

@@ -12,7 +12,7 @@ import { attentionBiasData, type ContinuationBatch, leftPad, positionIds } from 
 import type { LayerKV, OrtStepGraph, StepInputs, TopKStep } from "../ort_decode_session.ts";
 import type { EngineSessions } from "./sessions.ts";
 import type { TokenDraw } from "../decode_session.ts";
-import { SAMPLING_INPUTS } from "./heads.ts";
+import { drawFeeds, drawnTokens, topKFeeds, topKOutputs } from "./sampling_ops.ts";
 import { int64 } from "./training.ts";
 
 /**
@@ -103,18 +103,12 @@ export function sampleRunner(
   cache: { heads: number; headDim: number },
 ): (inputs: StepInputs, draw: TokenDraw) => Promise<{ tokens: Int32Array; cache: LayerKV[] }> {
   return async (inputs, draw) => {
-    const feeds = stepFeeds(inputs, weights, positions, cache);
-    const rows = inputs.rows;
-    feeds[SAMPLING_INPUTS.inverseTemperature] = new ort.Tensor(
-      "float32",
-      new Float32Array([1 / draw.temperature]),
-      [1],
-    );
-    feeds[SAMPLING_INPUTS.uniforms] = new ort.Tensor("float64", draw.uniforms, [rows]);
-    feeds[SAMPLING_INPUTS.banned] = new ort.Tensor("int64", draw.banned, [rows]);
+    const feeds = {
+      ...stepFeeds(inputs, weights, positions, cache),
+      ...drawFeeds(draw, inputs.rows),
+    };
     const out = await (await session()).run(feeds);
-    const ids = out.next_token.data as BigInt64Array;
-    return { tokens: Int32Array.from(ids, (id) => Number(id)), cache: presentCache(out, inputs) };
+    return { tokens: drawnTokens(out), cache: presentCache(out, inputs) };
   };
 }
 
@@ -130,14 +124,9 @@ export function topKRunner(
   cache: { heads: number; headDim: number },
 ): (inputs: StepInputs, k: number) => Promise<TopKStep> {
   return async (inputs, k) => {
-    const feeds = stepFeeds(inputs, weights, positions, cache);
-    feeds[SAMPLING_INPUTS.topK] = new ort.Tensor("int64", BigInt64Array.from([BigInt(k)]), [1]);
+    const feeds = { ...stepFeeds(inputs, weights, positions, cache), ...topKFeeds(k) };
     const out = await (await session()).run(feeds);
-    return {
-      values: out.top_values.data as Float32Array,
-      indices: out.top_indices.data as BigInt64Array,
-      cache: presentCache(out, inputs),
-    };
+    return { ...topKOutputs(out), cache: presentCache(out, inputs) };
   };
 }
 

@@ -3,7 +3,8 @@
  * the tokens the host draws from the same graph's logits (softmax, then the running sum against
  * u · total; the graph's two-level sum can differ only within float rounding of a boundary,
  * which these seeds do not reach), and the graph's top-k gives the candidates the top-k session gives, for
- * GPT-2 and the Llama family, with EOS banned below min_new_tokens.
+ * GPT-2 and the Llama family, with EOS banned below min_new_tokens; T5's step graph samples as
+ * the tfjs T5 does, with and without decoder prefixes.
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
@@ -15,10 +16,14 @@ import { OrtDecodeSession, type OrtStepGraph } from "../ort_decode_session.ts";
 import { decodeRows } from "../sampling.ts";
 import { OnnxGpt2Engine } from "./engine.ts";
 import { OnnxLlamaEngine } from "./llama_engine.ts";
+import { OnnxT5Engine } from "./t5_engine.ts";
+import { OnnxAcceleratedSeq2SeqLM } from "./accelerated.ts";
+import { loadSeq2SeqLM } from "../t5_checkpoint.ts";
 
 await initBackend();
 
 const LLAMA = new URL("../../tests/fixtures/tiny-llama", import.meta.url).pathname;
+const T5 = new URL("../../tests/fixtures/tiny-t5", import.meta.url).pathname;
 
 /**
  * Tokens drawn with the graph's sampling heads (the whole vocabulary, top-k 8), and from its
@@ -85,3 +90,34 @@ Deno.test("Llama step graph: sampling in the graph draws what the host draws fro
     model.dispose();
   }
 });
+
+for (const topK of [0, 8]) {
+  Deno.test(`T5 step graph (top-k ${topK}): the engine samples as the tfjs model, with and without decoder prefixes`, async () => {
+    const model = await loadSeq2SeqLM(T5);
+    const engine = await OnnxT5Engine.create(model.config, { gradients: false });
+    const fast = new OnnxAcceleratedSeq2SeqLM(model, engine);
+    const prompts = [[5, 6, 7, 8], [9, 10], [11, 12, 13]];
+    try {
+      for (const prefixes of [undefined, [[20, 21], [], [22]]]) {
+        for (let seed = 0; seed < 4; seed++) {
+          const options = (rng: Rng) => ({
+            maxNewTokens: 8,
+            minNewTokens: 3,
+            doSample: true,
+            topK,
+            temperature: 0.8,
+            eosTokenId: model.config.eosTokenId,
+            rng,
+            ...(prefixes ? { prefixes } : {}),
+          });
+          const onEngine = await fast.generate(prompts, options(new Rng(seed)));
+          const onTfjs = await model.generate(prompts, options(new Rng(seed)));
+          assert.deepEqual(onEngine, onTfjs, `seed ${seed}, prefixes ${JSON.stringify(prefixes)}`);
+        }
+      }
+    } finally {
+      await engine.dispose();
+      model.dispose();
+    }
+  });
+}

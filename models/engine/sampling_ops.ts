@@ -8,6 +8,8 @@
 /** @ignore onnxruntime documents its own types; we reference them, not re-export them. */
 import * as ort from "onnxruntime-node";
 import { Graph } from "../graph/builder.ts";
+import type { TokenDraw } from "../decode_session.ts";
+import { SAMPLING_INPUTS } from "./heads.ts";
 
 /** The graph: logits [B, V] and inv_temperature [1] → probabilities [B, V]. */
 function buildSoftmaxGraph(): Uint8Array {
@@ -32,6 +34,37 @@ function buildTopKGraph(): Uint8Array {
     inputs: [logits, k],
     outputs: [g.name(values, "values"), g.name(indices, "indices")],
   });
+}
+
+/** The feeds of a step graph's sampling head ("token"): temperature, uniforms, banned tokens. */
+export function drawFeeds(draw: TokenDraw, rows: number): Record<string, ort.Tensor> {
+  return {
+    [SAMPLING_INPUTS.inverseTemperature]: new ort.Tensor(
+      "float32",
+      new Float32Array([1 / draw.temperature]),
+      [1],
+    ),
+    [SAMPLING_INPUTS.uniforms]: new ort.Tensor("float64", draw.uniforms, [rows]),
+    [SAMPLING_INPUTS.banned]: new ort.Tensor("int64", draw.banned, [rows]),
+  };
+}
+
+/** The feed of a step graph's top-k head: k. */
+export function topKFeeds(k: number): Record<string, ort.Tensor> {
+  return { [SAMPLING_INPUTS.topK]: new ort.Tensor("int64", BigInt64Array.from([BigInt(k)]), [1]) };
+}
+
+/** The drawn token of each row, from a sampling head's output. */
+export function drawnTokens(out: ort.InferenceSession.OnnxValueMapType): Int32Array {
+  return Int32Array.from(out.next_token.data as BigInt64Array, (id) => Number(id));
+}
+
+/** Each row's k largest logits and their ids, from a top-k head's outputs. */
+export function topKOutputs(out: ort.InferenceSession.OnnxValueMapType) {
+  return {
+    values: out.top_values.data as Float32Array,
+    indices: out.top_indices.data as BigInt64Array,
+  };
 }
 
 /** Sampling sessions (softmax, top-k), each opened on first use; the owner releases them. */

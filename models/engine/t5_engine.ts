@@ -19,7 +19,7 @@ import type { GenerateOptions } from "../types.ts";
 import { attentionBiasData, checkTokenRows, MASKED } from "../padding.ts";
 import { positionBuckets, type T5Config } from "../t5_config.ts";
 import { generateWithSession } from "../generate.ts";
-import type { DecodeSession } from "../decode_session.ts";
+import type { DecodeSession, SessionSampler, SessionTopK } from "../decode_session.ts";
 import type { TrainingForward } from "./training.ts";
 import {
   buildT5EncodeGraph,
@@ -29,7 +29,13 @@ import {
 } from "./t5_graphs.ts";
 import { WeightFeeds } from "./weight_feeds.ts";
 import { EngineSessions } from "./sessions.ts";
-import type { OrtSampling } from "./sampling_ops.ts";
+import {
+  drawFeeds,
+  drawnTokens,
+  type OrtSampling,
+  topKFeeds,
+  topKOutputs,
+} from "./sampling_ops.ts";
 import type { TrainingModels } from "../graph/autodiff.ts";
 import type { LoraAdapters } from "../lora.ts";
 import {
@@ -266,7 +272,7 @@ export class OnnxT5Engine {
         new T5DecodeSession({
           config: this.config,
           encode: (prompts) => this.#encode(weights, prompts, mask),
-          step: (feeds) => this.#step(weights, feeds),
+          step: (feeds, sample) => this.#step(weights, feeds, sample),
           sampling: this.sessions.sampling,
         }, rows),
       inputIds,
@@ -286,11 +292,18 @@ export class OnnxT5Engine {
     return { out, enc };
   }
 
-  #step(
+  async #step(
     weights: Record<string, ort.Tensor>,
     feeds: Record<string, ort.Tensor>,
+    sample?: "token" | "top-k",
   ): Promise<ort.InferenceSession.OnnxValueMapType> {
-    const session = this.sessions.fixed.step;
+    const session = sample
+      ? await this.sessions.lazy(
+        `step-${sample}`,
+        () => buildT5StepGraph(this.config, this.lora ?? undefined, { sample }),
+        true,
+      )
+      : this.sessions.fixed.step;
     return session.run(pick(session.inputNames, { ...weights, ...feeds }));
   }
 
@@ -340,6 +353,11 @@ export class OnnxT5Engine {
   }
 }
 
+/** The last position's logits [rows * vocab] of a step graph's outputs. */
+function lastLogits(out: ort.InferenceSession.OnnxValueMapType): Float32Array {
+  return out.last_logits.data as Float32Array;
+}
+
 /** The encoder outputs of a batch of prompts and their right-padded layout. */
 interface Encoded {
   out: ort.InferenceSession.OnnxValueMapType;
@@ -351,7 +369,11 @@ interface DecodeGraphs {
   config: T5Config;
   sampling: OrtSampling;
   encode(prompts: number[][]): Promise<Encoded>;
-  step(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType>;
+  /** Runs the step graph, or its sampling variant (the feeds then carry its head's inputs). */
+  step(
+    feeds: Record<string, ort.Tensor>,
+    sample?: "token" | "top-k",
+  ): Promise<ort.InferenceSession.OnnxValueMapType>;
 }
 
 /**
@@ -368,11 +390,44 @@ class T5DecodeSession implements DecodeSession {
   #sourceLength = 0;
   #mask = new Uint8Array(0); // decoder keys so far [rows * past]: 0 at the left padding of prefixes
 
+  /** See `DecodeSession.sampler`: whole-vocabulary sampling in the step graph. */
+  readonly sampler: SessionSampler = {
+    prefill: async (prompts, draw, prefixes) =>
+      drawnTokens(await this.#prefill(prompts, prefixes, drawFeeds(draw, this.rows), "token")),
+    step: async (tokens, draw) =>
+      drawnTokens(await this.#next(tokens, drawFeeds(draw, this.rows), "token")),
+  };
+
+  /** See `DecodeSession.topKSteps`: the k largest logits from the step graph. */
+  readonly topKSteps: SessionTopK = {
+    prefill: async (prompts, k, prefixes) =>
+      topKOutputs(await this.#prefill(prompts, prefixes, topKFeeds(k), "top-k")),
+    step: async (tokens, k) => topKOutputs(await this.#next(tokens, topKFeeds(k), "top-k")),
+  };
+
   constructor(private engine: DecodeGraphs, readonly rows: number) {
     this.vocabSize = engine.config.vocabSize;
   }
 
   async prefill(prompts: number[][], prefixes?: number[][]): Promise<Float32Array> {
+    return lastLogits(await this.#prefill(prompts, prefixes));
+  }
+
+  async step(tokens: Int32Array, parents?: Int32Array): Promise<Float32Array> {
+    if (parents) this.#reorder(parents);
+    return lastLogits(await this.#next(tokens));
+  }
+
+  #next(tokens: Int32Array, head: Record<string, ort.Tensor> = {}, sample?: "token" | "top-k") {
+    return this.#advance(tokens, 1, new Uint8Array(this.rows).fill(1), head, sample);
+  }
+
+  async #prefill(
+    prompts: number[][],
+    prefixes: number[][] | undefined,
+    head: Record<string, ort.Tensor> = {},
+    sample?: "token" | "top-k",
+  ): Promise<ort.InferenceSession.OnnxValueMapType> {
     const { out, enc } = await this.engine.encode(prompts);
     const perPrompt = this.rows / prompts.length; // beam search asks for numBeams rows per prompt
     const { numHeads: h, dKv, numDecoderLayers } = this.engine.config;
@@ -415,12 +470,7 @@ class T5DecodeSession implements DecodeSession {
       ids.set(row, (r + 1) * width - row.length);
       mask.fill(1, (r + 1) * width - row.length, (r + 1) * width);
     });
-    return await this.#advance(ids, width, mask);
-  }
-
-  async step(tokens: Int32Array, parents?: Int32Array): Promise<Float32Array> {
-    if (parents) this.#reorder(parents);
-    return await this.#advance(tokens, 1, new Uint8Array(this.rows).fill(1));
+    return await this.#advance(ids, width, mask, head, sample);
   }
 
   probabilities(logits: Float32Array, temperature: number): Promise<Float32Array> {
@@ -431,8 +481,17 @@ class T5DecodeSession implements DecodeSession {
     return this.engine.sampling.topK(logits, this.rows, k);
   }
 
-  /** Feeds `steps` new tokens per row (with their key mask) and returns the last position's logits. */
-  async #advance(tokens: Int32Array, steps: number, newMask: Uint8Array): Promise<Float32Array> {
+  /**
+   * Feeds `steps` new tokens per row (with their key mask) and returns the step graph's outputs
+   * (the last position's logits, or its sampling head's with `sample` and `head`'s feeds).
+   */
+  async #advance(
+    tokens: Int32Array,
+    steps: number,
+    newMask: Uint8Array,
+    head: Record<string, ort.Tensor> = {},
+    sample?: "token" | "top-k",
+  ): Promise<ort.InferenceSession.OnnxValueMapType> {
     const rows = this.rows, past = this.#past, s = this.#sourceLength;
     const { numHeads: h, dKv } = this.engine.config;
     const keys = past + steps;
@@ -443,6 +502,7 @@ class T5DecodeSession implements DecodeSession {
     }
     const buckets = positionBuckets(steps, keys, false, this.engine.config, past);
     const feeds: Record<string, ort.Tensor> = {
+      ...head,
       decoder_input_ids: int64(tokens, [rows, steps]),
       decoder_buckets: int64(buckets, [steps, keys]),
       decoder_bias: float32(attentionBiasData(mask, rows, steps, keys), [rows, 1, steps, keys]),
@@ -454,14 +514,14 @@ class T5DecodeSession implements DecodeSession {
       feeds[`cross_key.${l}`] = float32(this.#cross[l].k, [rows, h, s, dKv]);
       feeds[`cross_value.${l}`] = float32(this.#cross[l].v, [rows, h, s, dKv]);
     });
-    const out = await this.engine.step(feeds);
+    const out = await this.engine.step(feeds, sample);
     this.#self = this.#self.map((_, l) => ({
       k: out[`present_key.${l}`].data as Float32Array,
       v: out[`present_value.${l}`].data as Float32Array,
     }));
     this.#past = keys;
     this.#mask = mask;
-    return out.last_logits.data as Float32Array;
+    return out;
   }
 
   #reorder(parents: Int32Array): void {

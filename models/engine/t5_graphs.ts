@@ -20,7 +20,7 @@ import type { T5Config } from "../t5_config.ts";
 import { t5WeightShapes } from "../t5_config.ts";
 import { Graph, type Value } from "../graph/builder.ts";
 import { type TrainingModels, trainingModels } from "../graph/autodiff.ts";
-import { tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
+import { stepHead, tokenLogProbs, type TrainingHead, valueHead } from "./heads.ts";
 import {
   type GraphWeights,
   graphWeights,
@@ -195,9 +195,14 @@ function weightsUsed(g: Graph, w: Weights, outputs: Value[]): Value[] {
  * [B, T], decoder_buckets [T, P+T] (causal buckets for queries at P..P+T-1),
  * decoder_bias [B, 1, T, P+T] (causal and padding mask), cross_bias [B, 1, 1, S],
  * past_key.l / past_value.l [B, h, P, d_kv], cross_key.l / cross_value.l, the
- * decoder weights. Outputs: last_logits [B, V], present_key.l / present_value.l.
+ * decoder weights. Outputs: last_logits [B, V] (with `sample`, {@linkcode stepHead}'s outputs
+ * instead, and its inputs), present_key.l / present_value.l.
  */
-export function buildT5StepGraph(config: T5Config, lora?: LoraGraphSpec): Uint8Array {
+export function buildT5StepGraph(
+  config: T5Config,
+  lora?: LoraGraphSpec,
+  options: { sample?: "token" | "top-k" } = {},
+): Uint8Array {
   const g = new Graph();
   const { numHeads: h, dKv, numDecoderLayers: layers, dModel } = config;
   const ids = g.input("decoder_input_ids", "int64", ["B", "T"]);
@@ -225,14 +230,23 @@ export function buildT5StepGraph(config: T5Config, lora?: LoraGraphSpec): Uint8A
     dModel,
   ]); // (B, T, d)
   const last = g.gather(perRow, g.constant([-1], [], "int64"), 1); // (B, d)
-  const outputs = [g.name(lmHead(g, config, last, w), "last_logits")];
+  const head = stepHead(g, lmHead(g, config, last, w), config.vocabSize, options.sample);
+  const outputs = [...head.outputs];
   present.forEach((p, l) =>
     outputs.push(g.name(p.k, `present_key.${l}`), g.name(p.v, `present_value.${l}`))
   );
   const caches = [...past, ...cross].flatMap((c) => [c.k, c.v]);
   return g.model({
     name: "t5_step",
-    inputs: [ids, buckets, selfBias, crossBias, ...caches, ...weightsUsed(g, w, outputs)],
+    inputs: [
+      ids,
+      buckets,
+      selfBias,
+      crossBias,
+      ...caches,
+      ...weightsUsed(g, w, outputs),
+      ...head.inputs,
+    ],
     outputs,
   });
 }
