@@ -11,7 +11,7 @@ import {
   SENTINEL_TOKENS,
 } from "./commongen_small.ts";
 import { resolveConfig, type RunConfig } from "./config.ts";
-import { privateCache } from "../tests/_tiny_data.ts";
+import { tinyData } from "../tests/_tiny_data.ts";
 import { cacheRoot } from "./_cache.ts";
 
 await initBackend();
@@ -34,20 +34,13 @@ function jsonl(sets: [string[], string[]][], offset: number): string {
 }
 
 /** A data folder (6 train, 2 validation, 2 test concept sets) and a private cache folder. */
-async function tinyCommonGen(): Promise<{ dataDir: string; cleanup(): Promise<void> }> {
-  const root = await Deno.makeTempDir({ prefix: "rlgf-commongen-small-" });
-  await Deno.mkdir(`${root}/data/commongen`, { recursive: true });
-  await Deno.writeTextFile(`${root}/data/commongen/train.jsonl`, jsonl(SETS, 0));
-  await Deno.writeTextFile(`${root}/data/commongen/validation.jsonl`, jsonl(SETS.slice(0, 2), 100));
-  await Deno.writeTextFile(`${root}/data/commongen/test.jsonl`, jsonl(SETS.slice(2, 4), 200));
-  const restore = privateCache(`${root}/cache`);
-  return {
-    dataDir: `${root}/data`,
-    async cleanup() {
-      restore();
-      await Deno.remove(root, { recursive: true });
-    },
-  };
+function tinyCommonGen(): Promise<{ dataDir: string; cleanup(): Promise<void> }> {
+  return tinyData("commongen-small", async (dataDir) => {
+    await Deno.mkdir(`${dataDir}/commongen`, { recursive: true });
+    await Deno.writeTextFile(`${dataDir}/commongen/train.jsonl`, jsonl(SETS, 0));
+    await Deno.writeTextFile(`${dataDir}/commongen/validation.jsonl`, jsonl(SETS.slice(0, 2), 100));
+    await Deno.writeTextFile(`${dataDir}/commongen/test.jsonl`, jsonl(SETS.slice(2, 4), 200));
+  });
 }
 
 function tinyConfig(dataDir: string, policy: Record<string, unknown> = {}): RunConfig {

@@ -31,9 +31,21 @@ export function privateCache(dir: string): () => void {
 }
 
 /** A temp folder with the tiny IMDB data (20 train, 10 test reviews) and a private cache. */
-export async function tinyImdb(): Promise<{ dataDir: string; cleanup(): Promise<void> }> {
-  const root = await Deno.makeTempDir({ prefix: "rlgf-imdb-" });
-  await writeTinyImdb(`${root}/data`);
+export function tinyImdb(): Promise<{ dataDir: string; cleanup(): Promise<void> }> {
+  return tinyData("imdb", (dataDir) => writeTinyImdb(dataDir));
+}
+
+/**
+ * A temp folder whose `data/` `write` fills, and a private cache, until `cleanup`.
+ * @param name names the folder
+ * @param write writes the task's files under the data folder
+ */
+export async function tinyData(
+  name: string,
+  write: (dataDir: string) => Promise<void>,
+): Promise<{ dataDir: string; cleanup(): Promise<void> }> {
+  const root = await Deno.makeTempDir({ prefix: `rlgf-${name}-` });
+  await write(`${root}/data`);
   const restore = privateCache(`${root}/cache`);
   return {
     dataDir: `${root}/data`,
