@@ -142,7 +142,7 @@ export async function imdbSmallParts(
     if (p.source !== "base") {
       throw new ConfigError("guide.kind", '"strong" needs policy.source "base"');
     }
-    await cachedStrongGuide(strongDir, pretrainedDir, train, tokenizer, build);
+    await cachedStrongGuide(strongDir, pretrainedDir, train, tokenizer, build, classifier);
   }
 
   // BC+X as the paper warm-starts: the learner starts from the BC guide's weights
@@ -245,9 +245,17 @@ async function builtModel(
 
 /**
  * The strong guide's recipe: the base model trained further as a language model on the
- * positive training reviews alone, so it writes like a positive review whatever the prompt.
+ * positive training reviews the reward model finds most positive (P(positive) ≥ `minScore`), so
+ * it writes like a glowing review whatever the prompt. On all positive reviews (1500 steps) it
+ * reached sentiment 0.606 against the zero-shot 0.471 (AMD EPYC, seed 0), short of the +0.2 a
+ * GPT-3-like guide should have.
  */
-export const STRONG_GUIDE = Object.freeze({ steps: 1500, batchSize: 32, learningRate: 5e-4 });
+export const STRONG_GUIDE = Object.freeze({
+  steps: 1500,
+  batchSize: 32,
+  learningRate: 5e-4,
+  minScore: 0.98,
+});
 
 /** Builds (or reuses) the strong guide in `dir` from the base model in `baseDir`. */
 async function cachedStrongGuide(
@@ -256,11 +264,18 @@ async function cachedStrongGuide(
   train: ImdbReview[],
   tokenizer: HFTokenizer,
   build: Rng,
+  classifier: SentimentClassifier,
 ): Promise<void> {
   await cached(dir, "strong guide (the base model trained on positive reviews)", async (tmp) => {
     const model = await loadCausalLM(baseDir);
     try {
-      const positives = train.filter((r) => r.label === 1).map((r) => r.text);
+      const labelled = train.filter((r) => r.label === 1).map((r) => r.text);
+      const scores = classifier.predict(labelled);
+      const positives = labelled.filter((_, i) => scores[i] >= STRONG_GUIDE.minScore);
+      console.error(
+        `strong guide: ${positives.length} of ${labelled.length} positive reviews score ≥ ` +
+          `${STRONG_GUIDE.minScore}`,
+      );
       await pretrain(model, tokenStream(positives, tokenizer), {
         steps: STRONG_GUIDE.steps,
         batchSize: STRONG_GUIDE.batchSize,
