@@ -96,7 +96,7 @@ export function stepRunner(
  * the draw (temperature, uniforms, banned tokens), each row's drawn token back.
  * @param session the sampling variant's session, opened on first use
  */
-export function sampleRunner(
+function sampleRunner(
   session: () => Promise<ort.InferenceSession>,
   weights: Record<string, ort.Tensor>,
   positions: PositionFeeds,
@@ -117,7 +117,7 @@ export function sampleRunner(
  * logits and their ids back instead of [rows, vocab] logits.
  * @param session the top-k variant's session, opened on first use
  */
-export function topKRunner(
+function topKRunner(
   session: () => Promise<ort.InferenceSession>,
   weights: Record<string, ort.Tensor>,
   positions: PositionFeeds,
