@@ -206,10 +206,35 @@ async function readJson<T>(path: string): Promise<T | null> {
   }
 }
 
+/**
+ * `found` with every field it lacks taken from `defaults`: a run written before a
+ * config field existed ran with that field's default.
+ */
+export function withAbsentFields<T>(found: T, defaults: T): T {
+  if (
+    typeof found !== "object" || found === null || Array.isArray(found) ||
+    typeof defaults !== "object" || defaults === null || Array.isArray(defaults)
+  ) return found;
+  // In the defaults' key order, so that equal configs stringify equally.
+  const given = found as Record<string, unknown>;
+  const filled: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(defaults)) {
+    filled[key] = key in given ? withAbsentFields(given[key], value) : value;
+  }
+  for (const key of Object.keys(given)) if (!(key in filled)) filled[key] = given[key];
+  return filled as T;
+}
+
 /** Throws when a folder's config is not the one this cell needs. */
-function checkSameConfig(dir: string, found: RunConfig, expected: RunConfig): void {
+function checkSameConfig(
+  dir: string,
+  found: RunConfig,
+  expected: RunConfig,
+  preset: string,
+): void {
   const strip = (c: RunConfig) => ({ ...c, guide: { ...c.guide, apiUrl: null } });
-  if (JSON.stringify(strip(found)) !== JSON.stringify(strip(expected))) {
+  const upgraded = withAbsentFields(found, resolveConfig(preset, []));
+  if (JSON.stringify(strip(upgraded)) !== JSON.stringify(strip(expected))) {
     throw new InputError(
       "run folder holds a run with another config (e.g. other --iterations); " +
         "use another --runs folder or delete it",
@@ -433,7 +458,7 @@ async function trainWithApiGuide(
 async function ensureRun(planned: PlannedCell, args: PaperArgs, needPerPrompt: boolean) {
   const { dir, config, cell } = planned;
   const found = await readJson<RunConfig>(`${dir}/config.json`);
-  if (found) checkSameConfig(dir, found, config);
+  if (found) checkSameConfig(dir, found, config, args.preset);
   const finished = await readJson<unknown[]>(`${dir}/evaluation.json`);
   let trained = false;
   if (!finished) {
@@ -570,14 +595,22 @@ export async function paper(argv: string[]): Promise<PaperReport | null> {
   await initBackend();
   const planned = planCells(args, gridCells(args));
   const unique = [...new Map(planned.map((p) => [p.dir, p])).values()];
-  const progress = new Progress("paper", unique.length, { unit: "run", plainEveryMs: 0 });
+  // Runs finished in an earlier sitting count as done, not toward the rate (the ETA is of training).
+  let finishedBefore = 0;
+  for (const p of unique) if (await readJson(`${p.dir}/evaluation.json`)) finishedBefore++;
+  const progress = new Progress("paper", unique.length, {
+    unit: "run",
+    plainEveryMs: 0,
+    initial: finishedBefore,
+  });
   const started = performance.now();
   let trainedNow = 0;
-  for (const [i, p] of unique.entries()) {
+  for (const p of unique) {
     const needPerPrompt = args.tables.includes("fig3") &&
       planned.some((q) => q.dir === p.dir && q.cell.table === "1");
-    if (await ensureRun(p, args, needPerPrompt)) trainedNow++;
-    progress.update(i + 1, { last: p.dir.split("/").at(-1)! });
+    if (!(await ensureRun(p, args, needPerPrompt))) continue;
+    trainedNow++;
+    progress.update(finishedBefore + trainedNow, { last: p.dir.split("/").at(-1)! });
   }
   progress.finish();
   const runs = await Promise.all(planned.map((p) => readRun(p.dir, p.cell)));

@@ -3,7 +3,14 @@ import * as tf from "@tensorflow/tfjs-core";
 import { ConfigError } from "../core/errors.ts";
 import { initBackend } from "../models/backend.ts";
 import type { PromptRecord, Task } from "../tasks/types.ts";
-import { paper, paperReport, parsePaperArgs, promptDifficulty, readRun } from "./paper.ts";
+import {
+  paper,
+  paperReport,
+  parsePaperArgs,
+  promptDifficulty,
+  readRun,
+  withAbsentFields,
+} from "./paper.ts";
 import { gridCells, PAPER_ALGOS, parseList, parseSeeds, runName } from "./paper_grid.ts";
 import {
   barChart,
@@ -359,4 +366,20 @@ Deno.test("promptDifficulty: unseen CommonGen concepts and the prompt's own rewa
     difficulty: [0.8, 0.8, 0.3],
   });
   assert.deepEqual(seen, ["", "", ""]);
+});
+
+Deno.test("paper: a run written before a config field existed is checked with that field's default", () => {
+  const defaults = { task: { name: "imdb", chatTemplate: false, max: 2 }, seed: 0, list: [1, 2] };
+  const old = { seed: 3, task: { name: "imdb", max: 5 }, list: [7] };
+  const filled = withAbsentFields(old, defaults);
+  // in the defaults' key order, so equal configs stringify equally
+  assert.equal(
+    JSON.stringify(filled),
+    JSON.stringify({ task: { name: "imdb", chatTemplate: false, max: 5 }, seed: 3, list: [7] }),
+  );
+  // what the old run set is kept, fields unknown to the defaults too
+  assert.deepEqual(withAbsentFields({ extra: 1 } as Record<string, unknown>, { a: 2 }), {
+    a: 2,
+    extra: 1,
+  });
 });

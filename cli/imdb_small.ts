@@ -245,17 +245,41 @@ async function builtModel(
 
 /**
  * The strong guide's recipe: the base model trained further as a language model on the
- * positive training reviews the reward model finds most positive (P(positive) ≥ `minScore`), so
- * it writes like a glowing review whatever the prompt. On all positive reviews (1500 steps) it
- * reached sentiment 0.606 against the zero-shot 0.471 (AMD EPYC, seed 0), short of the +0.2 a
- * GPT-3-like guide should have.
+ * sentences of positive training reviews that the reward model finds most positive
+ * (P(positive) ≥ `minScore`, each review keeping its kept sentences in order), so it writes
+ * glowing sentences whatever the prompt. Measured (AMD EPYC, seed 0, sentiment of the sampled
+ * continuations; zero-shot 0.471): whole positive reviews 0.606; whole reviews scoring ≥ 0.98
+ * 0.648; ≥ 0.995 0.634 at perplexity 162.7 (608 reviews: it memorises).
  */
 export const STRONG_GUIDE = Object.freeze({
   steps: 1500,
   batchSize: 32,
   learningRate: 5e-4,
-  minScore: 0.98,
+  minScore: 0.9,
+  unit: "sentence",
 });
+
+/**
+ * Each text reduced to its sentences scoring at least `minScore`; texts left empty are dropped.
+ * Sentences end at `.`, `!` or `?` followed by space, or at an HTML line break (IMDB's `<br />`).
+ * @param texts the reviews
+ * @param score P(positive) per text, e.g. a sentiment classifier's `predict`
+ * @param minScore the least score a kept sentence has
+ */
+export function positiveSentences(
+  texts: string[],
+  score: (texts: string[]) => number[],
+  minScore: number,
+): string[] {
+  const split = texts.map((t) =>
+    t.split(/(?<=[.!?])\s+|<br\s*\/?>/i).map((s) => s.trim()).filter((s) => s.length > 0)
+  );
+  const scores = score(split.flat());
+  let next = 0;
+  return split
+    .map((sentences) => sentences.filter(() => scores[next++] >= minScore).join(" "))
+    .filter((t) => t.length > 0);
+}
 
 /** Builds (or reuses) the strong guide in `dir` from the base model in `baseDir`. */
 async function cachedStrongGuide(
@@ -270,11 +294,14 @@ async function cachedStrongGuide(
     const model = await loadCausalLM(baseDir);
     try {
       const labelled = train.filter((r) => r.label === 1).map((r) => r.text);
-      const scores = classifier.predict(labelled);
-      const positives = labelled.filter((_, i) => scores[i] >= STRONG_GUIDE.minScore);
+      const positives = positiveSentences(
+        labelled,
+        (texts) => classifier.predict(texts),
+        STRONG_GUIDE.minScore,
+      );
       console.error(
-        `strong guide: ${positives.length} of ${labelled.length} positive reviews score ≥ ` +
-          `${STRONG_GUIDE.minScore}`,
+        `strong guide: ${positives.length} of ${labelled.length} positive reviews keep sentences ` +
+          `scoring ≥ ${STRONG_GUIDE.minScore} (${positives.join(" ").length} characters)`,
       );
       await pretrain(model, tokenStream(positives, tokenizer), {
         steps: STRONG_GUIDE.steps,

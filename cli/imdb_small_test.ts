@@ -3,7 +3,7 @@ import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import type { GPT2LM } from "../models/gpt2.ts";
 import { resolveConfig, type RunConfig } from "./config.ts";
-import { imdbSmallParts } from "./imdb_small.ts";
+import { imdbSmallParts, positiveSentences } from "./imdb_small.ts";
 import { tinyImdb } from "../tests/_tiny_data.ts";
 
 await initBackend();
@@ -89,4 +89,18 @@ Deno.test("imdbSmallParts() policy.init bc starts the learner from the BC guide,
         error.message.includes(dataDir) && error.message.includes("deno task pretrain"),
     );
   });
+});
+
+Deno.test("positiveSentences() keeps each review's sentences that score high enough, in order", () => {
+  const score = (texts: string[]) => texts.map((t) => (/great|superb/i.test(t) ? 0.99 : 0.2));
+  const kept = positiveSentences(
+    [
+      "The plot is thin. The cast is great! Would I go again? Superb.<br /><br />Boring ending.",
+      "Nothing here. At all.",
+      "A superb film",
+    ],
+    score,
+    0.9,
+  );
+  assert.deepEqual(kept, ["The cast is great! Superb.", "A superb film"]);
 });
