@@ -33,9 +33,9 @@ import { CompletionService, contextLengthOf } from "../serve/service.ts";
 import { type RunningServer, serveModel } from "../serve/server.ts";
 import {
   BUDGETS,
+  GRID_ALGOS,
   type GridCell,
   gridCells,
-  PAPER_ALGOS,
   PAPER_TABLES,
   parseList,
   parseSeeds,
@@ -66,7 +66,7 @@ Trains the grid of the paper's analyses and writes bench/results/paper.md and pa
 Options:
   --preset NAME      ${Object.keys(PRESETS).join(" | ")} (default imdb-small)
   --seeds LIST       e.g. 0,1,2 (default 0,1,2)
-  --algos LIST       some of ${PAPER_ALGOS.join(",")} (default all)
+  --algos LIST       some of ${GRID_ALGOS.join(",")} (default all)
   --tables LIST      some of ${PAPER_TABLES.join(",")} (default all)
   --iterations N     RL iterations of every run (default: the preset's)
   --out DIR          where paper.md and paper.json go (default bench/results)
@@ -118,7 +118,7 @@ export function parsePaperArgs(argv: string[]): PaperArgs | null {
   return {
     preset,
     seeds: parseSeeds(values.seeds ?? "0,1,2"),
-    algos: values.algos ? parseList("--algos", values.algos, PAPER_ALGOS) : [...PAPER_ALGOS],
+    algos: values.algos ? parseList("--algos", values.algos, GRID_ALGOS) : [...GRID_ALGOS],
     tables: values.tables ? parseList("--tables", values.tables, PAPER_TABLES) : [...PAPER_TABLES],
     iterations,
     out: values.out ?? "bench/results",
@@ -512,6 +512,9 @@ export async function readRun(
   if (!Array.isArray(evaluation)) {
     throw new InputError("expected an array of evaluation rows", `${dir}/evaluation.json`);
   }
+  const budget = await sampleBudget(dir);
+  const learner = learnerRow(evaluation);
+  if (learner && budget) Object.assign(learner, budget);
   const perPrompt = await readJson<PerPrompt>(`${dir}/per_prompt.json`);
   if (perPrompt && perPrompt.rewards.length !== perPrompt.difficulty.length) {
     throw new InputError("rewards and difficulty differ in length", `${dir}/per_prompt.json`);
@@ -525,6 +528,42 @@ export async function readRun(
     evaluation,
     ...(perPrompt ? { perPrompt } : {}),
   };
+}
+
+/**
+ * What a run's learner sampled in its RL iterations (metrics.jsonl; BC's reference tokens
+ * are not samples): trajectories and tokens, so algorithms compare at equal budgets. A run
+ * from before `trajectories` was logged counts its config's `trajectoriesPerUpdate`.
+ * @param dir the run folder
+ * @returns the counts, or null without metrics.jsonl
+ */
+export async function sampleBudget(
+  dir: string,
+): Promise<{ sampled_trajectories: number; sampled_tokens: number } | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(`${dir}/metrics.jsonl`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+  const config = await readJson<RunConfig>(`${dir}/config.json`);
+  let trajectories = 0, tokens = 0;
+  text.split("\n").forEach((line, i) => {
+    if (line.trim() === "") return;
+    let row: Record<string, unknown>;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      throw new InputError(`line ${i + 1}: expected a JSON object`, `${dir}/metrics.jsonl`);
+    }
+    if (row.phase === "bc" || typeof row.tokens !== "number") return;
+    trajectories += typeof row.trajectories === "number"
+      ? row.trajectories
+      : config?.train.trajectoriesPerUpdate ?? 0;
+    tokens += row.tokens;
+  });
+  return { sampled_trajectories: trajectories, sampled_tokens: tokens };
 }
 
 /** The analyses of finished runs. */

@@ -21,6 +21,15 @@ export const PAPER_ALGOS: readonly string[] = [
   "bc+d2lols",
 ];
 
+/**
+ * Algorithms beyond the paper (issue 17), Table 1 rows after the paper's at the same sample
+ * budget (the preset's iterations × trajectories per update).
+ */
+export const BEYOND_ALGOS: readonly string[] = ["grpo", "rloo", "rebel", "drpo", "grpo++"];
+
+/** Every algorithm `--algos` accepts, and the default grid's Table 1 rows in order. */
+export const GRID_ALGOS: readonly string[] = [...PAPER_ALGOS, ...BEYOND_ALGOS];
+
 /** The RL algorithms that call a guide (Table 3 trains them with the API guide). */
 export const GUIDED_ALGOS: readonly string[] = ["ppo++", "aggrevated", "lols", "d2lols"];
 

@@ -9,6 +9,7 @@ import {
   parsePaperArgs,
   promptDifficulty,
   readRun,
+  sampleBudget,
   withAbsentFields,
 } from "./paper.ts";
 import { gridCells, PAPER_ALGOS, parseList, parseSeeds, runName } from "./paper_grid.ts";
@@ -76,7 +77,7 @@ Deno.test("parsePaperArgs: defaults and bad flags", () => {
   const a = parsePaperArgs([])!;
   assert.equal(a.preset, "imdb-small");
   assert.deepEqual(a.seeds, [0, 1, 2]);
-  assert.equal(a.algos.length, 11);
+  assert.deepEqual(a.algos, [...PAPER_ALGOS, "grpo", "rloo", "rebel", "drpo", "grpo++"]);
   assert.deepEqual(a.tables, ["1", "2", "3", "fig3"]);
   assert.equal(a.iterations, null);
   assert.equal(a.runs, "runs/paper");
@@ -382,4 +383,38 @@ Deno.test("paper: a run written before a config field existed is checked with th
     a: 2,
     extra: 1,
   });
+});
+
+Deno.test("paper: Table 1 counts each run's sample budget (RL trajectories and tokens, not BC's)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "paper_budget_" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/config.json`,
+      JSON.stringify({ train: { trajectoriesPerUpdate: 32 } }),
+    );
+    await Deno.writeTextFile(
+      `${dir}/metrics.jsonl`,
+      [
+        { phase: "bc", tokens: 500 },
+        { phase: "grpo", trajectories: 32, tokens: 768 },
+        { phase: "ppo", tokens: 700 }, // logged before `trajectories` existed
+        { phase: "ppo", tokens: 10, trajectories: 4 },
+      ].map((r) => JSON.stringify(r)).join("\n") + "\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/evaluation.json`,
+      JSON.stringify([{ model: "learner (trained)", reward_mean: 0.5 }, { model: "zero-shot" }]),
+    );
+    assert.deepEqual(await sampleBudget(dir), { sampled_trajectories: 68, sampled_tokens: 1478 });
+    const run = await readRun(dir, { table: "1", algo: "grpo", variant: "", seed: 0 });
+    assert.equal(run.evaluation[0].sampled_tokens, 1478);
+    assert.equal(run.evaluation[1].sampled_tokens, undefined); // baselines sample nothing
+    await Deno.writeTextFile(`${dir}/metrics.jsonl`, "{oops\n");
+    await assert.rejects(
+      sampleBudget(dir),
+      /metrics\.jsonl.*line 1: expected a JSON object|line 1: expected a JSON object.*metrics\.jsonl/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -23,6 +23,7 @@ import {
   type Tokenizer,
 } from "../models/types.ts";
 import { createValueModel, type LinearValueModel } from "../models/value.ts";
+import { algorithmNeeds, parseAlgorithm, RL_ALGORITHMS } from "../pipelines/run_algorithm.ts";
 import { type AlgorithmState, createAlgorithmState } from "../pipelines/state.ts";
 import type { RewardFunction } from "../rewards/types.ts";
 import { toyDenseTask, toyGuide, toySparseTask, ToyTokenizer } from "../tasks/toy.ts";
@@ -166,13 +167,18 @@ export async function assembleSetup(
   if (!("dModel" in policyConfig)) checkContextFits(config, causalContextLength(policyConfig));
   // in place: the caller frees parts.learner if the setup fails, and it must free the view
   if (config.lora.r > 0) parts.learner = withLora(config, parts.learner, rng);
-  const needsGuideCritic = /lols/.test(config.algo);
-  const critics: Partial<Record<"learner" | "guide", LinearValueModel>> = {
-    learner: createValueModel(parts.learner, rng.child("critic-init"), {
+  const { rl } = parseAlgorithm(config.algo);
+  // plain BC trains no critic; BC+X needs X's
+  const needs = rl === null
+    ? { critics: [] as string[] }
+    : algorithmNeeds(RL_ALGORITHMS[rl](config.train));
+  const critics: Partial<Record<"learner" | "guide", LinearValueModel>> = {};
+  if (needs.critics.includes("learner")) {
+    critics.learner = createValueModel(parts.learner, rng.child("critic-init"), {
       shared: config.critic.shared,
-    }),
-  };
-  if (needsGuideCritic) {
+    });
+  }
+  if (needs.critics.includes("guide")) {
     critics.guide = createValueModel(parts.learner, rng.child("guide-critic-init"), {
       shared: false,
     });

@@ -47,7 +47,8 @@ With no options: preset imdb-small (D2LOLS on IMDB, everything built and cached 
 
 Options:
   --preset NAME      ${Object.keys(PRESETS).join(" | ")} (default imdb-small)
-  --algo NAME        ppo | ppo++ | aggrevated | lols | d2lols | bc | bc+<algo> (default: the preset's)
+  --algo NAME        the paper's: ppo | ppo++ | aggrevated | lols | d2lols | bc | bc+<algo>;
+                     beyond it: grpo | rloo | rebel | drpo | grpo++ (default: the preset's)
   --config FILE      JSON or YAML overriding any config field (see the run folder's config.json),
                      or the JSON itself: --config '{"train":{"learningRate":3e-4}}'
   --out DIR          run folder (default runs/<preset>-<algo>-seed<N>)

@@ -2,7 +2,8 @@
  * The driver every RL algorithm shares. An algorithm is a phase (who rolls in, who
  * rolls out, β, the loss masks and the critic) or a chooser of one per iteration;
  * each iteration runs prompts → roll-in → switch points → roll-out → masks → reward
- * → log-probs → KL reward → values → GAE → PPO update, and emits its metrics.
+ * → log-probs → KL reward → values → GAE → PPO update, and emits its metrics. A phase
+ * may bring its own collect stages (GRPO's groups) and its own loss (REBEL's).
  * @module
  */
 /** @ignore rxjs documents its own types; we reference them, not re-export them. */
@@ -23,25 +24,50 @@ import { advantages } from "../stages/advantages.ts";
 import { concatBatches } from "../stages/concat_batches.ts";
 import { nextKlCoef } from "../stages/kl_controller.ts";
 import { klReward } from "../stages/kl_reward.ts";
-import { learnerUpdate, type UpdateStats } from "../stages/learner_update.ts";
+import { learnerUpdate, type LossFunction, type UpdateStats } from "../stages/learner_update.ts";
 import { logProbs } from "../stages/log_probs.ts";
 import { lossMasks, type MaskRule } from "../stages/loss_masks.ts";
 import { promptSource } from "../stages/prompt_source.ts";
-import { rollIn } from "../stages/roll_in.ts";
+import { datasetRollIn, rollIn } from "../stages/roll_in.ts";
 import { rollOut } from "../stages/roll_out.ts";
 import { rollInCoins, switchPoints, type SwitchPointSampler } from "../stages/switch_points.ts";
 import { taskReward } from "../stages/task_reward.ts";
-import type { CriticName, PolicyName, PromptBatch, Trajectories } from "../stages/types.ts";
+import { groupLeaderCoins, shareGroupRollIns } from "../stages/groups.ts";
+import type {
+  CriticName,
+  GroupFields,
+  KlFields,
+  LogProbFields,
+  MaskFields,
+  PolicyName,
+  PromptBatch,
+  RewardFields,
+  RollInFields,
+  RollInSource,
+  RollOutFields,
+  SwitchFields,
+  Trajectories,
+} from "../stages/types.ts";
 import { values } from "../stages/values.ts";
 import type { TrainOptions } from "./options.ts";
 import type { AlgorithmState } from "./state.ts";
+
+/**
+ * The stages of one iteration from prompt batches to trajectories ready for the learner
+ * (default {@linkcode collectTrajectories}, the spec's).
+ */
+export type CollectStages = (
+  state: AlgorithmState,
+  phase: Phase,
+  options: TrainOptions,
+) => OperatorFunction<PromptBatch, Trajectories>;
 
 /** One iteration's recipe (spec table, one row). */
 export interface Phase {
   /** Reported in the metrics, e.g. "ppo++". */
   name: string;
-  /** The roll-in policy; null = no roll-in (every k = 0). */
-  rollIn: PolicyName | null;
+  /** The roll-in policy, or "dataset" (the reference continuation); null = no roll-in (k = 0). */
+  rollIn: RollInSource | null;
   /** The roll-out policy. */
   rollOut: PolicyName;
   /** Per-trajectory probability of a roll-in prefix. */
@@ -52,8 +78,24 @@ export interface Phase {
   policyMask: MaskRule;
   /** Tokens in the value loss. */
   valueMask: MaskRule;
-  /** The critic that gives V and is trained. */
-  critic: CriticName;
+  /** The critic that gives V and is trained; null = critic-free (the collect stages give advantages). */
+  critic: CriticName | null;
+  /** KL to the reference as a per-token reward (default) or as a penalty in the loss (GRPO). */
+  kl?: "reward" | "loss";
+  /** Replaces the spec's collect stages (critic-free and grouped algorithms). */
+  collect?: CollectStages;
+  /** Replaces PPO's clipped loss (REBEL). */
+  loss?: LossFunction;
+  /** What custom stages use beyond `rollIn`, `rollOut` and `critic` (e.g. a guide). */
+  needs?: { guide?: boolean };
+}
+
+/** What a phase needs in the state, derived from its fields. */
+export function phaseNeeds(phase: Phase): { guide: boolean; critic: CriticName | null } {
+  return {
+    guide: phase.rollIn === "guide" || phase.rollOut === "guide" || phase.needs?.guide === true,
+    critic: phase.critic,
+  };
 }
 
 /** Picks the phase of an iteration (LOLS's coin, D2LOLS's schedule). */
@@ -102,6 +144,8 @@ export interface IterationMetrics {
   updates: number;
   /** The learner's learning rate in this iteration. */
   lr: number;
+  /** Trajectories sampled in this iteration (the sample budget, with `tokens`). */
+  trajectories: number;
   /** Generated tokens in this iteration. */
   tokens: number;
   /** Generated tokens per wall-clock second of the whole iteration. */
@@ -129,7 +173,8 @@ export interface RunOptions {
 }
 
 const POLICIES: readonly PolicyName[] = ["learner", "guide"];
-const CRITICS: readonly CriticName[] = ["learner", "guide"];
+const ROLL_INS: readonly (RollInSource | null)[] = ["learner", "guide", "dataset", null];
+const CRITICS: readonly (CriticName | null)[] = ["learner", "guide", null];
 const MASKS: readonly string[] = ["all", "suffix", "prefix", "none"];
 
 /**
@@ -158,8 +203,8 @@ export function checkPhase(phase: unknown): Phase {
   expect("name", typeof p.name === "string" && p.name !== "", "a non-empty string");
   expect(
     "rollIn",
-    p.rollIn === null || POLICIES.includes(p.rollIn as PolicyName),
-    '"learner", "guide" or null',
+    ROLL_INS.includes(p.rollIn as RollInSource),
+    '"learner", "guide", "dataset" or null',
   );
   expect("rollOut", POLICIES.includes(p.rollOut as PolicyName), '"learner" or "guide"');
   expect(
@@ -179,7 +224,25 @@ export function checkPhase(phase: unknown): Phase {
       '"all", "suffix", "prefix", "none" or a function (t, k, row) => boolean',
     );
   }
-  expect("critic", CRITICS.includes(p.critic as CriticName), '"learner" or "guide"');
+  expect("critic", CRITICS.includes(p.critic as CriticName), '"learner", "guide" or null');
+  expect(
+    "kl",
+    p.kl === undefined || p.kl === "reward" || p.kl === "loss",
+    '"reward", "loss" or absent',
+  );
+  for (const field of ["collect", "loss"]) {
+    expect(
+      field,
+      p[field] === undefined || typeof p[field] === "function",
+      "a function, or absent",
+    );
+  }
+  if (p.critic === null && p.collect === undefined) {
+    throw new TypeError(
+      `${label}: critic is null, so it needs collect stages that give advantages without a ` +
+        `critic (e.g. groupAdvantages, as GRPO's)`,
+    );
+  }
   return phase as Phase;
 }
 
@@ -190,7 +253,92 @@ function describe(value: unknown): string {
 }
 
 /**
- * The collection stages of one phase: from prompt batches to complete trajectories.
+ * The sampling stages of a phase: the β coin, roll-in, switch points and roll-out. With
+ * `shareGroupRollIns` each group (rows sharing a prompt, from `groupPrompts`) is rolled in
+ * once, through its first row, and all its rows restart from that one prefix (GRPO++).
+ *
+ * @param state models and tokenizer
+ * @param phase who rolls in and out, β and the switch-point rule
+ * @param options train options (decoding)
+ * @param shared whether groups share one roll-in
+ * @returns the operator
+ */
+export function sampleTrajectories<T extends PromptBatch & Partial<GroupFields>>(
+  state: AlgorithmState,
+  phase: Phase,
+  options: TrainOptions,
+  shared: { shareGroupRollIns?: boolean } = {},
+): OperatorFunction<T, T & RollInFields & SwitchFields & RollOutFields> {
+  // Spec departure 2 from tril (actor.py L276/L318 samples "guide" steps from the learner):
+  // guide tokens come from the guide itself.
+  const policy = (name: PolicyName | null): TokenGenerator | null => {
+    if (name === null) return null;
+    const found = name === "learner" ? state.learner : state.guide;
+    if (!found) throw new RangeError(`Phase "${phase.name}" needs a ${name}, but none is set`);
+    return found;
+  };
+  const generation = options.generation;
+  const streams = state.rng.child("stages");
+  const switching = {
+    beta: phase.beta,
+    sampler: phase.switchPoint,
+    rng: streams.child("switch-points"),
+  };
+  const byGroup = shared.shareGroupRollIns === true;
+  return pipe(
+    // the β coin first: rows it sends straight to the roll-out policy are not rolled in
+    rollInCoins<T>(switching),
+    byGroup ? groupedOnly(groupLeaderCoins()) : pipe(),
+    phase.rollIn === "dataset" ? datasetRollIn() : rollIn({
+      policy: policy(phase.rollIn),
+      name: phase.rollIn,
+      generation,
+      rng: streams.child("roll-in"),
+    }),
+    switchPoints(switching),
+    byGroup ? groupedOnly(shareGroupRollIns()) : pipe(),
+    rollOut({
+      policy: policy(phase.rollOut)!,
+      name: phase.rollOut,
+      tokenizer: state.tokenizer,
+      generation,
+      rng: streams.child("roll-out"),
+    }),
+  ) as OperatorFunction<T, T & RollInFields & SwitchFields & RollOutFields>;
+}
+
+/**
+ * The scoring stages of a phase: loss masks, task reward, log-probs and the KL reward
+ * (none when the phase puts the KL in its loss).
+ *
+ * @param state learner, reference and reward
+ * @param phase the masks and where the KL goes
+ * @param options train options (KL settings)
+ * @returns the operator
+ */
+export function scoreTrajectories<
+  T extends PromptBatch & RollInFields & SwitchFields & RollOutFields,
+>(
+  state: AlgorithmState,
+  phase: Phase,
+  options: TrainOptions,
+): OperatorFunction<T, T & MaskFields & RewardFields & LogProbFields & KlFields> {
+  return pipe(
+    lossMasks<T>({ policy: phase.policyMask, value: phase.valueMask }),
+    taskReward(state.reward),
+    logProbs({ learner: state.learner, reference: state.reference }),
+    // Spec departure 1 from tril: the KL reward applies in every algorithm unless turned off.
+    klReward({
+      coef: () => state.klCoef,
+      enabled: options.kl.enabled && phase.kl !== "loss",
+      estimator: options.kl.estimator,
+    }),
+  );
+}
+
+/**
+ * The collection stages of one phase, the spec's: sampling, scoring, then the phase's
+ * critic's values and GAE.
  *
  * @param state models, critics, tokenizer and reward
  * @param phase the iteration's recipe
@@ -202,15 +350,13 @@ export function collectTrajectories(
   phase: Phase,
   options: TrainOptions,
 ): OperatorFunction<PromptBatch, Trajectories> {
-  // Spec departure 2 from tril (actor.py L276/L318 samples "guide" steps from the learner):
-  // guide tokens come from the guide itself.
   checkPhase(phase);
-  const policy = (name: PolicyName | null): TokenGenerator | null => {
-    if (name === null) return null;
-    const found = name === "learner" ? state.learner : state.guide;
-    if (!found) throw new RangeError(`Phase "${phase.name}" needs a ${name}, but none is set`);
-    return found;
-  };
+  if (phase.critic === null) {
+    throw new RangeError(
+      `Phase "${phase.name}" has no critic; the spec's collect stages need one (give the phase ` +
+        `its own collect stages)`,
+    );
+  }
   const critic = state.critics[phase.critic];
   if (!critic) {
     throw new RangeError(
@@ -218,45 +364,27 @@ export function collectTrajectories(
         `is not set (pass it in createAlgorithmState's critics)`,
     );
   }
-  const generation = options.generation;
-  const streams = state.rng.child("stages");
-  const switching = {
-    beta: phase.beta,
-    sampler: phase.switchPoint,
-    rng: streams.child("switch-points"),
-  };
-  const trajectories = pipe(
-    // the β coin first: rows it sends straight to the roll-out policy are not rolled in
-    rollInCoins<PromptBatch>(switching),
-    rollIn({
-      policy: policy(phase.rollIn),
-      name: phase.rollIn,
-      generation,
-      rng: streams.child("roll-in"),
-    }),
-    switchPoints(switching),
-    rollOut({
-      policy: policy(phase.rollOut)!,
-      name: phase.rollOut,
-      tokenizer: state.tokenizer,
-      generation,
-      rng: streams.child("roll-out"),
-    }),
-  );
   return pipe(
-    trajectories,
-    lossMasks({ policy: phase.policyMask, value: phase.valueMask }),
-    taskReward(state.reward),
-    logProbs({ learner: state.learner, reference: state.reference }),
-    // Spec departure 1 from tril: the KL reward applies in every algorithm unless turned off.
-    klReward({
-      coef: () => state.klCoef,
-      enabled: options.kl.enabled,
-      estimator: options.kl.estimator,
-    }),
+    sampleTrajectories(state, phase, options),
+    scoreTrajectories(state, phase, options),
     values({ critic, name: phase.critic }),
     advantages({ gamma: options.gamma, lambda: options.lambda }),
   );
+}
+
+/** A group stage that first checks the batch is grouped (a clear error when not). */
+function groupedOnly<T>(stage: OperatorFunction<T & GroupFields, T & GroupFields>) {
+  return pipe(
+    map((batch: T & Partial<GroupFields>) => {
+      if (!batch.groupSize) {
+        throw new RangeError(
+          "Sharing roll-ins by group needs grouped prompts (groupPrompts first)",
+        );
+      }
+      return batch as T & GroupFields;
+    }),
+    stage,
+  ) as unknown as OperatorFunction<T, T>;
 }
 
 /**
@@ -298,14 +426,16 @@ export function runIterations(
         const decay = 1 - iteration / options.iterations;
         const lr = options.learningRate * decay;
         state.optimizers.learner.learningRate = lr;
-        const criticOptimizer = state.optimizers.critics[phase.critic];
+        const criticOptimizer = phase.critic === null
+          ? undefined
+          : state.optimizers.critics[phase.critic];
         if (criticOptimizer) {
           criticOptimizer.learningRate = (options.criticLearningRate ?? options.learningRate) *
             decay;
         }
         return of(iteration).pipe(
           prompts,
-          collectTrajectories(state, phase, options),
+          (phase.collect ?? collectTrajectories)(state, phase, options),
           toArray(),
           map((batches) => concatBatches(batches)),
           learnerUpdate({
@@ -313,7 +443,11 @@ export function runIterations(
             critics: state.critics,
             optimizer: state.optimizers.learner,
             criticOptimizers: state.optimizers.critics,
-          }, { ...options.learner, rng: learnerRng }),
+          }, {
+            ...options.learner,
+            rng: learnerRng,
+            klLossCoef: phase.kl === "loss" && options.kl.enabled ? state.klCoef : 0,
+          }, phase.loss),
           map(({ batch, stats }) => {
             const metrics = iterationMetrics(batch, stats, phase, lr, (clock() - start) / 1000);
             state.klCoef = nextKlCoef(options.kl, state.klCoef, metrics.kl, batch.tokens.length);
@@ -364,6 +498,7 @@ function iterationMetrics(
     grad_norm: stats.gradNorm,
     updates: stats.steps,
     lr,
+    trajectories: batch.tokens.length,
     tokens,
     tokens_per_s: seconds > 0 ? tokens / seconds : 0,
     seconds,

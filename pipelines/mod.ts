@@ -1,6 +1,8 @@
 /**
- * The algorithms: PPO, PPO++, AggreVaTeD, LOLS, D2LOLS and BC, each a phase (or a
- * chooser of phases) run by one shared driver, plus `runAlgorithm` for the CLI.
+ * The algorithms: PPO, PPO++, AggreVaTeD, LOLS, D2LOLS and BC (the paper's), GRPO, RLOO,
+ * REBEL, DR-PO and GRPO++ (beyond it), each a phase (or a chooser of phases) run by one
+ * shared driver, plus `runAlgorithm` for the CLI. A phase may bring its own collect stages
+ * and loss.
  *
  * @example A custom algorithm: PPO++ whose restart point is half the guide's roll-in
  * ```ts
@@ -47,12 +49,16 @@
  */
 export {
   checkPhase,
+  type CollectStages,
   collectTrajectories,
   type IterationMetrics,
   type Phase,
   type PhaseChooser,
+  phaseNeeds,
   runIterations,
   type RunOptions,
+  sampleTrajectories,
+  scoreTrajectories,
 } from "./iteration.ts";
 export { TRAIN_DEFAULTS, type TrainOptions, trainOptions } from "./options.ts";
 export {
@@ -66,12 +72,20 @@ export { ppoPlusPlus, ppoPlusPlusPhase } from "./ppo_pp.ts";
 export { aggrevated, aggrevatedPhase } from "./aggrevated.ts";
 export { lols, lolsChooser } from "./lols.ts";
 export { d2lols, d2lolsChooser, d2lolsSwitchIteration } from "./d2lols.ts";
+export { groupCollect, grpo, grpoPhase } from "./grpo.ts";
+export { rloo, rlooPhase } from "./rloo.ts";
+export { rebel, rebelPhase } from "./rebel.ts";
+export { drpo, drpoPhase } from "./drpo.ts";
+export { grpoPlusPlus, grpoPlusPlusPhase } from "./grpo_pp.ts";
 export { bc, type BcMetrics } from "./bc.ts";
 export { type EvaluateOptions, evaluatePolicy } from "./evaluate.ts";
 export {
+  type Algorithm,
   type AlgorithmMetrics,
   type AlgorithmName,
+  algorithmNeeds,
   checkAlgorithm,
+  parseAlgorithm,
   RL_ALGORITHMS,
   type RlAlgorithmName,
   runAlgorithm,

@@ -56,6 +56,18 @@ export interface TrainOptions {
   d2lols: { switchFraction: number; switchIteration: number };
   /** Behaviour cloning: NLL on (prompt, reference). */
   bc: { iterations: number; batchSize: number; learningRate: number };
+  /**
+   * The critic-free algorithms' groups (GRPO, RLOO, GRPO++): `size` samples per prompt;
+   * `scale` "std" divides group-relative advantages by the group's std (GRPO), "none" does
+   * not (Dr. GRPO); `kl` puts the KL to the reference in the loss (GRPO's, the default) or in
+   * the reward (ours elsewhere; with "std" the group's std then scales KL noise up whenever
+   * the task rewards of a group are equal, e.g. all 0 on a sparse task).
+   */
+  group: { size: number; scale: "std" | "none"; kl: "reward" | "loss" };
+  /** REBEL's η: the log-ratio gap a unit reward gap asks for. */
+  rebel: { eta: number };
+  /** DR-PO's per-trajectory probability of restarting inside the dataset's reference. */
+  drpo: { beta: number };
 }
 
 /** The spec's defaults (algorithms.md; tril IMDB where the paper gives none). */
@@ -95,6 +107,9 @@ export const TRAIN_DEFAULTS: Readonly<TrainOptions> = Object.freeze<TrainOptions
   lols: { p: 0.8 },
   d2lols: { switchFraction: 0.2, switchIteration: -1 },
   bc: { iterations: 100, batchSize: 16, learningRate: 1e-4 },
+  group: { size: 4, scale: "std", kl: "loss" },
+  rebel: { eta: 1 },
+  drpo: { beta: 0.5 },
 });
 
 /**
@@ -169,6 +184,17 @@ export function trainOptions(overrides: unknown = {}): TrainOptions {
   checkPositiveInt("bc.iterations", o.bc.iterations);
   checkPositiveInt("bc.batchSize", o.bc.batchSize);
   checkRange("bc.learningRate", o.bc.learningRate, 0, 1);
+  if (!Number.isInteger(o.group.size) || o.group.size < 2) {
+    throw new ConfigError("group.size", `expected an integer of at least 2, got ${o.group.size}`);
+  }
+  if (!["std", "none"].includes(o.group.scale)) {
+    throw new ConfigError("group.scale", `expected "std" or "none", got "${o.group.scale}"`);
+  }
+  if (!["reward", "loss"].includes(o.group.kl)) {
+    throw new ConfigError("group.kl", `expected "reward" or "loss", got "${o.group.kl}"`);
+  }
+  checkRange("rebel.eta", o.rebel.eta, Number.MIN_VALUE, Number.MAX_VALUE);
+  checkRange("drpo.beta", o.drpo.beta, 0, 1);
   return o;
 }
 

@@ -5,29 +5,74 @@
 /** @ignore rxjs documents its own types; we reference them, not re-export them. */
 import { concat, defer, type Observable } from "rxjs";
 import { AdamW } from "../stages/adamw.ts";
-import { aggrevated } from "./aggrevated.ts";
+import type { CriticName } from "../stages/types.ts";
+import { aggrevatedPhase } from "./aggrevated.ts";
 import { bc, type BcMetrics } from "./bc.ts";
-import { d2lols } from "./d2lols.ts";
-import type { IterationMetrics, RunOptions } from "./iteration.ts";
-import { lols } from "./lols.ts";
-import type { TrainOptions } from "./options.ts";
-import { ppo } from "./ppo.ts";
-import { ppoPlusPlus } from "./ppo_pp.ts";
+import { d2lolsChooser } from "./d2lols.ts";
+import { drpoPhase } from "./drpo.ts";
+import { grpoPhase } from "./grpo.ts";
+import { grpoPlusPlusPhase } from "./grpo_pp.ts";
+import {
+  type IterationMetrics,
+  type Phase,
+  type PhaseChooser,
+  phaseNeeds,
+  runIterations,
+  type RunOptions,
+} from "./iteration.ts";
+import { lolsChooser } from "./lols.ts";
+import { TRAIN_DEFAULTS, type TrainOptions } from "./options.ts";
+import { PPO_PHASE } from "./ppo.ts";
+import { ppoPlusPlusPhase } from "./ppo_pp.ts";
+import { rebelPhase } from "./rebel.ts";
+import { rlooPhase } from "./rloo.ts";
 import type { AlgorithmState } from "./state.ts";
 
-/** The RL algorithms by name. */
-export const RL_ALGORITHMS: Readonly<{
-  "ppo": typeof ppo;
-  "ppo++": typeof ppoPlusPlus;
-  "aggrevated": typeof aggrevated;
-  "lols": typeof lols;
-  "d2lols": typeof d2lols;
-}> = Object.freeze({
-  "ppo": ppo,
-  "ppo++": ppoPlusPlus,
-  "aggrevated": aggrevated,
-  "lols": lols,
-  "d2lols": d2lols,
+/** An RL algorithm: every phase it may run, and the phase of each iteration. */
+export interface Algorithm {
+  /** The phases `choose` picks from (what the algorithm needs is derived from them). */
+  phases: readonly Phase[];
+  /** The phase of an iteration. */
+  choose: PhaseChooser;
+}
+
+/** An algorithm that runs one phase in every iteration. */
+function always(phase: Phase): Algorithm {
+  return { phases: [phase], choose: () => phase };
+}
+
+/** The RL algorithms by name, each built from the train options. */
+export const RL_ALGORITHMS: Readonly<
+  Record<
+    | "ppo"
+    | "ppo++"
+    | "aggrevated"
+    | "lols"
+    | "d2lols"
+    | "grpo"
+    | "rloo"
+    | "rebel"
+    | "drpo"
+    | "grpo++",
+    (options: TrainOptions) => Algorithm
+  >
+> = Object.freeze({
+  "ppo": () => always(PPO_PHASE),
+  "ppo++": (o: TrainOptions) => always(ppoPlusPlusPhase(o.ppoPlusPlus.beta)),
+  "aggrevated": (o: TrainOptions) => always(aggrevatedPhase(o.aggrevated.beta, "learner")),
+  "lols": (o: TrainOptions) => ({
+    phases: [ppoPlusPlusPhase(o.ppoPlusPlus.beta), aggrevatedPhase(o.aggrevated.beta, "guide")],
+    choose: lolsChooser(o),
+  }),
+  "d2lols": (o: TrainOptions) => ({
+    phases: [ppoPlusPlusPhase(o.ppoPlusPlus.beta), aggrevatedPhase(o.aggrevated.beta, "guide")],
+    choose: d2lolsChooser(o),
+  }),
+  "grpo": (o: TrainOptions) => always(grpoPhase(o)),
+  "rloo": (o: TrainOptions) => always(rlooPhase(o)),
+  "rebel": (o: TrainOptions) => always(rebelPhase(o)),
+  "drpo": (o: TrainOptions) => always(drpoPhase(o.drpo.beta)),
+  "grpo++": (o: TrainOptions) => always(grpoPlusPlusPhase(o)),
 });
 
 /** An RL algorithm's name. */
@@ -39,26 +84,29 @@ export type AlgorithmName = RlAlgorithmName | "bc" | `bc+${RlAlgorithmName}`;
 /** Metrics of an RL iteration or a BC step. */
 export type AlgorithmMetrics = IterationMetrics | BcMetrics;
 
-/** What each algorithm needs beyond the learner and its critic. */
-const NEEDS: Record<RlAlgorithmName, { guide: boolean; guideCritic: boolean }> = {
-  "ppo": { guide: false, guideCritic: false },
-  "ppo++": { guide: true, guideCritic: false },
-  "aggrevated": { guide: true, guideCritic: false },
-  "lols": { guide: true, guideCritic: true },
-  "d2lols": { guide: true, guideCritic: true },
-};
+/**
+ * What an algorithm needs beyond the learner, derived from its phases: a guide, the
+ * critics (none for the critic-free ones), and reference continuations in the data.
+ * @param algorithm the algorithm
+ * @returns the needs
+ */
+export function algorithmNeeds(
+  algorithm: Algorithm,
+): { guide: boolean; critics: CriticName[]; references: boolean } {
+  const needs = algorithm.phases.map(phaseNeeds);
+  return {
+    guide: needs.some((n) => n.guide),
+    critics: [...new Set(needs.flatMap((n) => n.critic === null ? [] : [n.critic]))],
+    references: algorithm.phases.some((p) => p.rollIn === "dataset"),
+  };
+}
 
 /**
- * Checks an algorithm name and that the state has what it needs.
- *
- * @param name the algorithm
- * @param state the state
+ * Splits an algorithm name into its BC flag and RL algorithm ("bc+grpo" → BC, then GRPO).
+ * @param name the name
  * @returns the BC flag and the RL algorithm (null for plain BC)
  */
-export function checkAlgorithm(
-  name: string,
-  state: AlgorithmState,
-): { bc: boolean; rl: RlAlgorithmName | null } {
+export function parseAlgorithm(name: string): { bc: boolean; rl: RlAlgorithmName | null } {
   const withBc = name === "bc" || name.startsWith("bc+");
   const rl = name === "bc" ? null : withBc ? name.slice(3) : name;
   if (rl !== null && !(rl in RL_ALGORITHMS)) {
@@ -68,15 +116,43 @@ export function checkAlgorithm(
       }`,
     );
   }
-  if (rl !== null) {
-    const needs = NEEDS[rl as RlAlgorithmName];
-    if (needs.guide && !state.guide) throw new RangeError(`Algorithm "${rl}" needs a guide`);
-    if (!state.critics.learner) throw new RangeError(`Algorithm "${rl}" needs the learner critic`);
-    if (needs.guideCritic && !state.critics.guide) {
-      throw new RangeError(`Algorithm "${rl}" needs a separate guide critic (critics.guide)`);
+  return { bc: withBc, rl: rl as RlAlgorithmName | null };
+}
+
+/**
+ * Checks an algorithm name and that the state has what it needs.
+ *
+ * @param name the algorithm
+ * @param state the state
+ * @param options train options (the phases' settings) @default TRAIN_DEFAULTS
+ * @returns the BC flag and the RL algorithm (null for plain BC)
+ */
+export function checkAlgorithm(
+  name: string,
+  state: AlgorithmState,
+  options: TrainOptions = TRAIN_DEFAULTS,
+): { bc: boolean; rl: RlAlgorithmName | null } {
+  const plan = parseAlgorithm(name);
+  if (plan.rl === null) return plan;
+  const rl = plan.rl;
+  const needs = algorithmNeeds(RL_ALGORITHMS[rl](options));
+  if (needs.guide && !state.guide) throw new RangeError(`Algorithm "${rl}" needs a guide`);
+  for (const critic of needs.critics) {
+    if (!state.critics[critic]) {
+      throw new RangeError(
+        critic === "learner"
+          ? `Algorithm "${rl}" needs the learner critic`
+          : `Algorithm "${rl}" needs a separate guide critic (critics.guide)`,
+      );
     }
   }
-  return { bc: withBc, rl: rl as RlAlgorithmName | null };
+  if (needs.references && !state.records.some((r) => r.references.length > 0)) {
+    throw new RangeError(
+      `Algorithm "${rl}" restarts inside the dataset's reference continuations, but no ` +
+        `training record has one`,
+    );
+  }
+  return plan;
 }
 
 /**
@@ -85,7 +161,7 @@ export function checkAlgorithm(
  * optimizer restarts; X's iterations are numbered after BC's (and `run.startIteration`
  * counts in that numbering, so a resumed run may skip BC).
  *
- * @param name "ppo", "ppo++", "aggrevated", "lols", "d2lols", "bc" or "bc+<one of them>"
+ * @param name an RL algorithm ({@linkcode RL_ALGORITHMS}), "bc" or "bc+<one of them>"
  * @param state the state (mutated)
  * @param options train options
  * @param run clock
@@ -97,14 +173,17 @@ export function runAlgorithm(
   options: TrainOptions,
   run: RunOptions = {},
 ): Observable<AlgorithmMetrics> {
-  const plan = checkAlgorithm(name, state);
-  const rl = plan.rl === null ? null : RL_ALGORITHMS[plan.rl];
-  if (!plan.bc) return rl!(state, options, run);
+  const plan = checkAlgorithm(name, state, options);
+  const algorithm = plan.rl === null ? null : RL_ALGORITHMS[plan.rl](options);
+  const rl = algorithm === null
+    ? null
+    : (runOptions: RunOptions) => runIterations(state, options, algorithm.choose, runOptions);
+  if (!plan.bc) return rl!(run);
   if (rl === null) return bc(state, options, run);
   // run.startIteration is in reported numbering (BC's iterations first, then X's); a run
   // resumed inside X has its state restored already, so BC and the hand-over are skipped.
   const bcIterations = options.bc.iterations;
-  const rest = () => rl(state, options, { ...run, iterationOffset: bcIterations });
+  const rest = () => rl({ ...run, iterationOffset: bcIterations });
   if ((run.startIteration ?? 0) >= bcIterations) return rest();
   return concat(
     bc(state, options, run),

@@ -9,7 +9,7 @@ import { map, type OperatorFunction } from "rxjs";
 import type { Rng } from "../core/prng.ts";
 import type { PolicyLM, ValueModel } from "../models/types.ts";
 import type { AdamW } from "./adamw.ts";
-import { clippedPolicyLoss, clippedValueLoss, maskedMean } from "./ppo_loss.ts";
+import { clippedPolicyLoss, clippedValueLoss, maskedMean, padded } from "./ppo_loss.ts";
 import type { CriticName, Trajectories } from "./types.ts";
 
 /** Loss weights and schedule of the PPO update (defaults: spec, tril IMDB). */
@@ -48,6 +48,23 @@ export interface LearnerModels {
   criticOptimizers: Partial<Record<CriticName, AdamW>>;
 }
 
+/**
+ * What an update runs on besides the config: the minibatch shuffling stream and the
+ * coefficient of a KL penalty in the loss (GRPO's; 0 = none, the KL is in the reward).
+ */
+export type UpdateOptions = LearnerConfig & { rng: Rng; klLossCoef?: number };
+
+/**
+ * A learner loss over the minibatch `rows` of a batch (call inside a gradient closure):
+ * PPO's clipped surrogate ({@linkcode ppoLoss}) unless an algorithm brings its own (REBEL).
+ */
+export type LossFunction = (
+  models: { learner: PolicyLM; critic: ValueModel | null },
+  batch: Trajectories,
+  rows: readonly number[],
+  options: LearnerConfig & { klLossCoef?: number },
+) => PpoLossTerms;
+
 /** Means over the gradient steps of one update. */
 export interface UpdateStats {
   /** Clipped surrogate policy loss. */
@@ -82,58 +99,70 @@ const STAT_KEYS = [
 /**
  * Runs PPO on each batch it receives (one per iteration) and emits the batch with
  * the update's statistics. Loss = clipped policy loss over `policyMask` tokens +
- * vfCoef · clipped value loss over `valueMask` tokens + targetCoef · reference NLL
- * + entCoef · (-entropy). Each optimizer clips its own gradients' norm.
+ * vfCoef · clipped value loss over `valueMask` tokens (none without a critic) +
+ * targetCoef · reference NLL + entCoef · (-entropy) + klLossCoef · KL(π_θ ‖ π_ref), or
+ * the algorithm's own `loss`. Each optimizer clips its own gradients' norm.
  * Informally: trajectories → { batch, stats } after the update.
  *
  * @param models the learner, critics and optimizers (mutated: weights and moments)
- * @param options the loss config and the minibatch shuffling stream
+ * @param options the loss config, the minibatch shuffling stream and the in-loss KL weight
+ * @param loss the loss (default PPO's)
  * @returns the operator
  */
 export function learnerUpdate(
   models: LearnerModels,
-  options: LearnerConfig & { rng: Rng },
+  options: UpdateOptions,
+  loss: LossFunction = ppoLoss,
 ): OperatorFunction<Trajectories, { batch: Trajectories; stats: UpdateStats }> {
-  return map((batch) => ({ batch, stats: ppoUpdate(models, batch, options) }));
+  return map((batch) => ({ batch, stats: ppoUpdate(models, batch, options, loss) }));
 }
 
 /**
- * One PPO update over a batch (the body of {@linkcode learnerUpdate}).
+ * One PPO update over a batch (the body of {@linkcode learnerUpdate}). Minibatches hold
+ * whole groups when the batch has them (REBEL's pairs must stay together).
  *
  * @param models the learner, critics and optimizers
  * @param batch complete trajectories
- * @param options the loss config and the minibatch shuffling stream
+ * @param options the loss config, the minibatch shuffling stream and the in-loss KL weight
+ * @param loss the loss (default PPO's)
  * @returns the update's statistics
  */
 export function ppoUpdate(
   models: LearnerModels,
   batch: Trajectories,
-  options: LearnerConfig & { rng: Rng },
+  options: UpdateOptions,
+  loss: LossFunction = ppoLoss,
 ): UpdateStats {
-  const critic = models.critics[batch.critic];
-  const criticOptimizer = models.criticOptimizers[batch.critic];
-  if (!critic || !criticOptimizer) {
+  const critic = batch.critic === null ? null : models.critics[batch.critic] ?? null;
+  const criticOptimizer = batch.critic === null ? null : models.criticOptimizers[batch.critic];
+  if (batch.critic !== null && (!critic || !criticOptimizer)) {
     throw new RangeError(`The batch asks for the ${batch.critic} critic, which is not configured`);
   }
   const learnerVars = models.optimizer.variables;
-  const criticVars = criticOptimizer.variables;
+  const criticVars = criticOptimizer?.variables ?? [];
   const allVars = [...learnerVars, ...criticVars];
   if (new Set(allVars.map((v) => v.name)).size !== allVars.length) {
     throw new RangeError("Learner and critic optimizers share or duplicate a variable name");
   }
   const rows = batch.tokens.length;
+  const groupSize = batch.groupSize ?? 1;
+  const groupsPerStep = Math.max(1, Math.round(options.minibatchSize / groupSize));
   const totals: Record<string, number> = { gradNorm: 0 };
   for (const key of STAT_KEYS) totals[key] = 0;
   let steps = 0;
   let earlyStopped = false;
   const rng = options.rng.child(`iteration-${batch.iteration}`);
   epochs: for (let epoch = 0; epoch < options.epochs; epoch++) {
-    const order = rng.child(`epoch-${epoch}`).shuffle(Array.from({ length: rows }, (_, i) => i));
-    for (let start = 0; start < rows; start += options.minibatchSize) {
-      const mb = order.slice(start, start + options.minibatchSize);
+    const groups = rng.child(`epoch-${epoch}`).shuffle(
+      Array.from({ length: Math.ceil(rows / groupSize) }, (_, g) => g),
+    );
+    for (let start = 0; start < groups.length; start += groupsPerStep) {
+      const mb = groups.slice(start, start + groupsPerStep).flatMap((g) =>
+        Array.from({ length: groupSize }, (_, j) => g * groupSize + j).filter((i) => i < rows)
+      );
       const kept: Partial<Record<(typeof STAT_KEYS)[number], tf.Scalar>> = {};
       const { value, grads } = tf.variableGrads(() => {
-        const terms = ppoLoss({ learner: models.learner, critic }, batch, mb, options);
+        const terms = loss({ learner: models.learner, critic }, batch, mb, options);
         // Keep the statistics past the gradient's scope; read and freed below.
         for (const key of STAT_KEYS) kept[key] = tf.keep(terms[key].clone());
         return terms.loss;
@@ -152,7 +181,7 @@ export function ppoUpdate(
       }
       const clip = { maxGradNorm: options.maxGradNorm };
       const learnerNorm = models.optimizer.step(list(learnerVars), clip);
-      criticOptimizer.step(list(criticVars), clip);
+      criticOptimizer?.step(list(criticVars), clip);
       tf.dispose(Object.values(grads));
       for (const key of STAT_KEYS) totals[key] += stats[key];
       totals.gradNorm += learnerNorm;
@@ -171,13 +200,6 @@ export function ppoUpdate(
     steps,
     earlyStopped,
   };
-}
-
-/** Right-pads rows to [B, T] with zeros. */
-function padded(rows: readonly (readonly number[])[], width: number): tf.Tensor2D {
-  const flat = new Float32Array(rows.length * width);
-  rows.forEach((row, i) => flat.set(row, i * width));
-  return tf.tensor2d(flat, [rows.length, width]);
 }
 
 /** Whitens advantages over the masked tokens of a minibatch (in plain arrays). */
@@ -215,19 +237,21 @@ export interface PpoLossTerms {
 /**
  * The PPO loss of the minibatch `rows` of a batch: call inside `tf.tidy` or a gradient
  * closure. Policy terms use `policyMask`, the value term `valueMask` and the batch's
- * critic; padding past a row's length is masked out.
+ * critic (no value term without one); a positive `klLossCoef` adds GRPO's KL penalty
+ * k3 = e^(log π_ref − log π_θ) − (log π_ref − log π_θ) − 1 over the policy-loss tokens;
+ * padding past a row's length is masked out.
  *
- * @param models the learner and the critic the batch names
+ * @param models the learner and the critic the batch names (null: critic-free)
  * @param batch complete trajectories
  * @param rows the minibatch's row indices
- * @param options the loss config
+ * @param options the loss config and the in-loss KL weight
  * @returns the total loss and its terms
  */
 export function ppoLoss(
-  models: { learner: PolicyLM; critic: ValueModel },
+  models: { learner: PolicyLM; critic: ValueModel | null },
   batch: Trajectories,
   rows: readonly number[],
-  options: LearnerConfig,
+  options: LearnerConfig & { klLossCoef?: number },
 ): PpoLossTerms {
   const { learner, critic } = models;
   const pick = <V>(field: V[]) => rows.map((i) => field[i]);
@@ -250,7 +274,7 @@ export function ppoLoss(
     policyMask,
     options.clipRange,
   );
-  const valueLoss = clippedValueLoss(
+  const valueLoss = critic === null ? tf.scalar(0) : clippedValueLoss(
     critic.forwardValues(prompts, tokens),
     padded(pick(batch.values), width),
     padded(pick(batch.returns), width),
@@ -258,6 +282,12 @@ export function ppoLoss(
     options.clipRangeValue,
   );
   let loss = tf.add(policy.loss, tf.mul(options.vfCoef, valueLoss)) as tf.Scalar;
+  const klLossCoef = options.klLossCoef ?? 0;
+  if (klLossCoef > 0) {
+    const d = tf.sub(padded(pick(batch.refLogProbs), width), out.logProbs);
+    const k3 = tf.sub(tf.sub(tf.exp(d), d), 1);
+    loss = tf.add(loss, tf.mul(klLossCoef, maskedMean(k3, policyMask)));
+  }
 
   let nllLoss = tf.scalar(0);
   const withReference = rows.filter((i) => batch.referenceIds[i].length > 0);

@@ -13,7 +13,7 @@
  */
 export type * from "./types.ts";
 export { promptSource, type PromptSourceOptions } from "./prompt_source.ts";
-export { rollIn, type RollInOptions } from "./roll_in.ts";
+export { datasetRollIn, rollIn, type RollInOptions } from "./roll_in.ts";
 export {
   rollInCoins,
   type RollInCoinsOptions,
@@ -30,15 +30,26 @@ export { klReward, type KlRewardOptions } from "./kl_reward.ts";
 export { type KlControllerConfig, nextKlCoef } from "./kl_controller.ts";
 export { values, type ValuesOptions } from "./values.ts";
 export { advantages, type AdvantagesOptions, gae } from "./advantages.ts";
-export { clippedPolicyLoss, clippedValueLoss, maskedMean } from "./ppo_loss.ts";
+export { clippedPolicyLoss, clippedValueLoss, maskedMean, padded } from "./ppo_loss.ts";
+export {
+  groupAdvantages,
+  type GroupAdvantagesOptions,
+  groupLeaderCoins,
+  groupPrompts,
+  groupRelative,
+  shareGroupRollIns,
+} from "./groups.ts";
+export { rebelLoss } from "./rebel_loss.ts";
 export { AdamW, type AdamWOptions, clipGradNorm } from "./adamw.ts";
 export {
   type LearnerConfig,
   type LearnerModels,
   learnerUpdate,
+  type LossFunction,
   ppoLoss,
   type PpoLossTerms,
   ppoUpdate,
+  type UpdateOptions,
   type UpdateStats,
 } from "./learner_update.ts";
 export { concatBatches } from "./concat_batches.ts";

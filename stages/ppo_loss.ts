@@ -8,6 +8,19 @@ import * as tf from "@tensorflow/tfjs-core";
 import "./_gradients.ts";
 
 /**
+ * Right-pads rows to one [B, T] tensor with zeros.
+ *
+ * @param rows per-token values of each row
+ * @param width T, at least the longest row
+ * @returns the tensor
+ */
+export function padded(rows: readonly (readonly number[])[], width: number): tf.Tensor2D {
+  const flat = new Float32Array(rows.length * width);
+  rows.forEach((row, i) => flat.set(row, i * width));
+  return tf.tensor2d(flat, [rows.length, width]);
+}
+
+/**
  * Mean of `x` over the positions where `mask` is 1; 0 when the mask is empty.
  *
  * @param x values [B, T]

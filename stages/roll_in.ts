@@ -59,3 +59,25 @@ export function rollIn<T extends PromptBatch & Partial<CoinFields>>(
     return { ...batch, rollInPolicy: name, rollInTokens };
   });
 }
+
+/**
+ * The dataset as the roll-in policy (DR-PO): each row's roll-in is its reference
+ * continuation (`referenceIds`, already cut to the horizon), so the learner can restart
+ * inside it. Rows without a reference, or whose coin (`rollInWanted`) says no, get an
+ * empty roll-in (their switch point is 0). Informally: prompt batch → the same batch with
+ * `rollInTokens` from the data.
+ *
+ * @returns the operator
+ */
+export function datasetRollIn<T extends PromptBatch & Partial<CoinFields>>(): OperatorFunction<
+  T,
+  T & RollInFields
+> {
+  return map((batch) => ({
+    ...batch,
+    rollInPolicy: "dataset",
+    rollInTokens: batch.referenceIds.map((ids, i) =>
+      (batch.rollInWanted?.[i] ?? true) ? ids.slice() : []
+    ),
+  }));
+}

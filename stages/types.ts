@@ -12,6 +12,12 @@ export type PolicyName = "learner" | "guide";
 /** Which critic estimates V(s_t): the learner's own, or the separate guide critic (LOLS, D2LOLS). */
 export type CriticName = "learner" | "guide";
 
+/**
+ * Where a roll-in comes from: a policy, or the dataset's reference continuation
+ * (DR-PO: the dataset as a guide).
+ */
+export type RollInSource = PolicyName | "dataset";
+
 /** A batch of prompts, as the prompt source emits it. */
 export interface PromptBatch {
   /** The training iteration this batch belongs to (0-based). */
@@ -36,10 +42,19 @@ export interface CoinFields {
   rollInWanted: boolean[];
 }
 
+/**
+ * Added by `groupPrompts`: rows come in groups of `groupSize` consecutive rows that share
+ * one prompt (GRPO, RLOO, REBEL's pairs); row i belongs to group floor(i / groupSize).
+ */
+export interface GroupFields {
+  /** Rows per group. */
+  groupSize: number;
+}
+
 /** Added by `rollIn`: the roll-in policy's full continuation of each row. */
 export interface RollInFields {
-  /** The roll-in policy, or null when there is no roll-in (PPO). */
-  rollInPolicy: PolicyName | null;
+  /** The roll-in's source, or null when there is no roll-in (PPO). */
+  rollInPolicy: RollInSource | null;
   /** The roll-in tokens of each row (empty rows when there is no roll-in). */
   rollInTokens: number[][];
 }
@@ -96,9 +111,9 @@ export interface KlFields {
 
 /** Added by `values`: the critic's estimates. */
 export interface ValueFields {
-  /** The critic that produced `values` and that the value loss trains. */
-  critic: CriticName;
-  /** [B][T_i] V(s_t). */
+  /** The critic that produced `values` and that the value loss trains; null: none (critic-free). */
+  critic: CriticName | null;
+  /** [B][T_i] V(s_t) (zeros without a critic). */
   values: number[][];
 }
 
@@ -116,6 +131,7 @@ export type RolledOutBatch = PromptBatch & RollInFields & SwitchFields & RollOut
 /** A complete trajectory batch, ready for the learner. */
 export type Trajectories =
   & RolledOutBatch
+  & Partial<GroupFields>
   & MaskFields
   & RewardFields
   & LogProbFields

@@ -2,15 +2,29 @@
  * Test helper: a tiny GPT learner, its critics and a toy task, as an AlgorithmState.
  * @module
  */
+import * as tf from "@tensorflow/tfjs-core";
+import { lastValueFrom, toArray } from "rxjs";
 import { Rng } from "../core/prng.ts";
 import { createGPT2, gpt2WeightShapes } from "../models/gpt2.ts";
 import { createLoraAdapters, type LoraConfig } from "../models/lora.ts";
 import { createValueModel } from "../models/value.ts";
 import type { TokenGenerator } from "../models/types.ts";
-import { type AlgorithmState, createAlgorithmState } from "../pipelines/state.ts";
+import { evaluatePolicy } from "../pipelines/evaluate.ts";
+import type { IterationMetrics } from "../pipelines/iteration.ts";
+import {
+  algorithmNeeds,
+  parseAlgorithm,
+  RL_ALGORITHMS,
+  runAlgorithm,
+} from "../pipelines/run_algorithm.ts";
+import {
+  type AlgorithmState,
+  createAlgorithmState,
+  disposeAlgorithmState,
+} from "../pipelines/state.ts";
 import { type TrainOptions, trainOptions } from "../pipelines/options.ts";
 import type { Task } from "../tasks/types.ts";
-import { ToyTokenizer } from "../tasks/toy.ts";
+import { toyGuide, ToyTokenizer } from "../tasks/toy.ts";
 
 /** A tiny GPT: vocabulary 16, width 16, one layer. */
 export const TINY_GPT = {
@@ -90,4 +104,57 @@ export async function toyState(
     reward: task.reward,
     rng: rng.child("run"),
   }, options);
+}
+
+/** The learner's own mean reward on the task's val prompts, sampled as it trained. */
+export async function learnerScore(
+  state: AlgorithmState,
+  task: Task,
+  options: TrainOptions,
+  seed: number,
+): Promise<number> {
+  const { rewardMean } = await evaluatePolicy(state.learner, await task.records("val"), {
+    tokenizer: state.tokenizer,
+    reward: task.reward,
+    generation: options.generation,
+    maxPromptTokens: options.maxPromptTokens,
+    rng: new Rng(seed).child("evaluation"),
+  });
+  return rewardMean;
+}
+
+/**
+ * Trains `algorithm` (with the "caf" guide and the critics it needs) on `task` and
+ * returns its metrics and the learner's own score from the prompt alone; checks that
+ * training leaves no tensor behind.
+ */
+export async function trainAndEvaluate(
+  algorithm: string,
+  task: Task,
+  seed: number,
+  overrides: Record<string, unknown>,
+): Promise<{ metrics: IterationMetrics[]; score: number }> {
+  const options = toyOptions(overrides);
+  options.generation.eosTokenId = null;
+  const { rl } = parseAlgorithm(algorithm);
+  const critics = rl === null ? [] : algorithmNeeds(RL_ALGORITHMS[rl](options)).critics;
+  const state = await toyState(task, seed, options, {
+    guide: toyGuide("caf", new ToyTokenizer()),
+    guideCritic: critics.includes("guide"),
+  });
+  try {
+    const tensors = tf.memory().numTensors;
+    const all = await lastValueFrom(
+      runAlgorithm(algorithm, state, options, { clock: () => 0 }).pipe(toArray()),
+    );
+    if (tf.memory().numTensors !== tensors) {
+      throw new Error(`${algorithm} leaked ${tf.memory().numTensors - tensors} tensors`);
+    }
+    return {
+      metrics: all as IterationMetrics[],
+      score: await learnerScore(state, task, options, seed),
+    };
+  } finally {
+    disposeAlgorithmState(state);
+  }
 }

@@ -72,7 +72,16 @@ Deno.test("a wrong phase is one clear error naming the phase and the field", asy
   const { critic: _, ...noCritic } = halfway;
   assert.throws(
     () => checkPhase({ ...noCritic, citic: "learner" }),
-    /^TypeError: Phase "ppo\+\+-halfway": critic must be "learner" or "guide", got undefined$/,
+    /^TypeError: Phase "ppo\+\+-halfway": critic must be "learner", "guide" or null, got undefined$/,
+  );
+  // critic-free needs its own advantages
+  assert.throws(
+    () => checkPhase({ ...halfway, critic: null }),
+    /Phase "ppo\+\+-halfway": critic is null, so it needs collect stages that give advantages/,
+  );
+  assert.throws(
+    () => checkPhase({ ...halfway, kl: "both" }),
+    /Phase "ppo\+\+-halfway": kl must be "reward", "loss" or absent, got "both"/,
   );
   assert.throws(
     () => checkPhase({ ...halfway, policyMask: "suffx" }),

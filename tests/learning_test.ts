@@ -5,62 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { lastValueFrom, toArray } from "rxjs";
-import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
-import { evaluatePolicy } from "../pipelines/evaluate.ts";
 import type { BcMetrics } from "../pipelines/bc.ts";
 import type { IterationMetrics } from "../pipelines/iteration.ts";
-import type { TrainOptions } from "../pipelines/options.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
-import { type AlgorithmState, disposeAlgorithmState } from "../pipelines/state.ts";
-import type { Task } from "../tasks/types.ts";
-import { toyDenseTask, toyGuide, toySparseTask, ToyTokenizer } from "../tasks/toy.ts";
-import { toyOptions, toyState } from "./_toy_setup.ts";
+import { disposeAlgorithmState } from "../pipelines/state.ts";
+import { toyDenseTask, toySparseTask } from "../tasks/toy.ts";
+import { learnerScore, toyOptions, toyState, trainAndEvaluate } from "./_toy_setup.ts";
 
 await initBackend();
-
-/** The learner's own mean reward on the task's val prompts, sampled as it trained. */
-async function learnerScore(
-  state: AlgorithmState,
-  task: Task,
-  options: TrainOptions,
-  seed: number,
-): Promise<number> {
-  const { rewardMean } = await evaluatePolicy(state.learner, await task.records("val"), {
-    tokenizer: state.tokenizer,
-    reward: task.reward,
-    generation: options.generation,
-    maxPromptTokens: options.maxPromptTokens,
-    rng: new Rng(seed).child("evaluation"),
-  });
-  return rewardMean;
-}
-
-/** Trains `algorithm` and returns the per-iteration metrics and the learner's own score. */
-async function trainAndEvaluate(
-  algorithm: string,
-  task: Task,
-  seed: number,
-  overrides: Record<string, unknown>,
-): Promise<{ metrics: IterationMetrics[]; score: number }> {
-  const options = toyOptions(overrides);
-  options.generation.eosTokenId = null;
-  const state = await toyState(task, seed, options, {
-    guide: toyGuide("caf", new ToyTokenizer()),
-    guideCritic: true,
-  });
-  try {
-    const all = await lastValueFrom(
-      runAlgorithm(algorithm, state, options, { clock: () => 0 }).pipe(toArray()),
-    );
-    const metrics = all as IterationMetrics[];
-    // The learner alone, from the prompt: no guide prefix helps it here.
-    const rewardMean = await learnerScore(state, task, options, seed);
-    return { metrics, score: rewardMean };
-  } finally {
-    disposeAlgorithmState(state);
-  }
-}
 
 Deno.test("PPO raises the mean reward clearly on the dense toy task", async () => {
   const { metrics, score } = await trainAndEvaluate("ppo", toyDenseTask(), 1, {

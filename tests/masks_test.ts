@@ -158,7 +158,7 @@ Deno.test("ppoLoss() trains only the critic the batch names", async () => {
   const { grads, value } = tf.variableGrads(
     () =>
       ppoLoss(
-        { learner: leafLearner(lp), critic: critics[batch.critic] },
+        { learner: leafLearner(lp), critic: critics[batch.critic!] },
         batch,
         [0, 1, 2, 3],
         { ...trainOptions().learner, targetCoef: 0 },
