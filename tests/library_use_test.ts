@@ -86,3 +86,23 @@ model.dispose();
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the test task's doc lint prints no type-resolution warning and still fails on a lint error", async () => {
+  const task = JSON.parse(await Deno.readTextFile(`${root}/deno.json`)).tasks.test as string;
+  const step = task.split("&&").map((s) => s.trim()).find((s) => s.startsWith("deno doc"));
+  assert.equal(step, "deno doc -q --lint mod.ts");
+  const clean = await deno(step!.split(" ").slice(1), root);
+  assert.equal(clean.code, 0, clean.out);
+  assert.doesNotMatch(clean.out, /Failed resolving types|Warning/);
+  // a real lint error still shows and fails the step
+  const dir = await Deno.makeTempDir({ prefix: "doc_lint_" });
+  try {
+    await Deno.writeTextFile(`${dir}/deno.json`, "{}");
+    await Deno.writeTextFile(`${dir}/mod.ts`, "export const undocumented = 1;\n");
+    const broken = await deno(["doc", "-q", "--lint", "mod.ts"], dir);
+    assert.notEqual(broken.code, 0);
+    assert.match(broken.out, /missing-jsdoc/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
