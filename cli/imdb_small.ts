@@ -248,8 +248,9 @@ async function builtModel(
  * sentences of positive training reviews that the reward model finds most positive
  * (P(positive) ≥ `minScore`, each review keeping its kept sentences in order), so it writes
  * glowing sentences whatever the prompt. Measured (AMD EPYC, seed 0, sentiment of the sampled
- * continuations; zero-shot 0.471): whole positive reviews 0.606; whole reviews scoring ≥ 0.98
- * 0.648; ≥ 0.995 0.634 at perplexity 162.7 (608 reviews: it memorises).
+ * continuations; zero-shot 0.471): this recipe 0.756 at perplexity 115.5 (zero-shot 105.3);
+ * whole positive reviews 0.606; whole reviews scoring ≥ 0.98 0.648; ≥ 0.995 0.634 at
+ * perplexity 162.7 (608 reviews: it memorises).
  */
 export const STRONG_GUIDE = Object.freeze({
   steps: 1500,
