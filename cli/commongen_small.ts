@@ -23,7 +23,7 @@ import { captionMetrics } from "../rewards/caption_metrics.ts";
 import type { SpiceOptions } from "../rewards/spice.ts";
 import { spiderReward } from "../rewards/spider.ts";
 import { commonGenPrompt, type ConceptSet, loadCommonGenSplit } from "../tasks/commongen.ts";
-import { createCommonGenTask } from "../tasks/commongen_task.ts";
+import { createCommonGenTask, withCoverageBonus } from "../tasks/commongen_task.ts";
 import { DATA_DIR_ENV, resolveDataDir } from "../tasks/data_dir.ts";
 import { spanCorruption } from "../tasks/span_corruption.ts";
 import type { RunConfig } from "./config.ts";
@@ -287,7 +287,7 @@ export async function commonGenSmallParts(
  */
 export async function commonGenTaskParts(config: RunConfig, dataDir: string) {
   const spice = spiceOf(config);
-  const reward = spiderReward({ spice });
+  const reward = withCoverageBonus(spiderReward({ spice }), config.reward.coverageWeight);
   const dir = config.task.bertScoreDir;
   const bertScorer = dir
     ? await loadBertScorer({

@@ -118,8 +118,12 @@ export interface RunConfig {
      */
     tokenIds: boolean;
   };
-  /** The reward: "classifier" (ours, trained here), "onnx" (a local sentiment model folder), "spider", "toy". */
-  reward: { kind: string; path: string | null };
+  /**
+   * The reward: "classifier" (ours, trained here), "onnx" (a local sentiment model folder), "spider",
+   * "toy"; CommonGen adds `coverageWeight` × each generation's concept coverage (0: the
+   * paper's CIDEr-D / SPIDEr alone).
+   */
+  reward: { kind: string; path: string | null; coverageWeight: number };
   /** The critic: a copy of the trunk (false) or a head on the learner's trunk (true). */
   critic: { shared: boolean };
   /**
@@ -222,7 +226,7 @@ const BASE: Omit<RunConfig, "train"> & { train: Record<string, unknown> } = {
     batchSize: 16,
     tokenIds: false,
   },
-  reward: { kind: "classifier", path: null },
+  reward: { kind: "classifier", path: null, coverageWeight: 0 },
   critic: { shared: false },
   lora: { r: 0, alpha: 16, dropout: 0, targetModules: null, useRslora: false },
   rollout: {
@@ -286,7 +290,7 @@ export const PRESETS: Readonly<Record<string, { description: string; config: Pre
       task: { ...BASE.task, evalRecords: 5000 },
       policy: { ...BASE.policy, source: "dir", dir: null, pretrainSteps: 0 },
       guide: { ...BASE.guide, kind: "bc", bcSteps: 1000, bcLearningRate: 1e-5 },
-      reward: { kind: "onnx", path: null },
+      reward: { kind: "onnx", path: null, coverageWeight: 0 },
       train: { iterations: 50, kl: { coef: 0.1, kind: "ziegler" } },
     },
   },
@@ -301,7 +305,7 @@ export const PRESETS: Readonly<Record<string, { description: string; config: Pre
       policy: { ...BASE.policy, source: "dir", dir: null, pretrainSteps: 0 },
       // the guide is the policy fully fine-tuned on positive reviews, at the spec's BC rate
       guide: { ...BASE.guide, kind: "bc", bcSteps: 1000, bcLearningRate: 1e-5 },
-      reward: { kind: "onnx", path: null },
+      reward: { kind: "onnx", path: null, coverageWeight: 0 },
       // LoRA on Llama's seven projections, as TRL's and OpenRLHF's Llama recipes; LoRA takes a
       // ~10x larger step than the spec's full-weight 1e-5
       lora: {
@@ -338,7 +342,7 @@ export const PRESETS: Readonly<Record<string, { description: string; config: Pre
       // steps, repeating "large"); width 128 at 1e-3 crosses into copying the concepts after
       // 300-400 steps and reaches 0.49 after 1,200.
       guide: { ...BASE.guide, bcSteps: 2000, bcLearningRate: 1e-3 },
-      reward: { kind: "spider", path: null },
+      reward: { kind: "spider", path: null, coverageWeight: 0 },
       // the paper decodes CommonGen with 5 beams
       evaluation: { doSample: false, numBeams: 5 },
       // The paper's CommonGen settings where they apply (KL off, softmax sampling in training,
@@ -379,7 +383,7 @@ export const PRESETS: Readonly<Record<string, { description: string; config: Pre
         pretrainSteps: 0,
       },
       guide: { ...BASE.guide, kind: "toy" },
-      reward: { kind: "toy", path: null },
+      reward: { kind: "toy", path: null, coverageWeight: 0 },
       checkpoint: { every: 2, keep: 3 },
       train: {
         // tests/learning_test.ts: 40 iterations x 64 trajectories of 3 tokens, tril's beta 0.6
@@ -517,6 +521,13 @@ export function validateRunConfig(config: RunConfig): void {
     }
   }
   checkPositiveInt("evaluation.numBeams", config.evaluation.numBeams);
+  const w = config.reward.coverageWeight;
+  if (typeof w !== "number" || !(w >= 0) || !Number.isFinite(w)) {
+    throw new ConfigError("reward.coverageWeight", `expected a finite number ≥ 0, got ${w}`);
+  }
+  if (w > 0 && config.task.name !== "commongen") {
+    throw new ConfigError("reward.coverageWeight", 'applies to task.name "commongen" only');
+  }
   if (!Number.isInteger(config.lora.r) || config.lora.r < 0) {
     throw new ConfigError("lora.r", `expected 0 (off) or a positive integer, got ${config.lora.r}`);
   }

@@ -111,3 +111,24 @@ Deno.test("readConfigFile() takes inline JSON, and names --config when it is mal
     (e: Error) => e.message.startsWith("--config: malformed inline JSON"),
   );
 });
+
+Deno.test("reward.coverageWeight: a number ≥ 0, CommonGen only", () => {
+  assert.throws(
+    () =>
+      resolveConfig("commongen-small", [{
+        source: "t",
+        values: { reward: { coverageWeight: -1 } },
+      }]),
+    /reward\.coverageWeight.*expected a finite number ≥ 0, got -1/,
+  );
+  assert.throws(
+    () =>
+      resolveConfig("imdb-small", [{ source: "t", values: { reward: { coverageWeight: 0.5 } } }]),
+    /reward\.coverageWeight.*commongen/,
+  );
+  assert.equal(
+    resolveConfig("commongen-small", [{ source: "t", values: { reward: { coverageWeight: 0.5 } } }])
+      .reward.coverageWeight,
+    0.5,
+  );
+});

@@ -188,8 +188,16 @@ Deno.test("imdbGpt2Parts() errors name policy.dir, reward.path and guide.dir", a
     const cases: [RunConfig, string, RegExp][] = [
       [{ ...cfg, policy: { ...cfg.policy, dir: null } }, "policy.dir", /must be set/],
       [{ ...cfg, policy: { ...cfg.policy, dir: `${env.dataDir}/nope` } }, "policy.dir", /nope/],
-      [{ ...cfg, reward: { kind: "onnx", path: `${env.dataDir}/none` } }, "reward.path", /none/],
-      [{ ...cfg, reward: { kind: "classifier", path: null } }, "reward.path", /classifier/],
+      [
+        { ...cfg, reward: { ...cfg.reward, kind: "onnx", path: `${env.dataDir}/none` } },
+        "reward.path",
+        /none/,
+      ],
+      [
+        { ...cfg, reward: { ...cfg.reward, kind: "classifier", path: null } },
+        "reward.path",
+        /classifier/,
+      ],
       [{ ...cfg, guide: { ...cfg.guide, kind: "dir", dir: null } }, "guide.dir", /must be set/],
     ];
     for (const [bad, field, pattern] of cases) {

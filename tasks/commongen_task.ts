@@ -66,23 +66,44 @@ export function commonGenRecords(sets: ConceptSet[]): PromptRecord[] {
  * @returns the metric function the task reports
  */
 export function withCoverage(metrics: MetricFunction): MetricFunction {
+  return async (batch: ScoringBatch) => ({
+    ...await metrics(batch),
+    "lexical/coverage": conceptCoverage(batch.generations, promptConcepts(batch, "metrics"))
+      .corpus,
+  });
+}
+
+/**
+ * `reward` plus `weight` × each row's concept coverage: a bonus for using the prompt's
+ * concepts, CommonGen's own requirement, which CIDEr-D rewards only through n-gram overlap.
+ * @param reward the base reward (CIDEr-D or SPIDEr)
+ * @param weight the bonus for full coverage (0 returns `reward` itself)
+ * @returns the reward function
+ */
+export function withCoverageBonus(reward: RewardFunction, weight: number): RewardFunction {
+  if (!(weight >= 0 && Number.isFinite(weight))) {
+    throw new RangeError(`The coverage weight must be a finite number ≥ 0, got ${weight}`);
+  }
+  if (weight === 0) return reward;
   return async (batch: ScoringBatch) => {
-    const concepts = batch.prompts.map((prompt, i) => {
-      const set = commonGenConcepts(prompt);
-      if (!set) {
-        throw new InputError(
-          `prompt ${i} ${JSON.stringify(prompt)} is not a CommonGen prompt ` +
-            '("generate a sentence with: <concepts>.")',
-          "commongen metrics",
-        );
-      }
-      return set;
-    });
-    return {
-      ...await metrics(batch),
-      "lexical/coverage": conceptCoverage(batch.generations, concepts).corpus,
-    };
+    const coverage = conceptCoverage(batch.generations, promptConcepts(batch, "reward")).perItem;
+    return (await reward(batch)).map((r, i) => r + weight * coverage[i]);
   };
+}
+
+/** The concepts of each prompt of a batch, or an error naming the prompt that is not one. */
+function promptConcepts(batch: ScoringBatch, who: string): string[][] {
+  return batch.prompts.map((prompt, i) => {
+    const set = commonGenConcepts(prompt);
+    if (!set) {
+      throw new InputError(
+        `prompt ${i} ${JSON.stringify(prompt)} is not a CommonGen prompt ` +
+          '("generate a sentence with: <concepts>.")',
+        `commongen ${who}`,
+      );
+    }
+    return set;
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { COMMONGEN_GENERATION, createCommonGenTask } from "./commongen_task.ts";
+import { COMMONGEN_GENERATION, createCommonGenTask, withCoverageBonus } from "./commongen_task.ts";
+import { commonGenPrompt } from "./commongen.ts";
 
 Deno.test("createCommonGenTask() maps splits to files and records to pooled references", async () => {
   const dir = await Deno.makeTempDir();
@@ -44,4 +45,20 @@ Deno.test("createCommonGenTask() maps splits to files and records to pooled refe
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("withCoverageBonus adds weight × each row's concept coverage to the reward", async () => {
+  const base = (b: { prompts: string[] }) => Promise.resolve(b.prompts.map(() => 0.25));
+  const reward = withCoverageBonus(base, 0.5);
+  const prompts = [commonGenPrompt(["dog", "frisbee", "catch"]), commonGenPrompt(["sun", "rise"])];
+  // "dogs catch" covers dog (stem) and catch: 2 of 3; "the sun" covers 1 of 2
+  const scores = await reward({ prompts, generations: ["the dogs catch it", "the sun"] });
+  assert.ok(Math.abs(scores[0] - (0.25 + 0.5 * 2 / 3)) < 1e-12, `${scores[0]}`);
+  assert.ok(Math.abs(scores[1] - (0.25 + 0.5 * 1 / 2)) < 1e-12, `${scores[1]}`);
+  assert.equal(withCoverageBonus(base, 0), base);
+  await assert.rejects(
+    reward({ prompts: ["write something"], generations: ["x"] }),
+    /commongen reward: prompt 0 "write something" is not a CommonGen prompt/,
+  );
+  assert.throws(() => withCoverageBonus(base, -1), /coverage weight must be a finite number ≥ 0/);
 });
