@@ -37,6 +37,14 @@ export const TINY_GPT = {
   eosTokenId: 0,
 };
 
+/** The thesis test's budget on the sparse task: 40 iterations × 64 trajectories of 3 tokens. */
+export const SPARSE_BUDGET = Object.freeze({
+  iterations: 40,
+  trajectoriesPerUpdate: 64,
+  learner: { minibatchSize: 32 },
+  generation: { maxNewTokens: 3 },
+});
+
 /** Fast toy options: short horizon, small batches, a large learning rate. */
 export function toyOptions(overrides: Record<string, unknown> = {}): TrainOptions {
   const base = {

@@ -15,17 +15,22 @@ import { learnerScore, toyOptions, toyState, trainAndEvaluate } from "./_toy_set
 
 await initBackend();
 
-Deno.test("PPO raises the mean reward clearly on the dense toy task", async () => {
-  const { metrics, score } = await trainAndEvaluate("ppo", toyDenseTask(), 1, {
-    iterations: 20,
-    trajectoriesPerUpdate: 16,
+// The critic-free algorithms (tests/beyond_paper_test.ts) at PPO's budget and thresholds.
+for (const algorithm of ["ppo", "grpo", "rloo", "rebel"]) {
+  Deno.test(`${algorithm.toUpperCase()} raises the mean reward clearly on the dense toy task`, async () => {
+    const { metrics, score } = await trainAndEvaluate(algorithm, toyDenseTask(), 1, {
+      iterations: 20,
+      trajectoriesPerUpdate: 16,
+    });
+    assert.ok(metrics.every((m) => m.phase === algorithm));
+    if (algorithm !== "ppo") assert.ok(metrics.every((m) => m.loss_value === 0), "no critic");
+    // A random 16-token policy scores about 1/16.
+    assert.ok(metrics[0].reward_mean < 0.25, `first iteration ${metrics[0].reward_mean}`);
+    const last = metrics.slice(-3).reduce((a, m) => a + m.reward_mean, 0) / 3;
+    assert.ok(last > 0.6, `last iterations ${last}`);
+    assert.ok(score > 0.6, `evaluation ${score}`);
   });
-  // A random 16-token policy scores about 1/16.
-  assert.ok(metrics[0].reward_mean < 0.25, `first iteration ${metrics[0].reward_mean}`);
-  const last = metrics.slice(-3).reduce((a, m) => a + m.reward_mean, 0) / 3;
-  assert.ok(last > 0.6, `last iterations ${last}`);
-  assert.ok(score > 0.6, `evaluation ${score}`);
-});
+}
 
 Deno.test("BC clones the references: a tiny GPT trained with BC becomes a guide for the sparse task", async () => {
   const task = toySparseTask({ maxNewTokens: 3 });
