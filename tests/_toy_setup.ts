@@ -166,3 +166,15 @@ export async function trainAndEvaluate(
     disposeAlgorithmState(state);
   }
 }
+
+/** The mean evaluation score of `algorithm` over `seeds` (bimodal tasks need several). */
+export async function meanScore(
+  algorithm: string,
+  task: Task,
+  seeds: readonly number[],
+  overrides: Record<string, unknown>,
+): Promise<number> {
+  let sum = 0;
+  for (const seed of seeds) sum += (await trainAndEvaluate(algorithm, task, seed, overrides)).score;
+  return sum / seeds.length;
+}

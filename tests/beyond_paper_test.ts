@@ -23,7 +23,7 @@ import type { PromptBatch, Trajectories } from "../stages/types.ts";
 import { toyGuide, toySparseTask, ToyTokenizer } from "../tasks/toy.ts";
 import type { Task } from "../tasks/types.ts";
 import { leafLearner } from "./_leaf_models.ts";
-import { SPARSE_BUDGET, toyOptions, toyState, trainAndEvaluate } from "./_toy_setup.ts";
+import { meanScore, SPARSE_BUDGET, toyOptions, toyState, trainAndEvaluate } from "./_toy_setup.ts";
 
 await initBackend();
 
@@ -311,13 +311,7 @@ Deno.test("guided groups: on the sparse toy task GRPO++ solves what plain GRPO c
   const task = toySparseTask({ maxNewTokens: 3 });
   const overrides = { ...SPARSE_BUDGET, ppoPlusPlus: { beta: 0.6 } }; // tril's β, as PPO++ there
   const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
-  const mean = async (algorithm: string) => {
-    let sum = 0;
-    for (const seed of seeds) {
-      sum += (await trainAndEvaluate(algorithm, task, seed, overrides)).score;
-    }
-    return sum / seeds.length;
-  };
+  const mean = (algorithm: string) => meanScore(algorithm, task, seeds, overrides);
   const grpo = await mean("grpo");
   const guided = await mean("grpo++");
   const report = `GRPO ${grpo}, GRPO++ ${guided}`;

@@ -11,7 +11,7 @@ import type { IterationMetrics } from "../pipelines/iteration.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
 import { disposeAlgorithmState } from "../pipelines/state.ts";
 import { toyDenseTask, toySparseTask } from "../tasks/toy.ts";
-import { learnerScore, toyOptions, toyState, trainAndEvaluate } from "./_toy_setup.ts";
+import { learnerScore, meanScore, toyOptions, toyState, trainAndEvaluate } from "./_toy_setup.ts";
 
 await initBackend();
 
@@ -70,13 +70,7 @@ Deno.test("the thesis: on a sparse task only the guide reaches, PPO++ and D2LOLS
   // "caf" within the budget (seeds 1-8 alone: 0, .03, .05, 0, 1, 0, .97, .41), so the mean is
   // taken over eight seeds
   const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
-  const mean = async (algorithm: string) => {
-    let sum = 0;
-    for (const seed of seeds) {
-      sum += (await trainAndEvaluate(algorithm, task, seed, overrides)).score;
-    }
-    return sum / seeds.length;
-  };
+  const mean = (algorithm: string) => meanScore(algorithm, task, seeds, overrides);
   const ppo = await mean("ppo");
   const ppoPlusPlus = await mean("ppo++");
   const d2lols = await mean("d2lols");
