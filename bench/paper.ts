@@ -278,32 +278,39 @@ export async function promptDifficulty(
 }
 
 /**
- * Evaluates a run's saved policy (`RUN/policy`) per held-out prompt, with the
- * prompts, random stream and decoding of train.ts's final evaluation, and each
- * prompt's difficulty.
+ * A run's reward per held-out prompt, with each prompt's difficulty. The saved
+ * policy (`RUN/policy`) is re-evaluated with the prompts, random stream and
+ * decoding of train.ts's final evaluation; a pruned run (no policy) is read from
+ * the learner's lines of `RUN/eval_generations.jsonl`, which train.ts wrote with
+ * the same rewards.
  * @param config the run's config
  * @param dir the run folder
  * @returns the per-prompt rewards and difficulty
  */
-export async function perPromptFromPolicy(config: RunConfig, dir: string): Promise<PerPrompt> {
+export async function perPromptOfRun(config: RunConfig, dir: string): Promise<PerPrompt> {
   const rng = new Rng(config.seed);
   const parts = await buildTaskParts(config, rng);
-  parts.learner.dispose();
+  const pruned = !(await exists(`${dir}/policy`));
   let policy: PolicyModel | undefined;
   let setup: RunSetup | undefined;
   try {
-    policy = await loadPolicy(`${dir}/policy`);
+    if (!pruned) {
+      parts.learner.dispose();
+      policy = await loadPolicy(`${dir}/policy`);
+    }
     // Assembled like train.ts's run, so the policy runs on the same engine and sees the same prompts.
-    setup = await assembleSetup(config, { ...parts, learner: policy }, rng);
-    const result = await evaluatePolicy(setup.state.learner, setup.evalRecords, {
-      tokenizer: setup.tokenizer,
-      reward: setup.state.reward,
-      generation: config.train.generation,
-      maxPromptTokens: config.train.maxPromptTokens,
-      doSample: config.evaluation.doSample,
-      numBeams: config.evaluation.numBeams,
-      rng: new Rng(config.seed).child("eval"),
-    });
+    setup = await assembleSetup(config, policy ? { ...parts, learner: policy } : parts, rng);
+    const rewards = pruned
+      ? await learnerRewardsFromGenerations(dir, setup.evalRecords)
+      : (await evaluatePolicy(setup.state.learner, setup.evalRecords, {
+        tokenizer: setup.tokenizer,
+        reward: setup.state.reward,
+        generation: config.train.generation,
+        maxPromptTokens: config.train.maxPromptTokens,
+        doSample: config.evaluation.doSample,
+        numBeams: config.evaluation.numBeams,
+        rng: new Rng(config.seed).child("eval"),
+      })).rewards;
     const { difficulty, kind } = await promptDifficulty(
       setup.task,
       setup.state.reward,
@@ -311,7 +318,7 @@ export async function perPromptFromPolicy(config: RunConfig, dir: string): Promi
     );
     return {
       ids: setup.evalRecords.map((r) => r.id),
-      rewards: result.rewards,
+      rewards,
       difficulty,
       difficultyKind: kind,
     };
@@ -319,10 +326,64 @@ export async function perPromptFromPolicy(config: RunConfig, dir: string): Promi
     if (setup) {
       setup.dispose();
     } else {
-      policy?.dispose();
+      (policy ?? parts.learner).dispose();
       for (const o of parts.owned) o.dispose();
     }
   }
+}
+
+/** Whether a path exists. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** The trained learner's reward for each record, from a run's eval_generations.jsonl. */
+async function learnerRewardsFromGenerations(
+  dir: string,
+  records: PromptRecord[],
+): Promise<number[]> {
+  const file = `${dir}/eval_generations.jsonl`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new InputError(
+        "the run was pruned (no policy/) and has no eval_generations.jsonl to read " +
+          "per-prompt rewards from; delete the run folder to retrain it",
+        file,
+      );
+    }
+    throw e;
+  }
+  const byId = new Map<string, number>();
+  text.split("\n").forEach((line, i) => {
+    if (!line.trim()) return;
+    let row: { model?: unknown; id?: unknown; reward?: unknown };
+    try {
+      row = JSON.parse(line);
+    } catch {
+      throw new InputError("malformed JSON line", `${file}:${i + 1}`);
+    }
+    if (row.model !== "learner (trained)") return;
+    if (typeof row.id !== "string" || typeof row.reward !== "number") {
+      throw new InputError("expected a string id and a numeric reward", `${file}:${i + 1}`);
+    }
+    byId.set(row.id, row.reward);
+  });
+  return records.map((r) => {
+    const reward = byId.get(r.id);
+    if (reward === undefined) {
+      throw new InputError(`no "learner (trained)" line for held-out prompt ${r.id}`, file);
+    }
+    return reward;
+  });
 }
 
 /** The served model on ONNX Runtime when it is a GPT-2 or T5 and the config allows (as train.ts's guide). */
@@ -475,7 +536,7 @@ async function ensureRun(planned: PlannedCell, args: PaperArgs, needPerPrompt: b
     }
   }
   if (needPerPrompt && !(await readJson<PerPrompt>(`${dir}/per_prompt.json`))) {
-    const perPrompt = await perPromptFromPolicy(config, dir);
+    const perPrompt = await perPromptOfRun(config, dir);
     // train.ts may have evaluated on the ONNX engine; the reloaded policy runs on tfjs.
     const rows = await readJson<Record<string, string | number>[]>(`${dir}/evaluation.json`);
     const logged = rows ? learnerRow(rows)?.reward_mean : undefined;

@@ -283,6 +283,17 @@ Deno.test("paper: a one-run toy grid trains once, then reuses the folder", async
     const tables = (md: string) => md.replace(/^.*trained now.*$/m, "");
     assert.equal(tables(pruned!.markdown), tables(second!.markdown));
     assert.match((await paper(argv))!.markdown, /1 runs, 0 trained now/);
+    // A pruned run that lacks per_prompt.json (finished while Figure 3 was not asked for) gets it
+    // from the learner's lines of eval_generations.jsonl, the policy being gone.
+    await Deno.remove(`${run}/per_prompt.json`);
+    await paper([...argv, "--prune"]);
+    const rebuilt: PerPrompt = JSON.parse(await Deno.readTextFile(`${run}/per_prompt.json`));
+    assert.deepEqual(rebuilt.ids, perPrompt.ids);
+    assert.deepEqual(rebuilt.difficulty, perPrompt.difficulty);
+    rebuilt.rewards.forEach((r, i) => assert.ok(Math.abs(r - perPrompt.rewards[i]) < 1e-6));
+    await Deno.remove(`${run}/per_prompt.json`);
+    await Deno.remove(`${run}/eval_generations.jsonl`);
+    await assert.rejects(paper(argv), /pruned \(no policy\/\).*eval_generations\.jsonl/);
     // Another iteration count must not silently reuse the folder.
     await assert.rejects(paper(argv.with(9, "2")), /another config/);
   } finally {
