@@ -9,6 +9,7 @@
 import { lastValueFrom } from "rxjs";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
+import { exists } from "../core/fs.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
 import { choiceFlag, integerFlag, parseFlags } from "../cli/flags.ts";
@@ -28,7 +29,7 @@ import { Progress } from "../cli/progress.ts";
 import { readRunFiles, renderComparison } from "../cli/report.ts";
 import { appendJsonl } from "../cli/run_dir.ts";
 import { assembleSetup, buildTaskParts, type RunSetup } from "../cli/setup.ts";
-import { evaluateSetup, train } from "../cli/train.ts";
+import { evaluateSetup, finalEvaluationOptions, train } from "../cli/train.ts";
 import { CompletionService, contextLengthOf } from "../serve/service.ts";
 import { type RunningServer, serveModel } from "../serve/server.ts";
 import {
@@ -302,15 +303,11 @@ export async function perPromptOfRun(config: RunConfig, dir: string): Promise<Pe
     setup = await assembleSetup(config, policy ? { ...parts, learner: policy } : parts, rng);
     const rewards = pruned
       ? await learnerRewardsFromGenerations(dir, setup.evalRecords)
-      : (await evaluatePolicy(setup.state.learner, setup.evalRecords, {
-        tokenizer: setup.tokenizer,
-        reward: setup.state.reward,
-        generation: config.train.generation,
-        maxPromptTokens: config.train.maxPromptTokens,
-        doSample: config.evaluation.doSample,
-        numBeams: config.evaluation.numBeams,
-        rng: new Rng(config.seed).child("eval"),
-      })).rewards;
+      : (await evaluatePolicy(
+        setup.state.learner,
+        setup.evalRecords,
+        finalEvaluationOptions(config, setup),
+      )).rewards;
     const { difficulty, kind } = await promptDifficulty(
       setup.task,
       setup.state.reward,
@@ -329,17 +326,6 @@ export async function perPromptOfRun(config: RunConfig, dir: string): Promise<Pe
       (policy ?? parts.learner).dispose();
       for (const o of parts.owned) o.dispose();
     }
-  }
-}
-
-/** Whether a path exists. */
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
   }
 }
 

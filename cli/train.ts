@@ -10,7 +10,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.ts";
 import { ConfigError, InputError } from "../core/errors.ts";
 import { Rng } from "../core/prng.ts";
 import { initBackend } from "../models/backend.ts";
-import { evaluatePolicy } from "../pipelines/evaluate.ts";
+import { type EvaluateOptions, evaluatePolicy } from "../pipelines/evaluate.ts";
 import { RL_ALGORITHMS, runAlgorithm } from "../pipelines/run_algorithm.ts";
 import { PRESETS, readConfigFile, resolveConfig, type RunConfig } from "./config.ts";
 import { choiceFlag, FlagError, integerFlag, parseFlags } from "./flags.ts";
@@ -242,6 +242,26 @@ async function writeLoraBase(learner: PolicyModel, runDir: string): Promise<stri
 }
 
 /**
+ * The options of a run's final evaluation: the run's decoding, prompt length
+ * and reward, and the "eval" child of the run's seed, so every re-evaluation
+ * of a saved policy (bench:paper's per-prompt rewards) samples what train.ts did.
+ * @param config the run's config
+ * @param setup the run's models, tokenizer and reward
+ * @returns the options for evaluatePolicy
+ */
+export function finalEvaluationOptions(config: RunConfig, setup: RunSetup): EvaluateOptions {
+  return {
+    tokenizer: setup.tokenizer,
+    reward: setup.state.reward,
+    generation: config.train.generation,
+    maxPromptTokens: config.train.maxPromptTokens,
+    doSample: config.evaluation.doSample,
+    numBeams: config.evaluation.numBeams,
+    rng: new Rng(config.seed).child("eval"),
+  };
+}
+
+/**
  * Evaluates the learner (named `label`) and the baselines on the held-out prompts: the task's
  * metrics per model, and each prompt's generation and reward.
  */
@@ -259,15 +279,11 @@ export async function evaluateSetup(config: RunConfig, setup: RunSetup, label: s
   const policies = [{ name: label, policy: setup.state.learner }, ...setup.baselines];
   const progress = new Progress("eval", policies.length, { unit: "policy" });
   for (const [i, { name, policy }] of policies.entries()) {
-    const result = await evaluatePolicy(policy, setup.evalRecords, {
-      tokenizer: setup.tokenizer,
-      reward: setup.state.reward,
-      generation: config.train.generation,
-      maxPromptTokens: config.train.maxPromptTokens,
-      doSample: config.evaluation.doSample,
-      numBeams: config.evaluation.numBeams,
-      rng: new Rng(config.seed).child("eval"),
-    });
+    const result = await evaluatePolicy(
+      policy,
+      setup.evalRecords,
+      finalEvaluationOptions(config, setup),
+    );
     const metrics = await setup.task.metrics({
       prompts: setup.evalRecords.map((r) => r.prompt),
       generations: result.generations,
