@@ -11,7 +11,14 @@ import type { IterationMetrics } from "../pipelines/iteration.ts";
 import { runAlgorithm } from "../pipelines/run_algorithm.ts";
 import { disposeAlgorithmState } from "../pipelines/state.ts";
 import { toyDenseTask, toySparseTask } from "../tasks/toy.ts";
-import { learnerScore, meanScore, toyOptions, toyState, trainAndEvaluate } from "./_toy_setup.ts";
+import {
+  learnerScore,
+  meanScore,
+  SPARSE_BUDGET,
+  toyOptions,
+  toyState,
+  trainAndEvaluate,
+} from "./_toy_setup.ts";
 
 await initBackend();
 
@@ -59,10 +66,8 @@ Deno.test("the thesis: on a sparse task only the guide reaches, PPO++ and D2LOLS
   // Same budget for all: 40 iterations × 64 trajectories of 3 tokens.
   const task = toySparseTask({ maxNewTokens: 3 });
   const overrides = {
-    iterations: 40,
-    trajectoriesPerUpdate: 64,
-    learner: { minibatchSize: 32, normalizeAdvantages: true },
-    generation: { maxNewTokens: 3 },
+    ...SPARSE_BUDGET,
+    learner: { ...SPARSE_BUDGET.learner, normalizeAdvantages: true },
     ppoPlusPlus: { beta: 0.6 }, // tril's value; D2LOLS keeps the paper's I = 20 %
   };
   // D2LOLS is bimodal here: on about half the seeds its AggreVaTeD phase (the learner's prefix
